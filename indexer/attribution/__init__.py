@@ -1,0 +1,1 @@
+"""Which pool found a block: the pools list and the SPEC section 4 matcher."""

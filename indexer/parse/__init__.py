@@ -1,0 +1,1 @@
+"""Pure decoding of Bitcoin bytes: blocks, transactions, scripts and addresses. No I/O."""

@@ -1,0 +1,1 @@
+"""Where blocks come from: Bitcoin Core's block files (and, later, its RPC)."""

@@ -1,0 +1,1 @@
+"""The LevelDB index: key encodings, opening and locking, atomic block batches with undo."""

@@ -1,0 +1,97 @@
+"""A write buffer over several blocks: changes overlaid on the index, per-height undo captured.
+
+Every key a block changes is put through `put`/`delete`; the first time a block touches a key its
+previous value (from the overlay, else the index) goes into that block's undo record. `flush`
+writes all blocks' changes, their undo records and the new tip in one atomic LevelDB batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from indexer.store import keys
+from indexer.store.db import IndexState, Store
+
+_UNSET = object()
+
+
+class WriteBuffer:
+    def __init__(self, store: Store, reorg_limit: int) -> None:
+        self.store = store
+        self.reorg_limit = reorg_limit
+        self.overlay: dict[bytes, bytes | None] = {}
+        self._undo: dict[bytes, bytes | None] = {}
+        self._height: int | None = None
+        self.tip_height = store.require_state().tip_height
+        self.tip_hash: str | None = store.require_state().tip_hash
+        self.blocks = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.overlay:
+            return self.overlay[key]
+        return self.store.get(key)
+
+    def begin_block(self, height: int) -> None:
+        assert self._height is None, "previous block not ended"
+        self._height = height
+        self._undo = {}
+
+    def put(self, key: bytes, value: bytes | None, old: object = _UNSET) -> None:
+        """Set `key` (None deletes). `old`, when the caller knows it, saves a read."""
+        assert self._height is not None, "put outside a block"
+        if key not in self._undo:
+            self._undo[key] = self.get(key) if old is _UNSET else old  # type: ignore[assignment]
+        self.overlay[key] = value
+
+    def delete(self, key: bytes, old: object = _UNSET) -> None:
+        self.put(key, None, old)
+
+    def end_block(self, hash_hum: str) -> None:
+        height = self._height
+        assert height is not None
+        self.overlay[keys.undo_key(height)] = keys.pack_undo(list(self._undo.items()))
+        if height - self.reorg_limit >= 0:
+            self.overlay[keys.undo_key(height - self.reorg_limit)] = None
+        self._height = None
+        self.tip_height = height
+        self.tip_hash = hash_hum
+        self.blocks += 1
+
+    def flush(self) -> None:
+        """Write everything buffered and the tip atomically."""
+        assert self._height is None, "flush inside a block"
+        if not self.overlay:
+            return
+        state = replace(self.store.require_state(), tip_height=self.tip_height,
+                        tip_hash=self.tip_hash)
+        self.store.write(self.overlay, state)
+        self.overlay = {}
+        self.blocks = 0
+
+
+def rollback(store: Store, to_height: int) -> None:
+    """Undo every block above `to_height`, newest first, in one atomic batch."""
+    state = store.require_state()
+    changes: dict[bytes, bytes | None] = {}
+    for height in range(state.tip_height, to_height, -1):
+        raw = store.get(keys.undo_key(height))
+        if raw is None:
+            raise AssertionError(f"undo record for height {height} missing")
+        for key, old in keys.unpack_undo(raw):
+            changes[key] = old
+        changes[keys.undo_key(height)] = None
+    tip_hash = None
+    if to_height >= 0:
+        record = changes.get(keys.block_key(to_height), store.get(keys.block_key(to_height)))
+        assert record is not None
+        tip_hash = keys.unpack_block(to_height, record).hash_hum
+    store.write(changes, replace(state, tip_height=to_height, tip_hash=tip_hash))
+
+
+def undo_depth(store: Store) -> int:
+    """How many blocks back from the tip the kept undo records reach."""
+    state = store.require_state()
+    depth = 0
+    while state.tip_height - depth >= 0 and store.get(keys.undo_key(state.tip_height - depth)):
+        depth += 1
+    return depth

@@ -1,0 +1,134 @@
+"""Open the index (one process at a time), read and check its state record, write batches.
+
+The state record names the format version, network, genesis hash, pools-list and labels hashes and
+the tip. An index built for other settings is refused (re-index required) rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from indexer.errors import IndexLockedError, IndexMismatchError, StoreError
+from indexer.store import keys
+
+
+@dataclass(slots=True)
+class IndexState:
+    format: int
+    network: str
+    genesis: str
+    pools_sha256: str
+    labels_sha256: str
+    tip_height: int = -1
+    tip_hash: str | None = None
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> IndexState:
+        return cls(**json.loads(data))
+
+
+class Store:
+    """One LevelDB index directory, owned by this process until `close()`."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        if not create and not (path / "CURRENT").exists():
+            raise StoreError(f"no index at {path} (run `minerflow reindex` or `sync` first)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.db: Any = plyvel.DB(str(path), create_if_missing=create, bloom_filter_bits=10,
+                                     lru_cache_size=64 << 20, write_buffer_size=64 << 20)
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise IndexLockedError(
+                    f"index {path} is in use by another process (a running `minerflow serve`, "
+                    f"`sync` or `reindex`): stop it or use another --index"
+                ) from None
+            raise StoreError(f"cannot open index {path}: {exc}") from None
+        except (plyvel.Error, OSError) as exc:
+            raise StoreError(f"cannot open index {path}: {exc}") from None
+        raw = self.db.get(keys.STATE)
+        self.state: IndexState | None = IndexState.from_bytes(raw) if raw else None
+        if self.state is not None and self.state.format != keys.FORMAT_VERSION:
+            found = self.state.format
+            self.close()
+            raise IndexMismatchError(
+                f"index {path} has format {found}, this minerflow reads format "
+                f"{keys.FORMAT_VERSION}: re-index required"
+            )
+
+    def close(self) -> None:
+        if not self.db.closed:
+            self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def require_state(self) -> IndexState:
+        if self.state is None:
+            raise StoreError(f"index {self.path} is empty (run `minerflow reindex` first)")
+        return self.state
+
+    def check_or_init(self, wanted: IndexState, pools_json: bytes, labels_json: bytes) -> None:
+        """Initialise an empty index for `wanted`, or refuse one built with other settings."""
+        if self.state is None:
+            with self.db.write_batch(transaction=True) as wb:
+                wb.put(keys.POOLS_LIST, pools_json)
+                wb.put(keys.LABELS_LIST, labels_json)
+                wb.put(keys.STATE, wanted.to_bytes())
+            self.state = wanted
+            return
+        have = self.state
+        for field, what in (("network", "network"), ("genesis", "genesis block"),
+                            ("pools_sha256", "pools list"), ("labels_sha256", "exchange labels")):
+            if getattr(have, field) != getattr(wanted, field):
+                raise IndexMismatchError(
+                    f"index {self.path} was built with another {what} "
+                    f"({getattr(have, field)[:16]} vs {getattr(wanted, field)[:16]}): "
+                    f"re-index required (use a new --index directory, or delete this one)"
+                )
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(key)
+        return value
+
+    def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
+             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
+        kwargs: dict[str, Any] = {"reverse": reverse}
+        if start is None and stop is None:
+            kwargs["prefix"] = prefix
+        else:
+            kwargs["start"] = start if start is not None else prefix
+            kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
+        with self.db.iterator(**kwargs) as it:
+            yield from it
+
+    def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
+        """Write `puts` (None deletes) and the state record in one atomic batch."""
+        with self.db.write_batch(transaction=True) as wb:
+            for key, value in puts.items():
+                if value is None:
+                    wb.delete(key)
+                else:
+                    wb.put(key, value)
+            wb.put(keys.STATE, state.to_bytes())
+        self.state = state
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix`."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\xff" * 64

@@ -1,0 +1,237 @@
+"""Every key prefix of the index and its codec, in one place (documented in docs/schema.md).
+
+Integers in keys are big-endian so that range scans run in height order and can stop early.
+Hashes are stored in serialized byte order (`_rev`).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+FORMAT_VERSION = 1
+ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
+NO_POOL = 0xFFFF  # "no tag matched" in a block record
+
+STATE = b"S"  # -> JSON state record (format, network, genesis, hashes, tip)
+POOLS_LIST = b"Lpools"  # -> the pools list JSON the index was built with
+LABELS_LIST = b"Llabels"  # -> the exchange labels JSON the index was built with
+BLOCK = b"H"  # + height u32 -> BlockRecord
+BLOCK_BY_HASH = b"B"  # + hash_rev 32 -> height u32
+COINBASE = b"C"  # + height u32 -> coinbase scriptSig and outputs
+POOL_BLOCK = b"P"  # + pool id u16 + height u32 -> b""
+DAY = b"D"  # + day number u32 (days since 1970-01-01) -> first height u32, last height u32
+UNDO = b"U"  # + height u32 -> undo record (old values of every key the block changed)
+MEMBER = b"m"  # + script -> entity u16, cohort u8
+COIN = b"o"  # + txid_rev 32 + vout u32 -> entity u16, level u8, value u64
+SERIES = b"e"  # + entity u16 + level u8 + height u32 -> SeriesRow JSON
+BALANCE = b"T"  # + entity u16 + level u8 -> balance u64 after the tip
+
+_U32 = struct.Struct(">I")
+_U16 = struct.Struct(">H")
+_POOL_BLOCK = struct.Struct(">HI")
+_SERIES = struct.Struct(">HBI")
+_ENTITY_LEVEL = struct.Struct(">HB")
+_MEMBER_VALUE = struct.Struct(">HB")
+_COIN_VALUE = struct.Struct(">HBQ")
+_DAY_VALUE = struct.Struct(">II")
+_BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQ")
+METHODS = ("none", "address", "tag")
+
+
+def block_key(height: int) -> bytes:
+    return BLOCK + _U32.pack(height)
+
+
+def height_from_block_key(key: bytes) -> int:
+    return int(_U32.unpack_from(key, 1)[0])
+
+
+def block_by_hash_key(hash_rev: bytes) -> bytes:
+    return BLOCK_BY_HASH + hash_rev
+
+
+def coinbase_key(height: int) -> bytes:
+    return COINBASE + _U32.pack(height)
+
+
+def pool_block_key(pool_id: int, height: int) -> bytes:
+    return POOL_BLOCK + _POOL_BLOCK.pack(pool_id, height)
+
+
+def pool_block_prefix(pool_id: int) -> bytes:
+    return POOL_BLOCK + _U16.pack(pool_id)
+
+
+def height_from_pool_block_key(key: bytes) -> int:
+    return int(_POOL_BLOCK.unpack_from(key, 1)[1])
+
+
+def day_key(day: int) -> bytes:
+    return DAY + _U32.pack(day)
+
+
+def day_from_key(key: bytes) -> int:
+    return int(_U32.unpack_from(key, 1)[0])
+
+
+def pack_day(first: int, last: int) -> bytes:
+    return _DAY_VALUE.pack(first, last)
+
+
+def unpack_day(value: bytes) -> tuple[int, int]:
+    first, last = _DAY_VALUE.unpack(value)
+    return int(first), int(last)
+
+
+def undo_key(height: int) -> bytes:
+    return UNDO + _U32.pack(height)
+
+
+def member_key(script: bytes) -> bytes:
+    return MEMBER + script
+
+
+def pack_member(entity: int, cohort: int) -> bytes:
+    return _MEMBER_VALUE.pack(entity, cohort)
+
+
+def unpack_member(value: bytes) -> tuple[int, int]:
+    entity, cohort = _MEMBER_VALUE.unpack(value)
+    return int(entity), int(cohort)
+
+
+def coin_key(txid_rev: bytes, vout: int) -> bytes:
+    return COIN + txid_rev + _U32.pack(vout)
+
+
+def pack_coin(entity: int, level: int, value: int) -> bytes:
+    return _COIN_VALUE.pack(entity, level, value)
+
+
+def unpack_coin(value: bytes) -> tuple[int, int, int]:
+    entity, level, amount = _COIN_VALUE.unpack(value)
+    return int(entity), int(level), int(amount)
+
+
+def series_key(entity: int, level: int, height: int) -> bytes:
+    return SERIES + _SERIES.pack(entity, level, height)
+
+
+def series_prefix(entity: int, level: int) -> bytes:
+    return SERIES + _ENTITY_LEVEL.pack(entity, level)
+
+
+def height_from_series_key(key: bytes) -> int:
+    return int(_SERIES.unpack_from(key, 1)[2])
+
+
+def balance_key(entity: int, level: int) -> bytes:
+    return BALANCE + _ENTITY_LEVEL.pack(entity, level)
+
+
+def pack_u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def unpack_u64(value: bytes) -> int:
+    return int.from_bytes(value, "big")
+
+
+def pack_u32(value: int) -> bytes:
+    return _U32.pack(value)
+
+
+def unpack_u32(value: bytes) -> int:
+    return int(_U32.unpack(value)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """What the index keeps per active-chain block."""
+
+    height: int
+    hash_rev: bytes
+    chain_time: int
+    header_time: int
+    bits: int
+    pool_id: int
+    method: str
+    tag_pool_id: int | None
+    conflict: bool
+    tx_count: int
+    size: int
+    coinbase_value: int
+
+    @property
+    def hash_hum(self) -> str:
+        return self.hash_rev[::-1].hex()
+
+
+def pack_block(r: BlockRecord) -> bytes:
+    tag = NO_POOL if r.tag_pool_id is None else r.tag_pool_id
+    return _BLOCK_VALUE.pack(r.hash_rev, r.chain_time, r.header_time, r.bits, r.pool_id,
+                             METHODS.index(r.method), tag, int(r.conflict), r.tx_count, r.size,
+                             r.coinbase_value)
+
+
+def unpack_block(height: int, value: bytes) -> BlockRecord:
+    (hash_rev, chain_time, header_time, bits, pool_id, method, tag, conflict, tx_count, size,
+     coinbase_value) = _BLOCK_VALUE.unpack(value)
+    return BlockRecord(height, hash_rev, chain_time, header_time, bits, pool_id, METHODS[method],
+                       None if tag == NO_POOL else tag, bool(conflict), tx_count, size,
+                       coinbase_value)
+
+
+def pack_coinbase(script_sig: bytes, outputs: list[tuple[int, bytes]]) -> bytes:
+    """scriptSig and (value, script) outputs: u32 length-prefixed fields, u64 values."""
+    parts = [_U32.pack(len(script_sig)), script_sig, _U32.pack(len(outputs))]
+    for value, script in outputs:
+        parts += [value.to_bytes(8, "big", signed=True), _U32.pack(len(script)), script]
+    return b"".join(parts)
+
+
+def unpack_coinbase(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
+    n = _U32.unpack_from(data, 0)[0]
+    script_sig = data[4:4 + n]
+    p = 4 + n
+    count = _U32.unpack_from(data, p)[0]
+    p += 4
+    outputs = []
+    for _ in range(count):
+        value = int.from_bytes(data[p:p + 8], "big", signed=True)
+        slen = _U32.unpack_from(data, p + 8)[0]
+        outputs.append((value, data[p + 12:p + 12 + slen]))
+        p += 12 + slen
+    return script_sig, outputs
+
+
+def pack_undo(changes: list[tuple[bytes, bytes | None]]) -> bytes:
+    """(key, value before the block or None when the key did not exist), in write order."""
+    parts = []
+    for key, old in changes:
+        parts.append(_U32.pack(len(key)))
+        parts.append(key)
+        if old is None:
+            parts.append(b"\xff\xff\xff\xff")
+        else:
+            parts.append(_U32.pack(len(old)))
+            parts.append(old)
+    return b"".join(parts)
+
+
+def unpack_undo(data: bytes) -> list[tuple[bytes, bytes | None]]:
+    out: list[tuple[bytes, bytes | None]] = []
+    p = 0
+    while p < len(data):
+        klen = _U32.unpack_from(data, p)[0]
+        key = data[p + 4:p + 4 + klen]
+        p += 4 + klen
+        vlen = _U32.unpack_from(data, p)[0]
+        p += 4
+        if vlen == 0xFFFFFFFF:
+            out.append((key, None))
+        else:
+            out.append((key, data[p:p + vlen]))
+            p += vlen
+    return out
