@@ -39,3 +39,7 @@ class IndexMismatchError(StoreError):
 
 class NotFound(MinerflowError):
     """A pool, block or entity that the index does not hold."""
+
+
+class BadParameter(MinerflowError):
+    """A query parameter out of its domain (entity level, interval, date)."""

@@ -1,0 +1,434 @@
+"""The `minerflow` command: thin click shells over the library.
+
+Settings are built once per command and passed down; domain errors become one line and exit
+status 1 here, at the edge, never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from indexer import __version__
+from indexer.attribution.pools import PoolsList, load_pools, parse_pools
+from indexer.config import (
+    Network,
+    blocks_dir,
+    default_labels_path,
+    default_pools_path,
+    get_network,
+)
+from indexer.errors import ConfigError, MinerflowError
+from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
+from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
+from indexer.reader import IndexReader
+from indexer.store import keys
+from indexer.store.db import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("minerflow")
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn minerflow's own errors into `Error: <one line>` and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MinerflowError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="minerflow")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Index a Bitcoin node's chain: pool attribution, miner balances and flows to exchanges."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _network(name: str) -> Network:
+    return get_network(name)
+
+
+def _existing_file(path: Path | None, what: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist")
+    return path
+
+
+def resolve_lists(index: Path, network: Network, pools_path: Path | None,
+                  labels_path: Path | None) -> tuple[PoolsList, LabelSet]:
+    """Pools and labels given on the command line, else those the index was built with, else
+    the bundled defaults (mainnet labels on mainnet only)."""
+    stored_pools = stored_labels = None
+    if pools_path is None or labels_path is None:
+        if (index / "CURRENT").exists():
+            with Store(index) as store:
+                if store.state is not None:
+                    stored_pools = store.get(keys.POOLS_LIST)
+                    stored_labels = store.get(keys.LABELS_LIST)
+    if pools_path is not None:
+        pools = load_pools(pools_path)
+    elif stored_pools is not None:
+        pools = parse_pools(json.loads(stored_pools), f"index {index}")
+    else:
+        pools = load_pools(default_pools_path())
+    if labels_path is not None:
+        labels = load_labels(labels_path, network)
+    elif stored_labels is not None:
+        labels = labels_from_json(stored_labels, network)
+    elif network.name == "main":
+        labels = load_labels(default_labels_path(), network)
+    else:
+        labels = EMPTY_LABELS
+    return pools, labels
+
+
+class Progress:
+    """tqdm progress on a TTY (blocks/s, MB/s, ETA); silent otherwise."""
+
+    def __init__(self, total: int, first: int) -> None:
+        self.bar = tqdm(total=total, initial=0, unit="blk", disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True, desc="indexing")
+        self.started = time.monotonic()
+        self.bytes = 0
+        self.first = first
+
+    def __call__(self, height: int, size: int) -> None:
+        self.bytes += size
+        self.bar.update(1)
+        if self.bar.n % 50 == 0:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            self.bar.set_postfix_str(f"height {height}, {self.bytes / elapsed / 1e6:.1f} MB/s")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
+                pools_path: Path | None, labels_path: Path | None,
+                reorg_limit: int) -> RunReport:
+    pools_path = _existing_file(pools_path, "pools")
+    labels_path = _existing_file(labels_path, "labels")
+    source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network)
+    pools, labels = resolve_lists(index, network, pools_path, labels_path)
+    store = open_for_writing(index, network, pools, labels)
+    try:
+        tip = store.require_state().tip_height
+        progress = Progress(0, tip + 1)
+
+        def on_block(height: int, size: int) -> None:
+            progress(height, size)
+
+        report = reindex(store, source, pools, labels, reorg_limit, on_block)
+        progress.close()
+    finally:
+        store.close()
+    return report
+
+
+def print_report(report: RunReport) -> None:
+    click.echo(f"indexed {report.applied} block(s); tip {report.tip_height} {report.tip_hash}"
+               + (f"; rolled back {report.rolled_back}" if report.rolled_back else "")
+               + (f"; {report.stale} stale block(s) ignored" if report.stale else ""))
+    for note in report.notes:
+        click.echo(f"warning: {note}", err=True)
+
+
+datadir_option = click.option("--datadir", type=click.Path(path_type=Path),
+                              help="The node's datadir (the network subfolder is appended).")
+blocksdir_option = click.option("--blocksdir", type=click.Path(path_type=Path),
+                                help="Where blk*.dat live, when not under --datadir.")
+network_option = click.option("--network", default="main", show_default=True,
+                              help="main, test, testnet4, signet or regtest.")
+index_option = click.option("--index", required=True, type=click.Path(path_type=Path),
+                            help="The index directory (LevelDB).")
+pools_option = click.option("--pools", type=click.Path(path_type=Path),
+                            help="A pools-v2.json list (default: the bundled mainnet list).")
+labels_option = click.option("--labels", type=click.Path(path_type=Path),
+                             help="Exchange labels CSV address,entity,category[,source].")
+
+
+@main.command("reindex")
+@datadir_option
+@blocksdir_option
+@network_option
+@index_option
+@pools_option
+@labels_option
+@click.option("--reorg-limit", default=288, show_default=True, type=click.IntRange(1),
+              help="Blocks of undo data kept for reorgs.")
+@one_line_errors
+def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
+                pools: Path | None, labels: Path | None, reorg_limit: int) -> None:
+    """Index the active chain from the node's block files (resumes where it stopped).
+
+    Example: minerflow reindex --datadir ~/.bitcoin --network main --index ~/minerflow-index
+    """
+    report = run_reindex(datadir, blocksdir, _network(network), index, pools, labels,
+                         reorg_limit)
+    print_report(report)
+
+
+@main.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+@one_line_errors
+def status(index: Path, as_json: bool) -> None:
+    """Show the index tip, network, format and the lists it was built with.
+
+    Example: minerflow status --index ~/minerflow-index
+    """
+    with Store(index) as store:
+        reader = IndexReader(store)
+        state = reader.state
+        info = {
+            "network": state.network, "format": state.format, "genesis": state.genesis,
+            "tip_height": state.tip_height, "tip_hash": state.tip_hash,
+            "tip_time": reader.block(state.tip_height).chain_time if state.tip_height >= 0
+            else None,
+            "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
+            "pools": len(reader.pools.pools) - 1,
+        }
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key:14} {value}")
+
+
+@main.group()
+def export() -> None:
+    """Export blocks or series as JSON lines or CSV."""
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
+                             default="jsonl", show_default=True)
+output_option = click.option("--output", "-o", type=click.Path(path_type=Path),
+                             help="Write to this file instead of standard output.")
+
+
+def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) -> int:
+    stream = output.open("w", newline="") if output else sys.stdout
+    try:
+        return write_rows_to(rows, fmt, stream)
+    finally:
+        if output:
+            stream.close()
+
+
+def write_rows_to(rows: Iterable[dict[str, Any]], fmt: str, stream: Any) -> int:
+    count = 0
+    writer: Any = None
+    for row in rows:
+        if fmt == "jsonl":
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            flat = csv_row(row)
+            if writer is None:
+                writer = csv.DictWriter(stream, fieldnames=list(flat), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(flat)
+        count += 1
+    return count
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested values as compact JSON, booleans as true/false, None as empty."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict | list):
+            out[key] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = "" if value is None else value
+    return out
+
+
+@export.command("blocks")
+@index_option
+@format_option
+@output_option
+@one_line_errors
+def export_blocks(index: Path, fmt: str, output: Path | None) -> None:
+    """One row per active-chain block with its attribution.
+
+    Example: minerflow export blocks --index ~/minerflow-index --format csv > blocks.csv
+    """
+    with Store(index) as store:
+        reader = IndexReader(store)
+        write_rows((reader.block_row(r) for r in reader.blocks()), fmt, output)
+
+
+@export.command("series")
+@index_option
+@click.option("--entity", default="all", show_default=True, help="A pool slug, unknown or all.")
+@click.option("--level", type=click.Choice(["0", "1"]), default="1", show_default=True,
+              help="0: coins of 0-hop scripts only; 1: 0-hop and 1-hop.")
+@click.option("--interval", type=click.Choice(["day", "block"]), default="day",
+              show_default=True)
+@click.option("--since", help="First day (YYYY-MM-DD) or height.")
+@click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
+@format_option
+@output_option
+@one_line_errors
+def export_series(index: Path, entity: str, level: str, interval: str, since: str | None,
+                  until: str | None, fmt: str, output: Path | None) -> None:
+    """Miner balance and flow series of one entity (SPEC 5).
+
+    Example: minerflow export series --index ~/idx --entity foundryusa --level 0 --format csv
+    """
+    from indexer.series import series_rows
+
+    with Store(index) as store:
+        reader = IndexReader(store)
+        rows = series_rows(reader, entity, int(level), interval, since, until)
+        write_rows(rows, fmt, output)
+
+
+@main.group()
+def labels() -> None:
+    """Exchange labels."""
+
+
+@labels.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@index_option
+@network_option
+@one_line_errors
+def labels_import(file: Path, index: Path, network: str) -> None:
+    """Check a labels CSV and set it as the labels of an index that holds no blocks yet.
+
+    An index with blocks keeps its labels: flows depend on them, so new labels need a re-index
+    (`minerflow reindex --labels FILE` into a new --index).
+
+    Example: minerflow labels import exchanges.csv --index ~/idx --network main
+    """
+    net = _network(network)
+    _existing_file(file, "labels")
+    labels_set = load_labels(file, net)
+    pools, _old = resolve_lists(index, net, None, file)
+    if (index / "CURRENT").exists():
+        with Store(index) as store:
+            state = store.state
+            if state is not None and state.tip_height >= 0:
+                if state.labels_sha256 == labels_set.sha256:
+                    click.echo(f"index {index} already uses these labels")
+                    return
+                raise ConfigError(
+                    f"index {index} holds {state.tip_height + 1} blocks indexed with other "
+                    f"labels: re-index with `minerflow reindex --labels {file}` into a new --index"
+                )
+    store = open_for_writing(index, net, pools, labels_set)
+    store.close()
+    exchanges = len(labels_set.exchanges)
+    click.echo(f"{len(labels_set.labels)} labels ({exchanges} exchange addresses) set for {index}")
+
+
+@main.group()
+def pools() -> None:
+    """The pools list."""
+
+
+@pools.command("show")
+@click.option("--pools", "pools_path", type=click.Path(path_type=Path),
+              help="A pools-v2.json file (default: the bundled list).")
+@click.option("--index", type=click.Path(path_type=Path), help="Show the list of this index.")
+@one_line_errors
+def pools_show(pools_path: Path | None, index: Path | None) -> None:
+    """List pools with their slugs, tag and address counts.
+
+    Example: minerflow pools show --pools pools-v2.json
+    """
+    if index is not None:
+        with Store(index) as store:
+            plist = IndexReader(store).pools
+    else:
+        plist = load_pools(_existing_file(pools_path, "pools") or default_pools_path())
+    for p in plist.pools:
+        click.echo(f"{p.id:4} {p.slug:24} {p.name:28} tags={len(p.tags)} "
+                   f"addresses={len(p.addresses)}")
+    click.echo(f"{len(plist.pools) - 1} pools, sha256 {plist.sha256}")
+
+
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@one_line_errors
+def serve(index: Path, host: str, port: int) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs) over one index.
+
+    Example: minerflow serve --index ~/minerflow-index --port 8000
+    """
+    serve_index(index, host, port)
+
+
+def serve_index(index: Path, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    store = Store(index)
+    store.require_state()
+    app = create_app(store)
+    click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")
+
+
+def sample_dir() -> Path:
+    return Path(str(resources.files("indexer") / "data" / "sample"))
+
+
+@main.command()
+@click.option("--index", type=click.Path(path_type=Path),
+              help="Where to build the demo index (default: a new temporary directory).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Index and summarise, then exit.")
+@one_line_errors
+def demo(index: Path | None, host: str, port: int, no_serve: bool) -> None:
+    """Index the bundled regtest sample chain and serve it.
+
+    Example: minerflow demo --port 8000
+    """
+    sample = sample_dir()
+    target = index or Path(tempfile.mkdtemp(prefix="minerflow-demo-")) / "index"
+    report = run_reindex(sample, None, get_network("regtest"), target, sample / "pools.json",
+                         sample / "exchanges.csv", 288)
+    print_report(report)
+    with Store(target) as store:
+        reader = IndexReader(store)
+        for line in summary_lines(reader):
+            click.echo(line)
+    if not no_serve:
+        serve_index(target, host, port)
+
+
+def summary_lines(reader: IndexReader) -> Iterator[str]:
+    counts, total, _first = reader.pool_counts("all")
+    yield f"{'pool':14} {'blocks':>6} {'share':>6} {'balance L0 BTC':>15} {'balance L1 BTC':>15}"
+    for entity in reader.entities():
+        blocks = counts.get(entity.id, 0) if entity.slug != "all" else total
+        share = f"{blocks / total:.1%}" if total else "-"
+        yield (f"{entity.slug:14} {blocks:>6} {share:>6} "
+               f"{reader.balance(entity.id, 0) / 1e8:>15.8f} "
+               f"{reader.balance(entity.id, 1) / 1e8:>15.8f}")

@@ -1,0 +1,152 @@
+"""Advance the index along the active chain, rolling back first where the chain changed.
+
+The loop: find where the index and the chain agree (the fork point), roll back above it with the
+per-height undo records, then parse and apply each new block, flushing the buffer atomically with
+the tip every few hundred blocks. A record that turns out unusable (torn, or not a whole block)
+ends the usable chain at its parent and is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.apply import BlockApplier, BlockMeta
+from indexer.attribution.pools import PoolsList, compile_pools
+from indexer.config import Network
+from indexer.errors import ParseError, StoreError
+from indexer.flows.cohorts import SpentValues
+from indexer.flows.labels import LabelSet
+from indexer.parse.deserializer import Block, parse_block
+from indexer.source.blkfiles import BlockFiles
+from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
+from indexer.source.revfiles import UndoFiles
+from indexer.store import keys
+from indexer.store.batch import WriteBuffer, rollback, undo_depth
+from indexer.store.db import IndexState, Store
+
+log = logging.getLogger(__name__)
+
+FLUSH_BLOCKS = 500
+FLUSH_KEYS = 250_000
+ProgressFn = Callable[[int, int], None]  # (height, bytes of the block just applied)
+
+
+@dataclass(slots=True)
+class RunReport:
+    first_height: int  # first height applied by this run
+    tip_height: int
+    tip_hash: str | None
+    applied: int
+    rolled_back: int
+    stale: int
+    notes: list[str] = field(default_factory=list)
+
+
+class BlockFileSource:
+    """Blocks of the active chain read from a node's blocks directory."""
+
+    def __init__(self, blocks_dir: Path, network: Network) -> None:
+        self.files = BlockFiles(blocks_dir, network.magic)
+        self.undo = UndoFiles(blocks_dir, network.magic, self.files.key)
+        self.network = network
+
+    def chain(self) -> ActiveChain:
+        return find_active_chain(self.files, self.network)
+
+    def read(self, cb: ChainBlock) -> Block:
+        return parse_block(self.files.read(cb.location))
+
+    def spent_values(self, cb: ChainBlock, block: Block) -> SpentValues:
+        cache: list[list[list[int]]] = []
+
+        def values(tx_index: int) -> list[int]:
+            if not cache:
+                cache.append(self.undo.spent_values(cb.location.file_no, block, cb.height))
+            return cache[0][tx_index - 1]
+
+        return values
+
+
+def index_state(network: Network, pools: PoolsList, labels: LabelSet) -> IndexState:
+    return IndexState(keys.FORMAT_VERSION, network.name, network.genesis_hash_hum, pools.sha256,
+                      labels.sha256)
+
+
+def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: LabelSet) -> Store:
+    """Open (or create) the index for these settings; refuse one built with others."""
+    store = Store(path, create=True)
+    try:
+        store.check_or_init(index_state(network, pools, labels), pools.to_json(),
+                            labels.to_json())
+    except Exception:
+        store.close()
+        raise
+    return store
+
+
+def fork_point(store: Store, hashes: list[bytes]) -> int:
+    """The highest height at which the index and `hashes` (by height) hold the same block."""
+    tip = store.require_state().tip_height
+    for height in range(min(tip, len(hashes) - 1), -1, -1):
+        raw = store.get(keys.block_key(height))
+        if raw is not None and keys.unpack_block(height, raw).hash_rev == hashes[height]:
+            return height
+    return -1
+
+
+def roll_back_to(store: Store, height: int, reorg_limit: int) -> int:
+    """Undo every block above `height`; a reorg deeper than the undo kept stops with a message."""
+    tip = store.require_state().tip_height
+    depth = tip - height
+    if depth <= 0:
+        return 0
+    kept = undo_depth(store)
+    if depth > kept:
+        raise StoreError(
+            f"the chain changed {depth} blocks below the index tip {tip}, deeper than the "
+            f"{kept} blocks of undo kept (--reorg-limit {reorg_limit}): re-index required"
+        )
+    log.info("rolling back %d block(s) to height %d", depth, height)
+    rollback(store, height)
+    return depth
+
+
+def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
+            reorg_limit: int = 288, progress: ProgressFn | None = None) -> RunReport:
+    """Bring the index to the active chain of the block files."""
+    chain = source.chain()
+    network = source.network
+    hashes = [cb.hash_rev for cb in chain.blocks]
+    fork = fork_point(store, hashes)
+    rolled = roll_back_to(store, fork, reorg_limit)
+    report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
+    for torn in chain.torn:
+        report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
+
+    buffer = WriteBuffer(store, reorg_limit)
+    applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges)
+    for cb in chain.blocks[fork + 1:]:
+        try:
+            block = source.read(cb)
+        except ParseError as exc:
+            path = source.files.path(cb.location.file_no)
+            report.notes.append(
+                f"{path.name} offset {cb.location.offset - 8}: record of block {cb.hash_hum} "
+                f"(height {cb.height}) is not a whole block ({exc}); the usable chain ends at "
+                f"height {cb.height - 1}"
+            )
+            break
+        applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
+                      source.spent_values(cb, block))
+        report.applied += 1
+        if buffer.blocks >= FLUSH_BLOCKS or len(buffer.overlay) >= FLUSH_KEYS:
+            buffer.flush()
+        if progress is not None:
+            progress(cb.height, block.size)
+    buffer.flush()
+    state = store.require_state()
+    report.tip_height, report.tip_hash = state.tip_height, state.tip_hash
+    return report

@@ -1,0 +1,261 @@
+"""Read the index: blocks, pools, and the miner series of SPEC 5, as plain dicts.
+
+Shared by the CLI exports and the HTTP API, so both give the same rows. Series rows are stored
+sparsely (only blocks where an entity's numbers changed); this module fills the gaps: flows are
+zero and balances carry over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from indexer.attribution.pools import ALL_SLUG, Pool, PoolsList, parse_pools
+from indexer.config import Network, get_network
+from indexer.errors import NotFound
+from indexer.parse.script import address_of, classify
+from indexer.store import keys
+from indexer.store.db import IndexState, Store
+
+SECONDS_PER_DAY = 86_400
+FLOW_FIELDS = ("mined", "inflow", "outflow", "fees", "to_exchange")
+WINDOWS = {"24h": 86_400, "3d": 3 * 86_400, "1w": 7 * 86_400, "1m": 30 * 86_400,
+           "3m": 91 * 86_400, "6m": 182 * 86_400, "1y": 365 * 86_400, "all": None}
+
+
+def day_text(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def parse_day(text: str) -> int:
+    """Days since 1970-01-01 of a YYYY-MM-DD date; ValueError otherwise."""
+    return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: int
+    slug: str
+    name: str
+
+
+class IndexReader:
+    """Queries over one open index."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.state: IndexState = store.require_state()
+        self.network: Network = get_network(self.state.network)
+        raw = store.get(keys.POOLS_LIST)
+        self.pools: PoolsList = parse_pools(json.loads(raw or b"[]"), "index")
+        self._by_slug = self.pools.by_slug
+        self._by_id = self.pools.by_id
+
+    # -- entities and pools -------------------------------------------------------------------
+
+    def entities(self) -> list[Entity]:
+        """Every pool, unknown first, then `all`."""
+        out = [Entity(p.id, p.slug, p.name) for p in self.pools.pools]
+        out.append(Entity(keys.ALL_ENTITY, ALL_SLUG, "all"))
+        return out
+
+    def entity(self, slug: str) -> Entity:
+        if slug == ALL_SLUG:
+            return Entity(keys.ALL_ENTITY, ALL_SLUG, "all")
+        pool = self._by_slug.get(slug)
+        if pool is None:
+            raise NotFound(f"unknown entity {slug!r}: use a pool slug, 'unknown' or 'all'")
+        return Entity(pool.id, pool.slug, pool.name)
+
+    def pool(self, slug: str) -> Pool:
+        pool = self._by_slug.get(slug)
+        if pool is None:
+            raise NotFound(f"unknown pool {slug!r}")
+        return pool
+
+    def slug_of(self, pool_id: int | None) -> str | None:
+        return None if pool_id is None else self._by_id[pool_id].slug
+
+    # -- blocks -------------------------------------------------------------------------------
+
+    @property
+    def tip_height(self) -> int:
+        return self.state.tip_height
+
+    def block(self, height: int) -> keys.BlockRecord:
+        raw = self.store.get(keys.block_key(height))
+        if raw is None:
+            raise NotFound(f"no block at height {height} (index tip is {self.tip_height})")
+        return keys.unpack_block(height, raw)
+
+    def block_by_hash(self, hash_hum: str) -> keys.BlockRecord:
+        try:
+            hash_rev = bytes.fromhex(hash_hum)[::-1]
+        except ValueError:
+            raise NotFound(f"{hash_hum!r} is neither a height nor a block hash") from None
+        raw = self.store.get(keys.block_by_hash_key(hash_rev))
+        if raw is None or len(hash_rev) != 32:
+            raise NotFound(f"no block {hash_hum} in the active chain")
+        return self.block(keys.unpack_u32(raw))
+
+    def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[keys.BlockRecord]:
+        """Blocks with start <= height < stop, in height order."""
+        end = keys.block_key(stop) if stop is not None else None
+        for key, value in self.store.scan(keys.BLOCK, start=keys.block_key(start), stop=end):
+            yield keys.unpack_block(keys.height_from_block_key(key), value)
+
+    def block_row(self, r: keys.BlockRecord) -> dict[str, Any]:
+        """A block as exported: the field names of expected.json's `blocks`, and more."""
+        pool = self._by_id[r.pool_id]
+        return {
+            "height": r.height, "hash": r.hash_hum, "time": r.chain_time,
+            "pool_id": r.pool_id, "pool": pool.slug, "pool_name": pool.name,
+            "method": r.method, "conflict": r.conflict, "tag_pool": self.slug_of(r.tag_pool_id),
+            "tx_count": r.tx_count, "size": r.size,
+        }
+
+    def block_detail(self, r: keys.BlockRecord) -> dict[str, Any]:
+        """A block with its coinbase: scriptSig (hex and text) and payout outputs."""
+        row = self.block_row(r)
+        raw = self.store.get(keys.coinbase_key(r.height))
+        assert raw is not None
+        script_sig, outputs = keys.unpack_coinbase(raw)
+        row.update({
+            "header_time": r.header_time, "bits": f"{r.bits:08x}",
+            "coinbase_value": r.coinbase_value,
+            "coinbase_hex": script_sig.hex(),
+            "coinbase_text": script_sig.decode("utf-8", "replace").translate(_UNPRINTABLE),
+            "outputs": [
+                {"value": value, "script": script.hex(), "type": classify(script),
+                 "address": address_of(script, self.network)}
+                for value, script in outputs
+            ],
+        })
+        return row
+
+    def pool_heights(self, pool_id: int, before: int | None, limit: int) -> list[int]:
+        """Heights of a pool's blocks, newest first, below `before` when given."""
+        prefix = keys.pool_block_prefix(pool_id)
+        stop = keys.pool_block_key(pool_id, before) if before is not None else None
+        heights = []
+        for key, _v in self.store.scan(prefix, reverse=True, start=prefix, stop=stop):
+            heights.append(keys.height_from_pool_block_key(key))
+            if len(heights) >= limit:
+                break
+        return heights
+
+    def pool_counts(self, window: str) -> tuple[dict[int, int], int, int]:
+        """Blocks per pool id over the window ending at the tip: (counts, total, from_height)."""
+        seconds = WINDOWS[window]
+        counts: dict[int, int] = {}
+        if self.tip_height < 0:
+            return counts, 0, 0
+        tip_time = self.block(self.tip_height).chain_time
+        first = self.tip_height + 1
+        for key, value in self.store.scan(keys.BLOCK, reverse=True):
+            height = keys.height_from_block_key(key)
+            r = keys.unpack_block(height, value)
+            if height == 0 or (seconds is not None and r.chain_time <= tip_time - seconds):
+                break
+            counts[r.pool_id] = counts.get(r.pool_id, 0) + 1
+            first = height
+        return counts, sum(counts.values()), first
+
+    # -- series -------------------------------------------------------------------------------
+
+    def balance(self, entity_id: int, level: int) -> int:
+        raw = self.store.get(keys.balance_key(entity_id, level))
+        return keys.unpack_u64(raw) if raw else 0
+
+    def _rows(self, entity_id: int, level: int, start: int,
+              stop: int) -> tuple[int, Iterator[tuple[int, dict[str, Any]]]]:
+        """Balance before `start`, then the stored rows with start <= height < stop."""
+        prefix = keys.series_prefix(entity_id, level)
+        before = 0
+        for _key, value in self.store.scan(prefix, reverse=True, start=prefix,
+                                           stop=keys.series_key(entity_id, level, start)):
+            before = int(json.loads(value)["balance"])
+            break
+
+        def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+            for key, value in self.store.scan(prefix, start=keys.series_key(entity_id, level,
+                                                                             start),
+                                              stop=keys.series_key(entity_id, level, stop)):
+                yield keys.height_from_series_key(key), json.loads(value)
+
+        return before, rows()
+
+    def block_series(self, entity_id: int, level: int, start: int = 1,
+                     stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """One row per block from `start` (at least 1) below `stop`."""
+        start = max(start, 1)
+        stop = self.tip_height + 1 if stop is None else min(stop, self.tip_height + 1)
+        balance, rows = self._rows(entity_id, level, start, stop)
+        pending = next(rows, None)
+        for r in self.blocks(start, stop):
+            row: dict[str, Any] = {"height": r.height, "hash": r.hash_hum, "time": r.chain_time}
+            if pending is not None and pending[0] == r.height:
+                stored = pending[1]
+                balance = stored["balance"]
+                row.update(_flow_fields(stored, balance))
+                pending = next(rows, None)
+            else:
+                row.update(_flow_fields(None, balance))
+            yield row
+
+    def days(self) -> list[tuple[int, int, int]]:
+        """(day, first height, last height) of every day holding blocks from height 1 on."""
+        out = []
+        for key, value in self.store.scan(keys.DAY):
+            first, last = keys.unpack_day(value)
+            if last >= 1:
+                out.append((keys.day_from_key(key), max(first, 1), last))
+        return out
+
+    def day_of_height(self, height: int) -> int:
+        return self.block(height).chain_time // SECONDS_PER_DAY
+
+    def daily_series(self, entity_id: int, level: int, since_day: int | None = None,
+                     until_day: int | None = None) -> Iterator[dict[str, Any]]:
+        """One row per UTC day from the day of block 1 to the day of the tip, gaps included."""
+        days = self.days()
+        if not days:
+            return
+        first_day = days[0][0] if since_day is None else max(days[0][0], since_day)
+        last_day = days[-1][0] if until_day is None else min(days[-1][0], until_day)
+        if first_day > last_day:
+            return
+        spans = {day: (first, last) for day, first, last in days}
+        start = next((spans[d][0] for d in range(first_day, last_day + 1) if d in spans),
+                     self.tip_height + 1)
+        stop = next((spans[d][1] + 1 for d in range(last_day, first_day - 1, -1) if d in spans),
+                    start)
+        balance, rows = self._rows(entity_id, level, start, stop)
+        pending = next(rows, None)
+        for day in range(first_day, last_day + 1):
+            totals: dict[str, Any] = {f: 0 for f in FLOW_FIELDS}
+            by: dict[str, int] = {}
+            span = spans.get(day)
+            while span is not None and pending is not None and pending[0] <= span[1]:
+                stored = pending[1]
+                for f in FLOW_FIELDS:
+                    totals[f] += stored[f]
+                for name, value in stored["to_exchange_by"].items():
+                    by[name] = by.get(name, 0) + value
+                balance = stored["balance"]
+                pending = next(rows, None)
+            yield {"day": day_text(day), "balance": balance, **totals,
+                   "to_exchange_by": dict(sorted(by.items()))}
+
+
+def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:
+    if stored is None:
+        return {"balance": balance, **{f: 0 for f in FLOW_FIELDS}, "to_exchange_by": {}}
+    return {"balance": balance, **{f: stored[f] for f in FLOW_FIELDS},
+            "to_exchange_by": stored["to_exchange_by"]}
+
+
+_UNPRINTABLE = {c: "." for c in range(32)} | {127: "."}
