@@ -6,7 +6,6 @@ status 1 here, at the edge, never a traceback for a user's mistake.
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import logging
@@ -31,6 +30,7 @@ from indexer.config import (
     get_network,
 )
 from indexer.errors import ConfigError, MinerflowError
+from indexer.export import write_rows as export_rows
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
 from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
 from indexer.reader import IndexReader
@@ -226,41 +226,10 @@ output_option = click.option("--output", "-o", type=click.Path(path_type=Path),
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) -> int:
-    stream = output.open("w", newline="") if output else sys.stdout
-    try:
-        return write_rows_to(rows, fmt, stream)
-    finally:
-        if output:
-            stream.close()
-
-
-def write_rows_to(rows: Iterable[dict[str, Any]], fmt: str, stream: Any) -> int:
-    count = 0
-    writer: Any = None
-    for row in rows:
-        if fmt == "jsonl":
-            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            flat = csv_row(row)
-            if writer is None:
-                writer = csv.DictWriter(stream, fieldnames=list(flat), lineterminator="\n")
-                writer.writeheader()
-            writer.writerow(flat)
-        count += 1
-    return count
-
-
-def csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Nested values as compact JSON, booleans as true/false, None as empty."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dict | list):
-            out[key] = json.dumps(value, separators=(",", ":"), sort_keys=True)
-        elif isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        else:
-            out[key] = "" if value is None else value
-    return out
+    if output is None:
+        return export_rows(rows, fmt, sys.stdout)
+    with output.open("w", newline="", encoding="utf-8") as stream:
+        return export_rows(rows, fmt, stream)
 
 
 @export.command("blocks")

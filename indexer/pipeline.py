@@ -22,7 +22,8 @@ from indexer.flows.labels import LabelSet
 from indexer.parse.deserializer import Block, parse_block
 from indexer.source.blkfiles import BlockFiles
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
-from indexer.source.revfiles import UndoFiles
+from indexer.source.funding import FundingLookup
+from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
 from indexer.store.db import IndexState, Store
@@ -52,9 +53,12 @@ class BlockFileSource:
         self.files = BlockFiles(blocks_dir, network.magic)
         self.undo = UndoFiles(blocks_dir, network.magic, self.files.key)
         self.network = network
+        self.funding: FundingLookup | None = None
 
     def chain(self) -> ActiveChain:
-        return find_active_chain(self.files, self.network)
+        active = find_active_chain(self.files, self.network)
+        self.funding = FundingLookup(active.blocks, self.read)
+        return active
 
     def read(self, cb: ChainBlock) -> Block:
         return parse_block(self.files.read(cb.location))
@@ -64,7 +68,11 @@ class BlockFileSource:
 
         def values(tx_index: int) -> list[int]:
             if not cache:
-                cache.append(self.undo.spent_values(cb.location.file_no, block, cb.height))
+                try:
+                    cache.append(self.undo.spent_values(cb.location.file_no, block, cb.height))
+                except UndoMissing:
+                    assert self.funding is not None
+                    return self.funding.spent_values(cb.height, block, tx_index)
             return cache[0][tx_index - 1]
 
         return values
@@ -123,6 +131,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     fork = fork_point(store, hashes)
     rolled = roll_back_to(store, fork, reorg_limit)
     report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
+    report.notes.extend(chain.notes)
     for torn in chain.torn:
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 

@@ -236,7 +236,7 @@ class IndexReader:
         balance, rows = self._rows(entity_id, level, start, stop)
         pending = next(rows, None)
         for day in range(first_day, last_day + 1):
-            totals: dict[str, Any] = {f: 0 for f in FLOW_FIELDS}
+            totals: dict[str, Any] = dict.fromkeys(FLOW_FIELDS, 0)
             by: dict[str, int] = {}
             span = spans.get(day)
             while span is not None and pending is not None and pending[0] <= span[1]:
@@ -253,9 +253,22 @@ class IndexReader:
 
 def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:
     if stored is None:
-        return {"balance": balance, **{f: 0 for f in FLOW_FIELDS}, "to_exchange_by": {}}
+        return {"balance": balance, **dict.fromkeys(FLOW_FIELDS, 0), "to_exchange_by": {}}
     return {"balance": balance, **{f: stored[f] for f in FLOW_FIELDS},
             "to_exchange_by": stored["to_exchange_by"]}
 
 
-_UNPRINTABLE = {c: "." for c in range(32)} | {127: "."}
+_UNPRINTABLE = dict.fromkeys(range(32), ".") | {127: "."}
+
+
+def exchange_flows(reader: IndexReader, level: int, start: int) -> dict[tuple[int, str], int]:
+    """Miner -> exchange totals per (entity id, exchange) over heights >= `start`."""
+    totals: dict[tuple[int, str], int] = {}
+    for entity in reader.entities():
+        if entity.id == keys.ALL_ENTITY:
+            continue
+        _before, rows = reader._rows(entity.id, level, start, reader.tip_height + 1)
+        for _height, row in rows:
+            for name, value in row["to_exchange_by"].items():
+                totals[(entity.id, name)] = totals.get((entity.id, name), 0) + value
+    return totals

@@ -23,7 +23,9 @@ def parse_bound(name: str, text: str | None) -> tuple[str, int] | None:
     try:
         return "day", parse_day(text)
     except ValueError:
-        raise BadParameter(f"{name}: expected a date YYYY-MM-DD or a block height, got {text!r}")
+        raise BadParameter(
+            f"{name}: expected a date YYYY-MM-DD or a block height, got {text!r}"
+        ) from None
 
 
 def series_rows(reader: IndexReader, entity_slug: str, level: int, interval: str,

@@ -44,6 +44,19 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """Bytes between two records that belong to neither (a stray write)."""
+
+    path: Path
+    offset: int
+    length: int
+
+    def describe(self) -> str:
+        return (f"{self.path.name} offset {self.offset}: {self.length} stray byte(s) before "
+                f"the next record, skipped")
+
+
+@dataclass(frozen=True, slots=True)
 class TornRecord:
     """A record whose declared size runs past the end of its file."""
 
@@ -113,12 +126,12 @@ class BlockFiles:
                               f"{len(data)} read (file changed?)")
         return xor_at(data, self.key, loc.offset)
 
-    def scan(self) -> Iterator[Record | TornRecord]:
+    def scan(self) -> Iterator[Record | TornRecord | Gap]:
         """Every record of every file in file order, then torn tails where there are any."""
         for file_no in sorted(self.paths):
             yield from self._scan_file(file_no)
 
-    def _scan_file(self, file_no: int) -> Iterator[Record | TornRecord]:
+    def _scan_file(self, file_no: int) -> Iterator[Record | TornRecord | Gap]:
         path = self.paths[file_no]
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -132,6 +145,7 @@ class BlockFiles:
                     found = self._find_magic(f, pos, size)
                     if found is None:
                         return
+                    yield Gap(path, pos, found - pos)
                     pos = found
                     continue
                 start = pos + 8
@@ -156,10 +170,6 @@ class BlockFiles:
             chunk = xor_at(f.read(_SCAN_CHUNK + 3), self.key, pos)
             idx = chunk.find(self.magic)
             if idx >= 0:
-                junk = junk or chunk[:idx].strip(b"\0") != b""
-                if junk:
-                    log.warning("%s: skipped %d bytes of non-record data at offset %d",
-                                Path(f.name).name, pos + idx - start, start)
                 return pos + idx
             junk = junk or chunk[:_SCAN_CHUNK].strip(b"\0") != b""
             pos += _SCAN_CHUNK

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from indexer.config import Network, bits_to_target
 from indexer.errors import SourceError
 from indexer.parse.deserializer import hum, sha256d
-from indexer.source.blkfiles import BlockFiles, Record, RecordLocation, TornRecord
+from indexer.source.blkfiles import BlockFiles, Gap, Record, RecordLocation, TornRecord
 
 _HEADER_LINKS = struct.Struct("<4x32s32sII")  # prev hash, merkle root, time, bits
 
@@ -48,6 +48,7 @@ class ActiveChain:
     blocks: list[ChainBlock]
     stale: list[bytes] = field(default_factory=list)
     torn: list[TornRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def tip_height(self) -> int:
@@ -63,13 +64,24 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
     # hash -> (prev, time, bits, location, file-order sequence); the first copy of a hash wins.
     known: dict[bytes, tuple[bytes, int, int, RecordLocation, int]] = {}
     torn: list[TornRecord] = []
+    notes: list[str] = []
     for seq, item in enumerate(files.scan()):
         if isinstance(item, TornRecord):
             torn.append(item)
             continue
+        if isinstance(item, Gap):
+            notes.append(item.describe())
+            continue
         assert isinstance(item, Record)
         block_hash = sha256d(item.header)
         if block_hash in known:
+            first = known[block_hash][3]
+            same = files.read(first) == files.read(item.location)
+            name = files.path(item.location.file_no).name
+            notes.append(
+                f"{name} offset {item.location.offset - 8}: another copy of block "
+                f"{hum(block_hash)}{'' if same else ', different from the first'}, ignored"
+            )
             continue
         prev, _merkle, time, bits = _HEADER_LINKS.unpack_from(item.header)
         known[block_hash] = (prev, time, bits, item.location, seq)
@@ -114,4 +126,4 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         blocks.append(ChainBlock(h, block_hash, prev, time, chain_time, bits, location))
     on_chain = set(path)
     stale = [h for h in known if h not in on_chain and h in work]
-    return ActiveChain(blocks, stale, torn)
+    return ActiveChain(blocks, stale, torn, notes)

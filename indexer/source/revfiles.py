@@ -17,6 +17,11 @@ from indexer.parse.deserializer import Block, sha256d
 from indexer.source.blkfiles import xor_at
 
 _PREFIX = struct.Struct("<4sI")
+
+
+class UndoMissing(SourceError):
+    """No undo record for a block in its rev file."""
+
 Shape = tuple[int, ...]
 
 
@@ -103,7 +108,7 @@ class UndoFiles:
             data = self._read(path, record.offset, record.size)
             if sha256d(block.header.prev_hash_rev + data) == record.checksum:
                 return parse_block_undo(data)
-        raise SourceError(
+        raise UndoMissing(
             f"height {height}: the values of the outputs this block spends are needed, but "
             f"{path.name} holds no undo record for it (block files without their rev files?)"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from indexer.store import keys
-from indexer.store.db import IndexState, Store
+from indexer.store.db import Store
 
 _UNSET = object()
 

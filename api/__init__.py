@@ -1,0 +1,1 @@
+"""minerflow's HTTP API (FastAPI): reads the index, never writes it."""

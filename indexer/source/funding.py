@@ -1,0 +1,54 @@
+"""Spent-output values without undo data: look the funding transactions up in the block files.
+
+The fallback for block files whose rev*.dat records are missing (copied without them, or test
+data). It hashes the transactions of the active chain up to the block at hand, once, keeping
+txid -> output values in memory, so it is meant for small chains or short gaps, not mainnet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from indexer.errors import SourceError
+from indexer.parse.deserializer import Block
+from indexer.source.chain import ChainBlock
+
+log = logging.getLogger(__name__)
+
+
+class FundingLookup:
+    """txid -> output values of active-chain transactions, filled on demand in height order."""
+
+    def __init__(self, chain: list[ChainBlock], read: Callable[[ChainBlock], Block]) -> None:
+        self.chain = chain
+        self.read = read
+        self.outputs: dict[bytes, list[int]] = {}
+        self.next_height = 0
+        self.warned = False
+
+    def spent_values(self, height: int, block: Block, tx_index: int) -> list[int]:
+        """Values spent by the inputs of `block.txs[tx_index]` at `height`."""
+        if not self.warned:
+            log.warning("height %d: no undo record in the rev files; reading spent outputs "
+                        "from the block files instead (slower, holds every txid in memory)",
+                        height)
+            self.warned = True
+        while self.next_height < height:
+            self._add(self.read(self.chain[self.next_height]))
+            self.next_height += 1
+        in_block = {tx.txid_rev: [o.value for o in tx.outputs] for tx in block.txs[:tx_index]}
+        values = []
+        for txin in block.txs[tx_index].inputs:
+            funding = in_block.get(txin.prev_txid_rev) or self.outputs.get(txin.prev_txid_rev)
+            if funding is None or txin.prev_vout >= len(funding):
+                raise SourceError(
+                    f"height {height}: input spends {txin.prev_txid_rev[::-1].hex()}:"
+                    f"{txin.prev_vout}, which no active-chain block below holds"
+                )
+            values.append(funding[txin.prev_vout])
+        return values
+
+    def _add(self, block: Block) -> None:
+        for tx in block.txs:
+            self.outputs[tx.txid_rev] = [o.value for o in tx.outputs]

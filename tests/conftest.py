@@ -1,0 +1,53 @@
+"""Shared paths and indexes built once per session from the real fixture chains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from indexer.cli import main, sample_dir
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = sample_dir()
+STORY = DATA / "regtest-story"
+POOLS = SAMPLE / "pools.json"
+LABELS = SAMPLE / "exchanges.csv"
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def cli(*args: str, ok: bool = True) -> Any:
+    """Run the `minerflow` command in-process; returns click's result."""
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def reindex_regtest(datadir: Path, index: Path, *extra: str) -> Any:
+    return cli("reindex", "--datadir", datadir, "--network", "regtest", "--index", index,
+               "--pools", POOLS, "--labels", LABELS, *extra)
+
+
+def export_jsonl(*args: str) -> list[dict[str, Any]]:
+    result = cli("export", *args)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="session")
+def expected() -> Any:
+    return load_json(STORY / "expected.json")
+
+
+@pytest.fixture(scope="session")
+def story_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled regtest-story chain, indexed once for the session (read-only use)."""
+    index = tmp_path_factory.mktemp("story") / "index"
+    reindex_regtest(SAMPLE, index)
+    return index
