@@ -34,6 +34,7 @@ from indexer.export import write_rows as export_rows
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
 from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
 from indexer.reader import IndexReader
+from indexer.series import series_rows
 from indexer.store import keys
 from indexer.store.db import Store
 
@@ -256,20 +257,20 @@ def export_blocks(index: Path, fmt: str, output: Path | None) -> None:
               show_default=True)
 @click.option("--since", help="First day (YYYY-MM-DD) or height.")
 @click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
+@click.option("--derived", is_flag=True,
+              help="Daily only: add net_position_change_30d and outflow_multiple (BTC).")
 @format_option
 @output_option
 @one_line_errors
 def export_series(index: Path, entity: str, level: str, interval: str, since: str | None,
-                  until: str | None, fmt: str, output: Path | None) -> None:
+                  until: str | None, derived: bool, fmt: str, output: Path | None) -> None:
     """Miner balance and flow series of one entity (SPEC 5).
 
     Example: minerflow export series --index ~/idx --entity foundryusa --level 0 --format csv
     """
-    from indexer.series import series_rows
-
     with Store(index) as store:
         reader = IndexReader(store)
-        rows = series_rows(reader, entity, int(level), interval, since, until)
+        rows = series_rows(reader, entity, int(level), interval, since, until, derived)
         write_rows(rows, fmt, output)
 
 
@@ -282,8 +283,9 @@ def labels() -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @index_option
 @network_option
+@pools_option
 @one_line_errors
-def labels_import(file: Path, index: Path, network: str) -> None:
+def labels_import(file: Path, index: Path, network: str, pools: Path | None) -> None:
     """Check a labels CSV and set it as the labels of an index that holds no blocks yet.
 
     An index with blocks keeps its labels: flows depend on them, so new labels need a re-index
@@ -294,7 +296,7 @@ def labels_import(file: Path, index: Path, network: str) -> None:
     net = _network(network)
     _existing_file(file, "labels")
     labels_set = load_labels(file, net)
-    pools, _old = resolve_lists(index, net, None, file)
+    pools_list, _labels = resolve_lists(index, net, _existing_file(pools, "pools"), file)
     if (index / "CURRENT").exists():
         with Store(index) as store:
             state = store.state
@@ -306,7 +308,7 @@ def labels_import(file: Path, index: Path, network: str) -> None:
                     f"index {index} holds {state.tip_height + 1} blocks indexed with other "
                     f"labels: re-index with `minerflow reindex --labels {file}` into a new --index"
                 )
-    store = open_for_writing(index, net, pools, labels_set)
+    store = open_for_writing(index, net, pools_list, labels_set)
     store.close()
     exchanges = len(labels_set.exchanges)
     click.echo(f"{len(labels_set.labels)} labels ({exchanges} exchange addresses) set for {index}")

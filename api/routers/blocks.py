@@ -13,5 +13,6 @@ router = APIRouter(tags=["blocks"])
 @router.get("/blocks/{ref}", response_model=BlockDetail)
 def get_block(reader: Reader, ref: str) -> BlockDetail:
     """A block by height or hash: pool, method, conflict, coinbase text and payout outputs."""
-    record = reader.block(int(ref)) if ref.isdigit() else reader.block_by_hash(ref)
+    is_height = ref.isdigit() and len(ref) < 64  # a 64-digit hex string is a hash
+    record = reader.block(int(ref)) if is_height else reader.block_by_hash(ref)
     return BlockDetail(**reader.block_detail(record))

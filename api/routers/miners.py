@@ -27,9 +27,11 @@ def miner_series(
     since: Annotated[str | None, Query(description="YYYY-MM-DD or a height.")] = None,
     until: Annotated[str | None, Query(description="YYYY-MM-DD or a height, inclusive.")] = None,
     format: Literal["json", "csv"] = "json",
+    derived: Annotated[bool, Query(description="Daily only: add net_position_change_30d and "
+                                   "outflow_multiple (BTC).")] = False,
 ) -> SeriesPage | Response:
     """Balance, mined, inflow, outflow, fees and flows to exchanges, per day or per block."""
-    rows = list(series_rows(reader, entity, level, interval, since, until))
+    rows = list(series_rows(reader, entity, level, interval, since, until, derived))
     if format == "csv":
         return PlainTextResponse(to_csv(rows), media_type="text/csv")
     return SeriesPage(data=rows, count=len(rows), tip_height=reader.tip_height, entity=entity,
