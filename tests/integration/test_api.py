@@ -230,3 +230,10 @@ def test_export_file_matches_expected_json(tmp_path: Path, story_index: Path) ->
         assert row["hash"] == want["hash"] and row["pool"] == want["pool"]
         assert row["conflict"] == str(want["conflict"]).lower()
         assert row["tag_pool"] == (want["tag_pool"] or "")
+
+
+def test_dashboard_is_served_at_the_root(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for endpoint in ("/v1/status", "/v1/pools?window=", "/v1/miners/series", "/docs"):
+        assert endpoint in page.text
