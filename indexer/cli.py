@@ -32,9 +32,19 @@ from indexer.config import (
 from indexer.errors import ConfigError, MinerflowError
 from indexer.export import write_rows as export_rows
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
-from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
+from indexer.follow import Follower
+from indexer.pipeline import (
+    FLUSH_BLOCKS,
+    BlockFileSource,
+    RunReport,
+    open_for_writing,
+    reindex,
+    sync,
+)
 from indexer.reader import IndexReader
 from indexer.series import series_rows
+from indexer.source.node import LocalFiles, NodeSource
+from indexer.source.rpc import NodeClient, node_endpoint
 from indexer.store import keys
 from indexer.store.db import Store
 
@@ -125,7 +135,7 @@ class Progress:
 
 def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
                 pools_path: Path | None, labels_path: Path | None,
-                reorg_limit: int) -> RunReport:
+                reorg_limit: int, flush_every: int = FLUSH_BLOCKS) -> RunReport:
     pools_path = _existing_file(pools_path, "pools")
     labels_path = _existing_file(labels_path, "labels")
     source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network)
@@ -138,7 +148,7 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
         def on_block(height: int, size: int) -> None:
             progress(height, size)
 
-        report = reindex(store, source, pools, labels, reorg_limit, on_block)
+        report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every)
         progress.close()
     finally:
         store.close()
@@ -176,16 +186,86 @@ labels_option = click.option("--labels", type=click.Path(path_type=Path),
 @labels_option
 @click.option("--reorg-limit", default=288, show_default=True, type=click.IntRange(1),
               help="Blocks of undo data kept for reorgs.")
+@click.option("--flush-every", default=FLUSH_BLOCKS, type=click.IntRange(1), hidden=True)
 @one_line_errors
 def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
-                pools: Path | None, labels: Path | None, reorg_limit: int) -> None:
+                pools: Path | None, labels: Path | None, reorg_limit: int,
+                flush_every: int) -> None:
     """Index the active chain from the node's block files (resumes where it stopped).
 
     Example: minerflow reindex --datadir ~/.bitcoin --network main --index ~/minerflow-index
     """
     report = run_reindex(datadir, blocksdir, _network(network), index, pools, labels,
-                         reorg_limit)
+                         reorg_limit, flush_every)
     print_report(report)
+
+
+rpc_url_option = click.option("--rpc-url", help="The node's RPC URL (default: from bitcoin.conf, "
+                              "else 127.0.0.1 and the network's port).")
+rpc_user_option = click.option("--rpc-user", envvar="MINERFLOW_RPC_USER",
+                               help="RPC user (default: the cookie file or bitcoin.conf).")
+rpc_password_option = click.option("--rpc-password", envvar="MINERFLOW_RPC_PASSWORD",
+                                   help="RPC password (or MINERFLOW_RPC_PASSWORD).")
+
+
+def make_node_source(network: Network, datadir: Path | None, rpc_url: str | None,
+                     rpc_user: str | None, rpc_password: str | None,
+                     retries: int = 5) -> NodeSource:
+    if datadir is None and rpc_url is None:
+        raise ConfigError("give --datadir or --rpc-url to reach the node")
+    url, auth = node_endpoint(network, rpc_url, datadir, rpc_user, rpc_password)
+    local = None
+    if datadir is not None:
+        try:
+            local = LocalFiles(blocks_dir(datadir, network), network)
+        except MinerflowError:
+            local = None  # blocks come over RPC
+    return NodeSource(NodeClient(url, auth, retries=retries, backoff=0.2), network, local)
+
+
+@main.command("sync")
+@index_option
+@datadir_option
+@rpc_url_option
+@rpc_user_option
+@rpc_password_option
+@network_option
+@pools_option
+@labels_option
+@click.option("--reorg-limit", default=288, show_default=True, type=click.IntRange(1))
+@click.option("--follow", is_flag=True, help="Keep following the node's tip.")
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between polls of the node when following.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(0),
+              help="Retries (with backoff) before the node counts as unavailable.")
+@click.option("--flush-every", default=FLUSH_BLOCKS, type=click.IntRange(1), hidden=True)
+@one_line_errors
+def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: str | None,
+             rpc_password: str | None, network: str, pools: Path | None, labels: Path | None,
+             reorg_limit: int, follow: bool, poll: float, retries: int,
+             flush_every: int) -> None:
+    """Catch up with the node's best block (handling reorgs); with --follow, keep following.
+
+    Example: minerflow sync --index ~/idx --datadir ~/.bitcoin --network main --follow
+    """
+    net = _network(network)
+    node = make_node_source(net, datadir, rpc_url, rpc_user, rpc_password, retries)
+    pools_list, labels_set = resolve_lists(index, net, _existing_file(pools, "pools"),
+                                           _existing_file(labels, "labels"))
+    store = open_for_writing(index, net, pools_list, labels_set)
+    try:
+        if not follow:
+            print_report(sync(store, node, pools_list, labels_set, reorg_limit,
+                              flush_blocks=flush_every))
+            return
+        follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
+                            flush_every)
+        try:
+            follower.run(on_report=print_report)
+        except KeyboardInterrupt:
+            click.echo("stopped")
+    finally:
+        store.close()
 
 
 @main.command()

@@ -23,6 +23,7 @@ from indexer.parse.deserializer import Block, parse_block
 from indexer.source.blkfiles import BlockFiles
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
 from indexer.source.funding import FundingLookup
+from indexer.source.node import NodeSource
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
@@ -122,8 +123,70 @@ def roll_back_to(store: Store, height: int, reorg_limit: int) -> int:
     return depth
 
 
+def node_fork_point(store: Store, node: NodeSource, node_tip: int, step: int = 64) -> int:
+    """The highest height where the index and the node's active chain hold the same block."""
+    height = min(store.require_state().tip_height, node_tip)
+    while height >= 0:
+        start = max(0, height - step + 1)
+        theirs = node.hashes(start, height + 1)
+        for h in range(height, start - 1, -1):
+            raw = store.get(keys.block_key(h))
+            if raw is not None and keys.unpack_block(h, raw).hash_rev == theirs[h - start]:
+                return h
+        height = start - 1
+    return -1
+
+
+def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
+         reorg_limit: int = 288, progress: ProgressFn | None = None,
+         flush_blocks: int = FLUSH_BLOCKS, fetch: int = 32) -> RunReport:
+    """Bring the index to the node's best block, rolling back first where the node reorged.
+
+    When the node changes its chain while we read it (a block's parent is not the block we just
+    applied), what was applied is flushed and the report says so; the next call continues.
+    """
+    node.check_network()
+    node_tip, _best = node.tip()
+    fork = node_fork_point(store, node, node_tip)
+    rolled = roll_back_to(store, fork, reorg_limit)
+    report = RunReport(fork + 1, fork, None, 0, rolled, 0)
+    buffer = WriteBuffer(store, reorg_limit)
+    applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges)
+    prev_hash, prev_time = bytes(32), 0
+    if fork >= 0:
+        raw = store.get(keys.block_key(fork))
+        assert raw is not None
+        record = keys.unpack_block(fork, raw)
+        prev_hash, prev_time = record.hash_rev, record.chain_time
+    height = fork + 1
+    while height <= node_tip:
+        stop = min(height + fetch, node_tip + 1)
+        for h, hash_rev in zip(range(height, stop), node.hashes(height, stop), strict=True):
+            block = node.block(hash_rev)
+            if h > 0 and block.header.prev_hash_rev != prev_hash:
+                report.notes.append(f"the node changed its chain at height {h} during the "
+                                    f"sync; indexed up to {h - 1}, run again to continue")
+                node_tip = -1
+                break
+            chain_time = max(block.header.time, prev_time)
+            applier.apply(BlockMeta(h, hash_rev, chain_time), block,
+                          node.spent_values(hash_rev, block, h))
+            prev_hash, prev_time = hash_rev, chain_time
+            report.applied += 1
+            if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
+                buffer.flush()
+            if progress is not None:
+                progress(h, block.size)
+        height = stop
+    buffer.flush()
+    state = store.require_state()
+    report.tip_height, report.tip_hash = state.tip_height, state.tip_hash
+    return report
+
+
 def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
-            reorg_limit: int = 288, progress: ProgressFn | None = None) -> RunReport:
+            reorg_limit: int = 288, progress: ProgressFn | None = None,
+            flush_blocks: int = FLUSH_BLOCKS) -> RunReport:
     """Bring the index to the active chain of the block files."""
     chain = source.chain()
     network = source.network
@@ -151,7 +214,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
         applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
                       source.spent_values(cb, block))
         report.applied += 1
-        if buffer.blocks >= FLUSH_BLOCKS or len(buffer.overlay) >= FLUSH_KEYS:
+        if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
             buffer.flush()
         if progress is not None:
             progress(cb.height, block.size)

@@ -1,0 +1,120 @@
+"""The active chain as the node sees it: best tip and block hashes over RPC, block bytes from
+the node's blk files when they are readable, else over REST or RPC; spent-output values from
+rev files, else from `getblock <hash> 3`."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from indexer.config import Network
+from indexer.errors import ConfigError, SourceError
+from indexer.flows.cohorts import SpentValues
+from indexer.parse.deserializer import Block, hum, parse_block, sha256d
+from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
+from indexer.source.revfiles import UndoFiles, UndoMissing
+from indexer.source.rpc import NodeClient
+
+log = logging.getLogger(__name__)
+CHAIN_NAMES = {"main": "main", "test": "test", "testnet4": "testnet4", "signet": "signet",
+               "regtest": "regtest"}
+
+
+def sats(btc: Decimal | float | int) -> int:
+    return int(Decimal(str(btc)) * 100_000_000)
+
+
+class LocalFiles:
+    """Blocks of the node's own blk files, found by hash (rescanned when a hash is missing)."""
+
+    def __init__(self, blocks_dir: Path, network: Network) -> None:
+        self.files = BlockFiles(blocks_dir, network.magic)
+        self.undo = UndoFiles(blocks_dir, network.magic, self.files.key)
+        self.where: dict[bytes, RecordLocation] = {}
+        self._scan()
+
+    def _scan(self) -> None:
+        self.files = BlockFiles(self.files.blocks_dir, self.files.magic)
+        self.undo._by_file.clear()
+        for item in self.files.scan():
+            if isinstance(item, Record):
+                self.where.setdefault(sha256d(item.header), item.location)
+
+    def location(self, hash_rev: bytes) -> RecordLocation | None:
+        if hash_rev not in self.where:
+            self._scan()
+        return self.where.get(hash_rev)
+
+
+class NodeSource:
+    """Chain and blocks of a running node."""
+
+    def __init__(self, client: NodeClient, network: Network,
+                 local: LocalFiles | None = None) -> None:
+        self.client = client
+        self.network = network
+        self.local = local
+        self.rest: bool | None = None  # unknown until tried
+
+    def check_network(self) -> None:
+        info = self.client.call("getblockchaininfo")
+        chain = info.get("chain")
+        if chain != CHAIN_NAMES[self.network.name]:
+            raise ConfigError(f"the node at {self.client.url} runs {chain!r}, not "
+                              f"{self.network.name!r}: check --network or --rpc-url")
+
+    def tip(self) -> tuple[int, str]:
+        info = self.client.call("getblockchaininfo")
+        return int(info["blocks"]), str(info["bestblockhash"])
+
+    def hashes(self, start: int, stop: int) -> list[bytes]:
+        """Hashes (serialized order) of the node's active chain at heights [start, stop)."""
+        answers = self.client.batch([("getblockhash", [h]) for h in range(start, stop)])
+        return [bytes.fromhex(str(a))[::-1] for a in answers]
+
+    def block(self, hash_rev: bytes) -> Block:
+        if self.local is not None:
+            loc = self.local.location(hash_rev)
+            if loc is not None:
+                return parse_block(self.local.files.read(loc))
+        hash_hum = hum(hash_rev)
+        raw: bytes | None = None
+        if self.rest is not False:
+            raw = self.client.rest_block(hash_hum)
+            self.rest = raw is not None
+        if raw is None:
+            raw = bytes.fromhex(str(self.client.call("getblock", hash_hum, 0)))
+        block = parse_block(raw)
+        if block.header.hash_rev != hash_rev:
+            raise SourceError(f"the node sent block {hum(block.header.hash_rev)} for {hash_hum}")
+        return block
+
+    def spent_values(self, hash_rev: bytes, block: Block, height: int) -> SpentValues:
+        cache: list[list[list[int]]] = []
+
+        def values(tx_index: int) -> list[int]:
+            if not cache:
+                cache.append(self._spent(hash_rev, block, height))
+            return cache[0][tx_index - 1]
+
+        return values
+
+    def _spent(self, hash_rev: bytes, block: Block, height: int) -> list[list[int]]:
+        if self.local is not None:
+            loc = self.local.location(hash_rev)
+            if loc is not None:
+                try:
+                    return self.local.undo.spent_values(loc.file_no, block, height)
+                except UndoMissing:
+                    pass
+        verbose: dict[str, Any] = self.client.call("getblock", hum(hash_rev), 3)
+        out = []
+        for tx in verbose["tx"][1:]:
+            try:
+                out.append([sats(txin["prevout"]["value"]) for txin in tx["vin"]])
+            except KeyError:
+                raise SourceError(f"height {height}: the node's getblock verbosity 3 gives no "
+                                  f"prevouts (Bitcoin Core 23 or newer is needed)") from None
+        return out
