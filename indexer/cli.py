@@ -135,7 +135,8 @@ class Progress:
 
 def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
                 pools_path: Path | None, labels_path: Path | None,
-                reorg_limit: int, flush_every: int = FLUSH_BLOCKS) -> RunReport:
+                reorg_limit: int, flush_every: int = FLUSH_BLOCKS,
+                throttle: float = 0.0) -> RunReport:
     pools_path = _existing_file(pools_path, "pools")
     labels_path = _existing_file(labels_path, "labels")
     source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network)
@@ -147,6 +148,8 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
 
         def on_block(height: int, size: int) -> None:
             progress(height, size)
+            if throttle:
+                time.sleep(throttle)
 
         report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every)
         progress.close()
@@ -187,16 +190,18 @@ labels_option = click.option("--labels", type=click.Path(path_type=Path),
 @click.option("--reorg-limit", default=288, show_default=True, type=click.IntRange(1),
               help="Blocks of undo data kept for reorgs.")
 @click.option("--flush-every", default=FLUSH_BLOCKS, type=click.IntRange(1), hidden=True)
+@click.option("--throttle", default=0.0, type=float, hidden=True,
+              help="Test hook: sleep this long after each block (crash tests).")
 @one_line_errors
 def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
                 pools: Path | None, labels: Path | None, reorg_limit: int,
-                flush_every: int) -> None:
+                flush_every: int, throttle: float) -> None:
     """Index the active chain from the node's block files (resumes where it stopped).
 
     Example: minerflow reindex --datadir ~/.bitcoin --network main --index ~/minerflow-index
     """
     report = run_reindex(datadir, blocksdir, _network(network), index, pools, labels,
-                         reorg_limit, flush_every)
+                         reorg_limit, flush_every, throttle)
     print_report(report)
 
 
@@ -239,11 +244,13 @@ def make_node_source(network: Network, datadir: Path | None, rpc_url: str | None
 @click.option("--retries", default=5, show_default=True, type=click.IntRange(0),
               help="Retries (with backoff) before the node counts as unavailable.")
 @click.option("--flush-every", default=FLUSH_BLOCKS, type=click.IntRange(1), hidden=True)
+@click.option("--throttle", default=0.0, type=float, hidden=True,
+              help="Test hook: sleep this long after each block (crash tests).")
 @one_line_errors
 def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: str | None,
              rpc_password: str | None, network: str, pools: Path | None, labels: Path | None,
              reorg_limit: int, follow: bool, poll: float, retries: int,
-             flush_every: int) -> None:
+             flush_every: int, throttle: float) -> None:
     """Catch up with the node's best block (handling reorgs); with --follow, keep following.
 
     Example: minerflow sync --index ~/idx --datadir ~/.bitcoin --network main --follow
@@ -256,6 +263,7 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
     try:
         if not follow:
             print_report(sync(store, node, pools_list, labels_set, reorg_limit,
+                              (lambda _h, _s: time.sleep(throttle)) if throttle else None,
                               flush_blocks=flush_every))
             return
         follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
