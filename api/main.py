@@ -14,23 +14,31 @@ from fastapi.staticfiles import StaticFiles
 from api.routers import blocks, miners, pools, status
 from indexer import __version__
 from indexer.errors import BadParameter, MinerflowError, NotFound
+from indexer.follow import Follower
 from indexer.store.db import Store
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(store: Store, *, close_store: bool = False) -> FastAPI:
-    """An app serving `store`. With `close_store`, the store closes when the app shuts down."""
+def create_app(store: Store, *, follower: Follower | None = None,
+               close_store: bool = False) -> FastAPI:
+    """An app serving `store`; with `follower`, it follows the node in a background thread
+    while it serves. With `close_store`, the store closes when the app shuts down."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = follower.start_thread() if follower is not None else None
         yield
+        if follower is not None and thread is not None:
+            follower.stop()
+            thread.join(timeout=30)
         if close_store:
             store.close()
 
     app = FastAPI(title="minerflow", version=__version__, lifespan=lifespan,
                   description="Pool attribution, miner balances and flows from your own node.")
     app.state.store = store
+    app.state.follower = follower
     for module in (status, pools, blocks, miners):
         app.include_router(module.router, prefix="/v1")
 

@@ -9,6 +9,15 @@ from pydantic import BaseModel
 Window = Literal["24h", "3d", "1w", "1m", "3m", "6m", "1y", "all"]
 
 
+class NodeStatus(BaseModel):
+    following: bool
+    node_tip: int | None
+    lag: int | None
+    syncing: bool
+    last_sync: float | None
+    last_error: str | None
+
+
 class Status(BaseModel):
     version: str
     network: str
@@ -20,6 +29,7 @@ class Status(BaseModel):
     pools_sha256: str
     labels_sha256: str
     pools: int
+    node: NodeStatus
 
 
 class Balances(BaseModel):

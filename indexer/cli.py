@@ -432,24 +432,51 @@ def pools_show(pools_path: Path | None, index: Path | None) -> None:
 @index_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--follow", is_flag=True, help="Also follow the node (give --datadir or --rpc-url).")
+@datadir_option
+@rpc_url_option
+@rpc_user_option
+@rpc_password_option
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05))
+@click.option("--reorg-limit", default=288, show_default=True, type=click.IntRange(1))
 @one_line_errors
-def serve(index: Path, host: str, port: int) -> None:
-    """Serve the HTTP API (/v1, OpenAPI at /docs) over one index.
+def serve(index: Path, host: str, port: int, follow: bool, datadir: Path | None,
+          rpc_url: str | None, rpc_user: str | None, rpc_password: str | None, poll: float,
+          reorg_limit: int) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs) and dashboard over one index; with
+    --follow, keep the index at the node's tip in the same process.
 
-    Example: minerflow serve --index ~/minerflow-index --port 8000
+    Example: minerflow serve --index ~/idx --follow --datadir ~/.bitcoin
     """
-    serve_index(index, host, port)
+    follow_args = (datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit) if follow \
+        else None
+    serve_index(index, host, port, follow_args)
 
 
-def serve_index(index: Path, host: str, port: int) -> None:
+def serve_index(index: Path, host: str, port: int,
+                follow_args: tuple[Any, ...] | None = None) -> None:
     import uvicorn
 
     from api.main import create_app
 
     store = Store(index)
-    store.require_state()
-    app = create_app(store)
-    click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)")
+    try:
+        state = store.require_state()
+        follower = None
+        if follow_args is not None:
+            datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit = follow_args
+            network = get_network(state.network)
+            node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
+            pools_raw, labels_raw = store.get(keys.POOLS_LIST), store.get(keys.LABELS_LIST)
+            assert pools_raw is not None and labels_raw is not None
+            follower = Follower(store, node, parse_pools(json.loads(pools_raw), str(index)),
+                                labels_from_json(labels_raw, network), reorg_limit, poll)
+    except BaseException:
+        store.close()
+        raise
+    app = create_app(store, follower=follower, close_store=True)
+    click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
+               + (" and following the node" if follower else ""))
     uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")
 
 

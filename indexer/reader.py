@@ -18,7 +18,7 @@ from indexer.config import Network, get_network
 from indexer.errors import NotFound
 from indexer.parse.script import address_of, classify
 from indexer.store import keys
-from indexer.store.db import IndexState, Store
+from indexer.store.db import IndexState, Snapshot, Store
 
 SECONDS_PER_DAY = 86_400
 FLOW_FIELDS = ("mined", "inflow", "outflow", "fees", "to_exchange")
@@ -45,7 +45,7 @@ class Entity:
 class IndexReader:
     """Queries over one open index."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store | Snapshot) -> None:
         self.store = store
         self.state: IndexState = store.require_state()
         self.network: Network = get_network(self.state.network)

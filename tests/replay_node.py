@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class ReplayNode:
         self.drop = 0  # close this many connections without an answer
         self.requests = 0
         self.max_height: int | None = None  # pretend the node only has blocks up to here
+        self.latency = 0.0  # seconds added to every answer
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -46,6 +48,7 @@ class ReplayNode:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 node.requests += 1
+                time.sleep(node.latency)
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 if node.drop > 0:
@@ -67,6 +70,7 @@ class ReplayNode:
 
             def do_GET(self) -> None:  # noqa: N802
                 node.requests += 1
+                time.sleep(node.latency)
                 name = self.path.rsplit("/", 1)[-1]
                 block = node.blocks.get(name.removesuffix(".bin"))
                 if not node.rest or not self.path.startswith("/rest/block/") or block is None:

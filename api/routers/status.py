@@ -1,21 +1,32 @@
-"""GET /v1/status: what the index holds and how fresh it is."""
+"""GET /v1/status: what the index holds, how fresh it is, and how following the node goes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import Reader
-from api.schemas import Status
+from api.schemas import NodeStatus, Status
 from indexer import __version__
+from indexer.follow import Follower
 
 router = APIRouter(tags=["status"])
 
 
 @router.get("/status", response_model=Status)
-def get_status(reader: Reader) -> Status:
+def get_status(reader: Reader, request: Request) -> Status:
     state = reader.state
     tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
+    follower: Follower | None = request.app.state.follower
+    if follower is None:
+        node = NodeStatus(following=False, node_tip=None, lag=None, syncing=False,
+                          last_sync=None, last_error=None)
+    else:
+        s = follower.status
+        node = NodeStatus(following=True, node_tip=s.node_tip,
+                          lag=None if s.node_tip is None else s.node_tip - state.tip_height,
+                          syncing=s.syncing, last_sync=s.last_sync, last_error=s.last_error)
     return Status(version=__version__, network=state.network, index_format=state.format,
                   genesis=state.genesis, tip_height=state.tip_height, tip_hash=state.tip_hash,
                   tip_time=tip_time, pools_sha256=state.pools_sha256,
-                  labels_sha256=state.labels_sha256, pools=len(reader.pools.pools) - 1)
+                  labels_sha256=state.labels_sha256, pools=len(reader.pools.pools) - 1,
+                  node=node)

@@ -107,14 +107,11 @@ class Store:
     def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
              stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
-        kwargs: dict[str, Any] = {"reverse": reverse}
-        if start is None and stop is None:
-            kwargs["prefix"] = prefix
-        else:
-            kwargs["start"] = start if start is not None else prefix
-            kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
-        with self.db.iterator(**kwargs) as it:
-            yield from it
+        return _scan(self.db, prefix, reverse, start, stop)
+
+    def snapshot(self) -> Snapshot:
+        """A consistent read-only view: later batches stay invisible to it."""
+        return Snapshot(self)
 
     def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
         """Write `puts` (None deletes) and the state record in one atomic batch."""
@@ -126,6 +123,44 @@ class Store:
                     wb.put(key, value)
             wb.put(keys.STATE, state.to_bytes())
         self.state = state
+
+
+class Snapshot:
+    """Reads of the index as of one instant (a LevelDB snapshot); `close()` releases it."""
+
+    def __init__(self, store: Store) -> None:
+        self.path = store.path
+        self._snap: Any = store.db.snapshot()
+        raw = self._snap.get(keys.STATE)
+        self.state: IndexState | None = IndexState.from_bytes(raw) if raw else None
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._snap.get(key)
+        return value
+
+    def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
+             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        return _scan(self._snap, prefix, reverse, start, stop)
+
+    def require_state(self) -> IndexState:
+        if self.state is None:
+            raise StoreError(f"index {self.path} is empty (run `minerflow reindex` first)")
+        return self.state
+
+    def close(self) -> None:
+        self._snap.close()
+
+
+def _scan(source: Any, prefix: bytes, reverse: bool, start: bytes | None,
+          stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+    kwargs: dict[str, Any] = {"reverse": reverse}
+    if start is None and stop is None:
+        kwargs["prefix"] = prefix
+    else:
+        kwargs["start"] = start if start is not None else prefix
+        kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
+    with source.iterator(**kwargs) as it:
+        yield from it
 
 
 def _prefix_end(prefix: bytes) -> bytes:
