@@ -1,0 +1,171 @@
+"""What every `minerflow` command shares: the group, options, list resolution, one-line
+errors, progress and reports. Commands live in the sibling modules, one per concern."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from indexer import __version__
+from indexer.attribution.pools import PoolsList, load_pools, parse_pools
+from indexer.config import (
+    Network,
+    blocks_dir,
+    default_labels_path,
+    default_pools_path,
+    get_network,
+)
+from indexer.errors import ConfigError, MinerflowError
+from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
+from indexer.pipeline import FLUSH_BLOCKS, RunReport
+from indexer.source.node import LocalFiles, NodeSource
+from indexer.source.rpc import NodeClient, node_endpoint
+from indexer.store import keys
+from indexer.store.db import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("minerflow")
+
+
+def one_line_errors(fn: F) -> F:
+    """Turn minerflow's own errors into `Error: <one line>` and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MinerflowError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="minerflow")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Index a Bitcoin node's chain: pool attribution, miner balances and flows to exchanges."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def network_named(name: str) -> Network:
+    return get_network(name)
+
+
+def existing_file(path: Path | None, what: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist")
+    return path
+
+
+def resolve_lists(index: Path, network: Network, pools_path: Path | None,
+                  labels_path: Path | None) -> tuple[PoolsList, LabelSet]:
+    """Pools and labels given on the command line, else those the index was built with, else
+    the bundled defaults (mainnet labels on mainnet only)."""
+    stored_pools = stored_labels = None
+    if pools_path is None or labels_path is None:
+        if (index / "CURRENT").exists():
+            with Store(index) as store:
+                if store.state is not None:
+                    stored_pools = store.get(keys.POOLS_LIST)
+                    stored_labels = store.get(keys.LABELS_LIST)
+    if pools_path is not None:
+        pools = load_pools(pools_path)
+    elif stored_pools is not None:
+        pools = parse_pools(json.loads(stored_pools), f"index {index}")
+    else:
+        pools = load_pools(default_pools_path())
+    if labels_path is not None:
+        labels = load_labels(labels_path, network)
+    elif stored_labels is not None:
+        labels = labels_from_json(stored_labels, network)
+    elif network.name == "main":
+        labels = load_labels(default_labels_path(), network)
+    else:
+        labels = EMPTY_LABELS
+    return pools, labels
+
+
+class Progress:
+    """tqdm progress on a TTY (blocks/s, MB/s, ETA); silent otherwise."""
+
+    def __init__(self, total: int, first: int) -> None:
+        self.bar = tqdm(total=total, initial=0, unit="blk", disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True, desc="indexing")
+        self.started = time.monotonic()
+        self.bytes = 0
+        self.first = first
+
+    def __call__(self, height: int, size: int) -> None:
+        self.bytes += size
+        self.bar.update(1)
+        if self.bar.n % 50 == 0:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            self.bar.set_postfix_str(f"height {height}, {self.bytes / elapsed / 1e6:.1f} MB/s")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def print_report(report: RunReport) -> None:
+    click.echo(f"indexed {report.applied} block(s); tip {report.tip_height} {report.tip_hash}"
+               + (f"; rolled back {report.rolled_back}" if report.rolled_back else "")
+               + (f"; {report.stale} stale block(s) ignored" if report.stale else ""))
+    for note in report.notes:
+        click.echo(f"warning: {note}", err=True)
+
+
+datadir_option = click.option("--datadir", type=click.Path(path_type=Path),
+                              help="The node's datadir (the network subfolder is appended).")
+blocksdir_option = click.option("--blocksdir", type=click.Path(path_type=Path),
+                                help="Where blk*.dat live, when not under --datadir.")
+network_option = click.option("--network", default="main", show_default=True,
+                              help="main, test, testnet4, signet or regtest.")
+index_option = click.option("--index", required=True, type=click.Path(path_type=Path),
+                            help="The index directory (LevelDB).")
+pools_option = click.option("--pools", type=click.Path(path_type=Path),
+                            help="A pools-v2.json list (default: the bundled mainnet list).")
+labels_option = click.option("--labels", type=click.Path(path_type=Path),
+                             help="Exchange labels CSV address,entity,category[,source].")
+
+
+reorg_limit_option = click.option("--reorg-limit", default=288, show_default=True,
+                                  type=click.IntRange(1),
+                                  help="Blocks of undo data kept for reorgs.")
+flush_every_option = click.option("--flush-every", default=FLUSH_BLOCKS, type=click.IntRange(1),
+                                  hidden=True)
+throttle_option = click.option("--throttle", default=0.0, type=float, hidden=True,
+                               help="Test hook: sleep this long after each block (crash tests).")
+rpc_url_option = click.option("--rpc-url", help="The node's RPC URL (default: from bitcoin.conf, "
+                              "else 127.0.0.1 and the network's port).")
+rpc_user_option = click.option("--rpc-user", envvar="MINERFLOW_RPC_USER",
+                               help="RPC user (default: the cookie file or bitcoin.conf).")
+rpc_password_option = click.option("--rpc-password", envvar="MINERFLOW_RPC_PASSWORD",
+                                   help="RPC password (or MINERFLOW_RPC_PASSWORD).")
+
+
+def make_node_source(network: Network, datadir: Path | None, rpc_url: str | None,
+                     rpc_user: str | None, rpc_password: str | None,
+                     retries: int = 5) -> NodeSource:
+    if datadir is None and rpc_url is None:
+        raise ConfigError("give --datadir or --rpc-url to reach the node")
+    url, auth = node_endpoint(network, rpc_url, datadir, rpc_user, rpc_password)
+    local = None
+    if datadir is not None:
+        try:
+            local = LocalFiles(blocks_dir(datadir, network), network)
+        except MinerflowError:
+            local = None  # blocks come over RPC
+    return NodeSource(NodeClient(url, auth, retries=retries, backoff=0.2), network, local)
+
+

@@ -1,0 +1,168 @@
+"""Commands that build the index: `reindex` (block files), `sync` (the node), `status`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from indexer.cli.common import (
+    Progress,
+    blocksdir_option,
+    datadir_option,
+    existing_file,
+    flush_every_option,
+    index_option,
+    labels_option,
+    main,
+    make_node_source,
+    network_named,
+    network_option,
+    one_line_errors,
+    pools_option,
+    print_report,
+    reorg_limit_option,
+    resolve_lists,
+    rpc_password_option,
+    rpc_url_option,
+    rpc_user_option,
+    throttle_option,
+)
+from indexer.config import Network, blocks_dir
+from indexer.follow import Follower
+from indexer.pipeline import (
+    FLUSH_BLOCKS,
+    BlockFileSource,
+    RunReport,
+    open_for_writing,
+    reindex,
+    sync,
+)
+from indexer.reader import IndexReader
+from indexer.store.db import Store
+
+
+def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
+                pools_path: Path | None, labels_path: Path | None,
+                reorg_limit: int, flush_every: int = FLUSH_BLOCKS,
+                throttle: float = 0.0) -> RunReport:
+    pools_path = existing_file(pools_path, "pools")
+    labels_path = existing_file(labels_path, "labels")
+    source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network)
+    pools, labels = resolve_lists(index, network, pools_path, labels_path)
+    store = open_for_writing(index, network, pools, labels)
+    try:
+        tip = store.require_state().tip_height
+        progress = Progress(0, tip + 1)
+
+        def on_block(height: int, size: int) -> None:
+            progress(height, size)
+            if throttle:
+                time.sleep(throttle)
+
+        report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every)
+        progress.close()
+    finally:
+        store.close()
+    return report
+
+
+@main.command("reindex")
+@datadir_option
+@blocksdir_option
+@network_option
+@index_option
+@pools_option
+@labels_option
+@reorg_limit_option
+@flush_every_option
+@throttle_option
+@one_line_errors
+def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
+                pools: Path | None, labels: Path | None, reorg_limit: int,
+                flush_every: int, throttle: float) -> None:
+    """Index the active chain from the node's block files (resumes where it stopped).
+
+    Example: minerflow reindex --datadir ~/.bitcoin --network main --index ~/minerflow-index
+    """
+    report = run_reindex(datadir, blocksdir, network_named(network), index, pools, labels,
+                         reorg_limit, flush_every, throttle)
+    print_report(report)
+
+
+@main.command("sync")
+@index_option
+@datadir_option
+@rpc_url_option
+@rpc_user_option
+@rpc_password_option
+@network_option
+@pools_option
+@labels_option
+@reorg_limit_option
+@click.option("--follow", is_flag=True, help="Keep following the node's tip.")
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05),
+              help="Seconds between polls of the node when following.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(0),
+              help="Retries (with backoff) before the node counts as unavailable.")
+@flush_every_option
+@throttle_option
+@one_line_errors
+def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: str | None,
+             rpc_password: str | None, network: str, pools: Path | None, labels: Path | None,
+             reorg_limit: int, follow: bool, poll: float, retries: int,
+             flush_every: int, throttle: float) -> None:
+    """Catch up with the node's best block (handling reorgs); with --follow, keep following.
+
+    Example: minerflow sync --index ~/idx --datadir ~/.bitcoin --network main --follow
+    """
+    net = network_named(network)
+    node = make_node_source(net, datadir, rpc_url, rpc_user, rpc_password, retries)
+    pools_list, labels_set = resolve_lists(index, net, existing_file(pools, "pools"),
+                                           existing_file(labels, "labels"))
+    store = open_for_writing(index, net, pools_list, labels_set)
+    try:
+        if not follow:
+            print_report(sync(store, node, pools_list, labels_set, reorg_limit,
+                              (lambda _h, _s: time.sleep(throttle)) if throttle else None,
+                              flush_blocks=flush_every))
+            return
+        follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
+                            flush_every)
+        try:
+            follower.run(on_report=print_report)
+        except KeyboardInterrupt:
+            click.echo("stopped")
+    finally:
+        store.close()
+
+
+@main.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
+@one_line_errors
+def status(index: Path, as_json: bool) -> None:
+    """Show the index tip, network, format and the lists it was built with.
+
+    Example: minerflow status --index ~/minerflow-index
+    """
+    with Store(index) as store:
+        reader = IndexReader(store)
+        state = reader.state
+        info = {
+            "network": state.network, "format": state.format, "genesis": state.genesis,
+            "tip_height": state.tip_height, "tip_hash": state.tip_hash,
+            "tip_time": reader.block(state.tip_height).chain_time if state.tip_height >= 0
+            else None,
+            "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
+            "pools": len(reader.pools.pools) - 1,
+        }
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        for key, value in info.items():
+            click.echo(f"{key:14} {value}")
+
+

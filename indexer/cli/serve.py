@@ -1,0 +1,125 @@
+"""Commands that serve: `serve` (API, dashboard, optional follower) and `demo`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from indexer.attribution.pools import parse_pools
+from indexer.cli.common import (
+    datadir_option,
+    index_option,
+    main,
+    make_node_source,
+    one_line_errors,
+    print_report,
+    reorg_limit_option,
+    rpc_password_option,
+    rpc_url_option,
+    rpc_user_option,
+)
+from indexer.cli.index import run_reindex
+from indexer.config import get_network
+from indexer.flows.labels import labels_from_json
+from indexer.follow import Follower
+from indexer.reader import IndexReader
+from indexer.store import keys
+from indexer.store.db import Store
+
+
+@main.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--follow", is_flag=True, help="Also follow the node (give --datadir or --rpc-url).")
+@datadir_option
+@rpc_url_option
+@rpc_user_option
+@rpc_password_option
+@click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05))
+@reorg_limit_option
+@one_line_errors
+def serve(index: Path, host: str, port: int, follow: bool, datadir: Path | None,
+          rpc_url: str | None, rpc_user: str | None, rpc_password: str | None, poll: float,
+          reorg_limit: int) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /docs) and dashboard over one index; with
+    --follow, keep the index at the node's tip in the same process.
+
+    Example: minerflow serve --index ~/idx --follow --datadir ~/.bitcoin
+    """
+    follow_args = (datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit) if follow \
+        else None
+    serve_index(index, host, port, follow_args)
+
+
+def serve_index(index: Path, host: str, port: int,
+                follow_args: tuple[Any, ...] | None = None) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    store = Store(index)
+    try:
+        state = store.require_state()
+        follower = None
+        if follow_args is not None:
+            datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit = follow_args
+            network = get_network(state.network)
+            node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
+            pools_raw, labels_raw = store.get(keys.POOLS_LIST), store.get(keys.LABELS_LIST)
+            assert pools_raw is not None and labels_raw is not None
+            follower = Follower(store, node, parse_pools(json.loads(pools_raw), str(index)),
+                                labels_from_json(labels_raw, network), reorg_limit, poll)
+    except BaseException:
+        store.close()
+        raise
+    app = create_app(store, follower=follower, close_store=True)
+    click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
+               + (" and following the node" if follower else ""))
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")
+
+
+def sample_dir() -> Path:
+    return Path(str(resources.files("indexer") / "data" / "sample"))
+
+
+@main.command()
+@click.option("--index", type=click.Path(path_type=Path),
+              help="Where to build the demo index (default: a new temporary directory).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Index and summarise, then exit.")
+@one_line_errors
+def demo(index: Path | None, host: str, port: int, no_serve: bool) -> None:
+    """Index the bundled regtest sample chain and serve it.
+
+    Example: minerflow demo --port 8000
+    """
+    sample = sample_dir()
+    target = index or Path(tempfile.mkdtemp(prefix="minerflow-demo-")) / "index"
+    report = run_reindex(sample, None, get_network("regtest"), target,
+                         sample / "pools.json", sample / "exchanges.csv", 288)
+    print_report(report)
+    with Store(target) as store:
+        reader = IndexReader(store)
+        for line in summary_lines(reader):
+            click.echo(line)
+    if not no_serve:
+        serve_index(target, host, port)
+
+
+def summary_lines(reader: IndexReader) -> Iterator[str]:
+    counts, total, _first = reader.pool_counts("all")
+    yield f"{'pool':14} {'blocks':>6} {'share':>6} {'balance L0 BTC':>15} {'balance L1 BTC':>15}"
+    for entity in reader.entities():
+        blocks = counts.get(entity.id, 0) if entity.slug != "all" else total
+        share = f"{blocks / total:.1%}" if total else "-"
+        yield (f"{entity.slug:14} {blocks:>6} {share:>6} "
+               f"{reader.balance(entity.id, 0) / 1e8:>15.8f} "
+               f"{reader.balance(entity.id, 1) / 1e8:>15.8f}")
