@@ -38,8 +38,9 @@ class IndexView:
     def reload(self) -> None:
         """Rebuild the fingerprint sets from the index (at start and after a rollback)."""
         store = self.buffer.store
-        self.member_fps = {hash(k[1:]) for k, _v in store.scan(keys.MEMBER)}
-        self.coin_fps = {coin_fingerprint(k[1:33], keys.unpack_u32(k[33:37]))
+        self.member_fps = {hash(keys.script_from_member_key(k))
+                           for k, _v in store.scan(keys.MEMBER)}
+        self.coin_fps = {coin_fingerprint(*keys.outpoint_from_coin_key(k))
                          for k, _v in store.scan(keys.COIN)}
 
     def member(self, script: bytes) -> tuple[int, int] | None:
@@ -93,8 +94,7 @@ class BlockApplier:
         self.view.reload()
         self.balances = {}
         for key, value in self.store.scan(keys.BALANCE):
-            entity, level = key[1] << 8 | key[2], key[3]
-            self.balances[(entity, level)] = keys.unpack_u64(value)
+            self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
 
     def apply(self, meta: BlockMeta, block: Block, spent_values: SpentValues) -> None:
         buf = self.buffer

@@ -105,6 +105,14 @@ def coin_key(txid_rev: bytes, vout: int) -> bytes:
     return COIN + txid_rev + _U32.pack(vout)
 
 
+def outpoint_from_coin_key(key: bytes) -> tuple[bytes, int]:
+    return key[1:33], int(_U32.unpack_from(key, 33)[0])
+
+
+def script_from_member_key(key: bytes) -> bytes:
+    return key[1:]
+
+
 def pack_coin(entity: int, level: int, value: int) -> bytes:
     return _COIN_VALUE.pack(entity, level, value)
 
@@ -128,6 +136,11 @@ def height_from_series_key(key: bytes) -> int:
 
 def balance_key(entity: int, level: int) -> bytes:
     return BALANCE + _ENTITY_LEVEL.pack(entity, level)
+
+
+def entity_level_from_balance_key(key: bytes) -> tuple[int, int]:
+    entity, level = _ENTITY_LEVEL.unpack_from(key, 1)
+    return int(entity), int(level)
 
 
 def pack_u64(value: int) -> bytes:
