@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 FLUSH_BLOCKS = 500
 FLUSH_KEYS = 250_000
 ProgressFn = Callable[[int, int], None]  # (height, bytes of the block just applied)
+TotalFn = Callable[[int], None]  # how many blocks this run is about to apply
 
 
 @dataclass(slots=True)
@@ -139,7 +140,8 @@ def node_fork_point(store: Store, node: NodeSource, node_tip: int, step: int = 6
 
 def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
          reorg_limit: int = 288, progress: ProgressFn | None = None,
-         flush_blocks: int = FLUSH_BLOCKS, fetch: int = 32) -> RunReport:
+         flush_blocks: int = FLUSH_BLOCKS, fetch: int = 32,
+         on_total: TotalFn | None = None) -> RunReport:
     """Bring the index to the node's best block, rolling back first where the node reorged.
 
     When the node changes its chain while we read it (a block's parent is not the block we just
@@ -159,6 +161,8 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
         record = keys.unpack_block(fork, raw)
         prev_hash, prev_time = record.hash_rev, record.chain_time
     height = fork + 1
+    if on_total is not None:
+        on_total(node_tip - fork)
     while height <= node_tip:
         stop = min(height + fetch, node_tip + 1)
         for h, hash_rev in zip(range(height, stop), node.hashes(height, stop), strict=True):
@@ -186,7 +190,7 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
 
 def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
             reorg_limit: int = 288, progress: ProgressFn | None = None,
-            flush_blocks: int = FLUSH_BLOCKS) -> RunReport:
+            flush_blocks: int = FLUSH_BLOCKS, on_total: TotalFn | None = None) -> RunReport:
     """Bring the index to the active chain of the block files."""
     chain = source.chain()
     network = source.network
@@ -200,6 +204,8 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
 
     buffer = WriteBuffer(store, reorg_limit)
     applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges)
+    if on_total is not None:
+        on_total(len(chain.blocks) - fork - 1)
     for cb in chain.blocks[fork + 1:]:
         try:
             block = source.read(cb)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -97,21 +98,27 @@ def resolve_lists(index: Path, network: Network, pools_path: Path | None,
 
 
 class Progress:
-    """tqdm progress on a TTY (blocks/s, MB/s, ETA); silent otherwise."""
+    """tqdm progress on a TTY: blocks, blocks/s, MB/s and ETA; silent otherwise."""
 
-    def __init__(self, total: int, first: int) -> None:
-        self.bar = tqdm(total=total, initial=0, unit="blk", disable=not sys.stderr.isatty(),
-                        dynamic_ncols=True, desc="indexing")
+    def __init__(self, desc: str = "indexing") -> None:
+        width = shutil.get_terminal_size((100, 24)).columns
+        self.bar = tqdm(total=None, unit="blk", disable=not sys.stderr.isatty(),
+                        dynamic_ncols=width > 0, ncols=None if width > 0 else 100, desc=desc,
+                        smoothing=0.05)
         self.started = time.monotonic()
         self.bytes = 0
-        self.first = first
+
+    def total(self, blocks: int) -> None:
+        self.bar.reset(total=blocks)
+        self.started = time.monotonic()
 
     def __call__(self, height: int, size: int) -> None:
         self.bytes += size
         self.bar.update(1)
-        if self.bar.n % 50 == 0:
+        if self.bar.n % 50 == 0 or self.bar.n == self.bar.total:
             elapsed = max(time.monotonic() - self.started, 1e-9)
-            self.bar.set_postfix_str(f"height {height}, {self.bytes / elapsed / 1e6:.1f} MB/s")
+            self.bar.set_postfix_str(f"height {height}, {self.bytes / elapsed / 1e6:.1f} MB/s",
+                                     refresh=False)
 
     def close(self) -> None:
         self.bar.close()

@@ -54,15 +54,15 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
     pools, labels = resolve_lists(index, network, pools_path, labels_path)
     store = open_for_writing(index, network, pools, labels)
     try:
-        tip = store.require_state().tip_height
-        progress = Progress(0, tip + 1)
+        progress = Progress()
 
         def on_block(height: int, size: int) -> None:
             progress(height, size)
             if throttle:
                 time.sleep(throttle)
 
-        report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every)
+        report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every,
+                         progress.total)
         progress.close()
     finally:
         store.close()
@@ -125,9 +125,19 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
     store = open_for_writing(index, net, pools_list, labels_set)
     try:
         if not follow:
-            print_report(sync(store, node, pools_list, labels_set, reorg_limit,
-                              (lambda _h, _s: time.sleep(throttle)) if throttle else None,
-                              flush_blocks=flush_every))
+            progress = Progress("syncing")
+
+            def on_block(height: int, size: int) -> None:
+                progress(height, size)
+                if throttle:
+                    time.sleep(throttle)
+
+            try:
+                report = sync(store, node, pools_list, labels_set, reorg_limit, on_block,
+                              flush_blocks=flush_every, on_total=progress.total)
+            finally:
+                progress.close()
+            print_report(report)
             return
         follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
                             flush_every)

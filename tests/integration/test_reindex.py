@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATA, SAMPLE, cli, export_jsonl, load_json, reindex_regtest
+from tests.conftest import (
+    DATA,
+    LABELS,
+    POOLS,
+    SAMPLE,
+    cli,
+    export_jsonl,
+    load_json,
+    reindex_regtest,
+)
 
 BLOCK_FIELDS = ("height", "hash", "time", "pool_id", "pool", "method", "conflict", "tag_pool")
 
@@ -47,6 +56,45 @@ def test_torn_chain_matches_its_expected_and_names_the_tear(tmp_path: Path) -> N
     expected = load_json(DATA / "regtest-story-torn" / "expected.json")
     assert expected["blocks"][-1]["height"] == 179
     assert_matches_expected(tmp_path / "index", expected)
+
+
+def test_blocksdir_points_at_the_blk_files(tmp_path: Path, expected: Any) -> None:
+    result = cli("reindex", "--blocksdir", SAMPLE / "regtest" / "blocks", "--network",
+                 "regtest", "--index", tmp_path / "index", "--pools", POOLS, "--labels", LABELS)
+    assert "indexed 183 block(s)" in result.stdout
+    assert exported_blocks(tmp_path / "index") == expected["blocks"]
+
+
+def test_progress_shows_blocks_rate_and_eta_on_a_terminal(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()  # a real terminal for stderr, as a user has
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    process = subprocess.run(
+        [sys.executable, "-m", "indexer", "reindex", "--datadir", str(SAMPLE), "--network",
+         "regtest", "--index", str(tmp_path / "index"), "--pools", str(POOLS), "--labels",
+         str(LABELS)], stdout=subprocess.PIPE, stderr=follower, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "COLUMNS": "160"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.returncode == 0
+    final = [part for part in shown.decode(errors="replace").split("\r") if part.strip()][-1]
+    assert "183/183" in final and "blk/s" in final and "MB/s" in final and "00:00" in final
 
 
 def test_reindex_again_resumes_with_nothing_to_do(tmp_path: Path, expected: Any) -> None:
