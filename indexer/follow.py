@@ -17,6 +17,7 @@ from indexer.flows.labels import LabelSet
 from indexer.pipeline import RunReport, sync
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeUnavailable
+from indexer.source.zmq_notify import BlockNotifier
 from indexer.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ class Follower:
     """Keeps an index at the node's tip until `stop()`."""
 
     def __init__(self, store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
-                 reorg_limit: int = 288, poll: float = 5.0, flush_blocks: int = 50) -> None:
+                 reorg_limit: int = 288, poll: float = 5.0, flush_blocks: int = 50,
+                 notifier: BlockNotifier | None = None) -> None:
         self.store = store
         self.node = node
         self.pools = pools
@@ -42,6 +44,7 @@ class Follower:
         self.reorg_limit = reorg_limit
         self.poll = poll
         self.flush_blocks = flush_blocks
+        self.notifier = notifier
         self.status = FollowStatus()
         self._stop = threading.Event()
         self.lock = threading.Lock()  # held while a sync writes
@@ -77,7 +80,19 @@ class Follower:
             if report is not None and on_report is not None and (report.applied
                                                                   or report.rolled_back):
                 on_report(report)
-            self._stop.wait(self.poll)
+            self._wait()
+
+    def _wait(self) -> None:
+        """Until the poll interval passes, a hashblock notification arrives, or stop()."""
+        deadline = time.monotonic() + self.poll
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.notifier is None:
+                self._stop.wait(min(left, 0.5))
+            elif self.notifier.wait(min(left, 0.5)):
+                return
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self._run_quietly, name="minerflow-follow",

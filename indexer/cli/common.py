@@ -29,7 +29,8 @@ from indexer.errors import ConfigError, MinerflowError
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
 from indexer.pipeline import FLUSH_BLOCKS, RunReport
 from indexer.source.node import LocalFiles, NodeSource
-from indexer.source.rpc import NodeClient, node_endpoint
+from indexer.source.rpc import NodeClient, node_endpoint, zmq_endpoint
+from indexer.source.zmq_notify import BlockNotifier
 from indexer.store import keys
 from indexer.store.db import Store
 
@@ -159,6 +160,17 @@ rpc_user_option = click.option("--rpc-user", envvar="MINERFLOW_RPC_USER",
                                help="RPC user (default: the cookie file or bitcoin.conf).")
 rpc_password_option = click.option("--rpc-password", envvar="MINERFLOW_RPC_PASSWORD",
                                    help="RPC password (or MINERFLOW_RPC_PASSWORD).")
+
+
+zmq_option = click.option("--zmq", "zmq_url",
+                          help="The node's ZMQ hashblock address, e.g. tcp://127.0.0.1:28332 "
+                          "(default: zmqpubhashblock from bitcoin.conf); polling stays on.")
+
+
+def make_notifier(network: Network, zmq_url: str | None,
+                  datadir: Path | None) -> BlockNotifier | None:
+    address = zmq_endpoint(network, zmq_url, datadir)
+    return BlockNotifier(address) if address else None
 
 
 def make_node_source(network: Network, datadir: Path | None, rpc_url: str | None,

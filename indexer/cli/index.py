@@ -18,6 +18,7 @@ from indexer.cli.common import (
     labels_option,
     main,
     make_node_source,
+    make_notifier,
     network_named,
     network_option,
     one_line_errors,
@@ -29,6 +30,7 @@ from indexer.cli.common import (
     rpc_url_option,
     rpc_user_option,
     throttle_option,
+    zmq_option,
 )
 from indexer.config import Network, blocks_dir
 from indexer.follow import Follower
@@ -109,11 +111,12 @@ def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, inde
               help="Retries (with backoff) before the node counts as unavailable.")
 @flush_every_option
 @throttle_option
+@zmq_option
 @one_line_errors
 def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: str | None,
              rpc_password: str | None, network: str, pools: Path | None, labels: Path | None,
              reorg_limit: int, follow: bool, poll: float, retries: int,
-             flush_every: int, throttle: float) -> None:
+             flush_every: int, throttle: float, zmq_url: str | None) -> None:
     """Catch up with the node's best block (handling reorgs); with --follow, keep following.
 
     Example: minerflow sync --index ~/idx --datadir ~/.bitcoin --network main --follow
@@ -140,7 +143,7 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
             print_report(report)
             return
         follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
-                            flush_every)
+                            flush_every, make_notifier(net, zmq_url, datadir))
         try:
             follower.run(on_report=print_report)
         except KeyboardInterrupt:

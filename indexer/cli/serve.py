@@ -17,12 +17,14 @@ from indexer.cli.common import (
     index_option,
     main,
     make_node_source,
+    make_notifier,
     one_line_errors,
     print_report,
     reorg_limit_option,
     rpc_password_option,
     rpc_url_option,
     rpc_user_option,
+    zmq_option,
 )
 from indexer.cli.index import run_reindex
 from indexer.config import get_network
@@ -44,17 +46,18 @@ from indexer.store.db import Store
 @rpc_password_option
 @click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05))
 @reorg_limit_option
+@zmq_option
 @one_line_errors
 def serve(index: Path, host: str, port: int, follow: bool, datadir: Path | None,
           rpc_url: str | None, rpc_user: str | None, rpc_password: str | None, poll: float,
-          reorg_limit: int) -> None:
+          reorg_limit: int, zmq_url: str | None) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs) and dashboard over one index; with
     --follow, keep the index at the node's tip in the same process.
 
     Example: minerflow serve --index ~/idx --follow --datadir ~/.bitcoin
     """
-    follow_args = (datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit) if follow \
-        else None
+    follow_args = (datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit, zmq_url) \
+        if follow else None
     serve_index(index, host, port, follow_args)
 
 
@@ -69,13 +72,14 @@ def serve_index(index: Path, host: str, port: int,
         state = store.require_state()
         follower = None
         if follow_args is not None:
-            datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit = follow_args
+            datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit, zmq_url = follow_args
             network = get_network(state.network)
             node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
             pools_raw, labels_raw = store.get(keys.POOLS_LIST), store.get(keys.LABELS_LIST)
             assert pools_raw is not None and labels_raw is not None
             follower = Follower(store, node, parse_pools(json.loads(pools_raw), str(index)),
-                                labels_from_json(labels_raw, network), reorg_limit, poll)
+                                labels_from_json(labels_raw, network), reorg_limit, poll,
+                                notifier=make_notifier(network, zmq_url, datadir))
     except BaseException:
         store.close()
         raise

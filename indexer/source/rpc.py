@@ -121,6 +121,17 @@ def node_endpoint(network: Network, rpc_url: str | None, datadir: Path | None,
     return clean, NodeAuth()
 
 
+def zmq_endpoint(network: Network, zmq_url: str | None, datadir: Path | None) -> str | None:
+    """The node's ZMQ hashblock address: `--zmq`, else `zmqpubhashblock` in bitcoin.conf."""
+    if zmq_url:
+        return zmq_url
+    if datadir is not None and (datadir / "bitcoin.conf").is_file():
+        address = read_conf(datadir / "bitcoin.conf", network).get("zmqpubhashblock")
+        if address:
+            return address.replace("0.0.0.0", "127.0.0.1")
+    return None
+
+
 def redact(url: str) -> str:
     """`url` without any user:password part."""
     parts = urllib.parse.urlsplit(url)

@@ -91,3 +91,41 @@ def test_status_reports_a_node_that_went_away(tmp_path: Path) -> None:
             assert client.get("/v1/status").json()["node"]["last_error"] is None
     finally:
         node.stop()
+
+
+def test_zmq_hashblock_wakes_the_follower(tmp_path: Path) -> None:
+    """With polling every 60 s, only the hashblock notification can bring the new blocks."""
+    import zmq
+
+    from indexer.source.zmq_notify import BlockNotifier
+
+    publisher = zmq.Context.instance().socket(zmq.PUB)
+    port = publisher.bind_to_random_port("tcp://127.0.0.1")
+    node = ReplayNode(STORY, "final").start()
+    node.max_height = 100
+    pools, labels = load_pools(POOLS), load_labels(LABELS, REGTEST)
+    store = open_for_writing(tmp_path / "index", REGTEST, pools, labels)
+    source = NodeSource(NodeClient(node.url, NodeAuth("rpcuser", "rpcpass"), retries=1,
+                                   backoff=0.01), REGTEST)
+    notifier = BlockNotifier(f"tcp://127.0.0.1:{port}")
+    follower = Follower(store, source, pools, labels, poll=60.0, notifier=notifier)
+    thread = follower.start_thread()
+    try:
+        deadline = time.monotonic() + 30
+        while store.require_state().tip_height < 100:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        node.max_height = None  # the node finds blocks 101-182 and announces them
+        tip_hash = bytes.fromhex(node.chain()[-1]["hash"])
+        while store.require_state().tip_height < 182:
+            assert time.monotonic() < deadline, "the follower slept through hashblock"
+            publisher.send_multipart([b"hashblock", tip_hash, (1).to_bytes(4, "little")])
+            time.sleep(0.1)
+    finally:
+        follower.stop()
+        thread.join(timeout=30)
+        notifier.close()
+        publisher.close()
+        store.close()
+        node.stop()
+    assert store.state is not None and store.state.tip_height == 182

@@ -1,0 +1,33 @@
+"""Wake-ups from the node's ZMQ `hashblock` notifications (`-zmqpubhashblock=tcp://...`).
+
+Polling stays the fallback: a missed message only delays the next sync to the poll interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+
+class BlockNotifier:
+    """A SUB socket on the node's hashblock topic."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._context: Any = zmq.Context.instance()
+        self._socket: Any = self._context.socket(zmq.SUB)
+        self._socket.setsockopt(zmq.SUBSCRIBE, b"hashblock")
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(url)
+
+    def wait(self, timeout: float) -> bool:
+        """True when a new block was announced within `timeout` seconds (queue drained)."""
+        if not self._socket.poll(int(timeout * 1000)):
+            return False
+        while self._socket.poll(0):
+            self._socket.recv_multipart()
+        return True
+
+    def close(self) -> None:
+        self._socket.close()
