@@ -26,22 +26,27 @@ def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
     return int.from_bytes(txid_rev[:8], "little") ^ vout
 
 
+class Fingerprints:
+    """Membership filters over the cohort scripts and tracked coins of an index.
+
+    Built once per process by scanning the index, then kept up to date by the applier. After a
+    rollback they hold a superset of the keys, which costs a LevelDB read, never a wrong answer,
+    so one instance serves every run of a long-lived follower.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.members = {hash(keys.script_from_member_key(k)) for k, _v in store.scan(keys.MEMBER)}
+        self.coins = {coin_fingerprint(*keys.outpoint_from_coin_key(k))
+                      for k, _v in store.scan(keys.COIN)}
+
+
 class IndexView:
     """The cohort step's view of the state before a block."""
 
-    def __init__(self, buffer: WriteBuffer) -> None:
+    def __init__(self, buffer: WriteBuffer, fingerprints: Fingerprints) -> None:
         self.buffer = buffer
-        self.member_fps: set[int] = set()
-        self.coin_fps: set[int] = set()
-        self.reload()
-
-    def reload(self) -> None:
-        """Rebuild the fingerprint sets from the index (at start and after a rollback)."""
-        store = self.buffer.store
-        self.member_fps = {hash(keys.script_from_member_key(k))
-                           for k, _v in store.scan(keys.MEMBER)}
-        self.coin_fps = {coin_fingerprint(*keys.outpoint_from_coin_key(k))
-                         for k, _v in store.scan(keys.COIN)}
+        self.member_fps = fingerprints.members
+        self.coin_fps = fingerprints.coins
 
     def member(self, script: bytes) -> tuple[int, int] | None:
         if hash(script) not in self.member_fps:
@@ -81,18 +86,13 @@ class BlockApplier:
     """Applies blocks in height order on top of an index."""
 
     def __init__(self, store: Store, buffer: WriteBuffer, pools: CompiledPools,
-                 exchanges: dict[bytes, str]) -> None:
+                 exchanges: dict[bytes, str], fingerprints: Fingerprints | None = None) -> None:
         self.store = store
         self.buffer = buffer
         self.pools = pools
-        self.view = IndexView(buffer)
+        self.view = IndexView(buffer, fingerprints or Fingerprints(store))
         self.step = CohortStep(self.view, exchanges)
         self.balances: dict[tuple[int, int], int] = {}
-        self.reload()
-
-    def reload(self) -> None:
-        self.view.reload()
-        self.balances = {}
         for key, value in self.store.scan(keys.BALANCE):
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from indexer.apply import Fingerprints
 from indexer.attribution.pools import PoolsList
 from indexer.errors import MinerflowError
 from indexer.flows.labels import LabelSet
@@ -47,7 +48,7 @@ class Follower:
         self.notifier = notifier
         self.status = FollowStatus()
         self._stop = threading.Event()
-        self.lock = threading.Lock()  # held while a sync writes
+        self.fingerprints: Fingerprints | None = None  # built by the first sync, then kept
 
     def stop(self) -> None:
         self._stop.set()
@@ -56,9 +57,10 @@ class Follower:
         """One sync; None when the node could not be reached (the status says why)."""
         self.status.syncing = True
         try:
-            with self.lock:
-                report = sync(self.store, self.node, self.pools, self.labels, self.reorg_limit,
-                              flush_blocks=self.flush_blocks)
+            if self.fingerprints is None:
+                self.fingerprints = Fingerprints(self.store)
+            report = sync(self.store, self.node, self.pools, self.labels, self.reorg_limit,
+                          flush_blocks=self.flush_blocks, fingerprints=self.fingerprints)
             self.status.node_tip = self.node.tip()[0]
             self.status.last_error = None
             self.status.last_sync = time.time()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.apply import BlockApplier, BlockMeta
+from indexer.apply import BlockApplier, BlockMeta, Fingerprints
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
 from indexer.errors import ParseError, StoreError
@@ -141,7 +141,8 @@ def node_fork_point(store: Store, node: NodeSource, node_tip: int, step: int = 6
 def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
          reorg_limit: int = 288, progress: ProgressFn | None = None,
          flush_blocks: int = FLUSH_BLOCKS, fetch: int = 32,
-         on_total: TotalFn | None = None) -> RunReport:
+         on_total: TotalFn | None = None,
+         fingerprints: Fingerprints | None = None) -> RunReport:
     """Bring the index to the node's best block, rolling back first where the node reorged.
 
     When the node changes its chain while we read it (a block's parent is not the block we just
@@ -153,7 +154,8 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
     rolled = roll_back_to(store, fork, reorg_limit)
     report = RunReport(fork + 1, fork, None, 0, rolled, 0)
     buffer = WriteBuffer(store, reorg_limit)
-    applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges)
+    applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges,
+                           fingerprints)
     prev_hash, prev_time = bytes(32), 0
     if fork >= 0:
         raw = store.get(keys.block_key(fork))

@@ -126,10 +126,11 @@ class BlockFiles:
                               f"{len(data)} read (file changed?)")
         return xor_at(data, self.key, loc.offset)
 
-    def scan(self) -> Iterator[Record | TornRecord | Gap]:
-        """Every record of every file in file order, then torn tails where there are any."""
+    def scan(self, first_file: int = 0) -> Iterator[Record | TornRecord | Gap]:
+        """Every record of the files numbered from `first_file` on, in file order."""
         for file_no in sorted(self.paths):
-            yield from self._scan_file(file_no)
+            if file_no >= first_file:
+                yield from self._scan_file(file_no)
 
     def _scan_file(self, file_no: int) -> Iterator[Record | TornRecord | Gap]:
         path = self.paths[file_no]

@@ -18,8 +18,6 @@ from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import NodeClient
 
 log = logging.getLogger(__name__)
-CHAIN_NAMES = {"main": "main", "test": "test", "testnet4": "testnet4", "signet": "signet",
-               "regtest": "regtest"}
 
 
 def sats(btc: Decimal | float | int) -> int:
@@ -27,24 +25,35 @@ def sats(btc: Decimal | float | int) -> int:
 
 
 class LocalFiles:
-    """Blocks of the node's own blk files, found by hash (rescanned when a hash is missing)."""
+    """Blocks of the node's own blk files, found by hash.
+
+    The node appends new blocks to its newest file, so a hash not seen yet rescans only that
+    file and any newer ones, once per hash; blocks it still lacks come over RPC.
+    """
 
     def __init__(self, blocks_dir: Path, network: Network) -> None:
+        self.blocks_dir = blocks_dir
+        self.network = network
         self.files = BlockFiles(blocks_dir, network.magic)
         self.undo = UndoFiles(blocks_dir, network.magic, self.files.key)
         self.where: dict[bytes, RecordLocation] = {}
-        self._scan()
+        self.missing: set[bytes] = set()
+        self.newest_file = 0
+        self._scan(0)
 
-    def _scan(self) -> None:
-        self.files = BlockFiles(self.files.blocks_dir, self.files.magic)
-        self.undo._by_file.clear()
-        for item in self.files.scan():
+    def _scan(self, first_file: int) -> None:
+        self.files = BlockFiles(self.blocks_dir, self.network.magic)  # picks up new files
+        self.undo = UndoFiles(self.blocks_dir, self.network.magic, self.files.key)
+        for item in self.files.scan(first_file):
             if isinstance(item, Record):
                 self.where.setdefault(sha256d(item.header), item.location)
+                self.newest_file = max(self.newest_file, item.location.file_no)
 
     def location(self, hash_rev: bytes) -> RecordLocation | None:
-        if hash_rev not in self.where:
-            self._scan()
+        if hash_rev not in self.where and hash_rev not in self.missing:
+            self._scan(self.newest_file)
+            if hash_rev not in self.where:
+                self.missing.add(hash_rev)
         return self.where.get(hash_rev)
 
 
@@ -61,7 +70,7 @@ class NodeSource:
     def check_network(self) -> None:
         info = self.client.call("getblockchaininfo")
         chain = info.get("chain")
-        if chain != CHAIN_NAMES[self.network.name]:
+        if chain != self.network.name:  # getblockchaininfo names chains as minerflow does
             raise ConfigError(f"the node at {self.client.url} runs {chain!r}, not "
                               f"{self.network.name!r}: check --network or --rpc-url")
 

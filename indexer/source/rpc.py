@@ -66,8 +66,6 @@ class NodeAuth:
 
 def read_conf(path: Path, network: Network) -> dict[str, str]:
     """Settings of bitcoin.conf that apply to `network` (top level, then its [section])."""
-    section_names = {"main": "main", "test": "test", "testnet4": "testnet4", "signet": "signet",
-                     "regtest": "regtest"}
     settings: dict[str, str] = {}
     section = None
     for raw in path.read_text().splitlines():
@@ -82,9 +80,9 @@ def read_conf(path: Path, network: Network) -> dict[str, str]:
         key, value = (part.strip() for part in line.split("=", 1))
         if "." in key:  # regtest.rpcport=...
             prefix, key = key.split(".", 1)
-            if prefix != section_names[network.name]:
+            if prefix != network.name:
                 continue
-        elif section is not None and section != section_names[network.name]:
+        elif section is not None and section != network.name:
             continue
         settings[key] = value
     return settings

@@ -18,7 +18,7 @@ from indexer.pipeline import open_for_writing, sync
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient, NodeUnavailable
 from indexer.store.db import Store
-from tests.conftest import LABELS, POOLS, STORY, cli
+from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli
 from tests.integration.test_reindex import assert_matches_expected
 from tests.replay_node import ReplayNode
 
@@ -173,3 +173,18 @@ def test_cookie_and_bitcoin_conf(node: ReplayNode, tmp_path: Path) -> None:
     result = cli("sync", "--index", tmp_path / "index", "--datadir", datadir, "--network",
                  "regtest", ok=False)
     assert "cannot read the node's cookie file" in result.output
+
+
+def test_sync_reads_blocks_from_the_datadir_files(node: ReplayNode, tmp_path: Path,
+                                                  story_index: Path) -> None:
+    """With readable blk files, blocks come from them; the node answers only for the chain."""
+    import shutil
+
+    datadir = tmp_path / "datadir"
+    shutil.copytree(SAMPLE / "regtest", datadir / "regtest")
+    (datadir / "regtest" / ".cookie").write_text("rpcuser:rpcpass")
+    node.state, node.rest = "final", False
+    cli("sync", "--index", tmp_path / "index", "--datadir", datadir, "--rpc-url", node.url,
+        "--network", "regtest", "--pools", POOLS, "--labels", LABELS)
+    assert dump(tmp_path / "index") == dump(story_index)
+    assert node.requests < 30  # chain queries only: no getblock per block
