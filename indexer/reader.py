@@ -170,9 +170,9 @@ class IndexReader:
         raw = self.store.get(keys.balance_key(entity_id, level))
         return keys.unpack_u64(raw) if raw else 0
 
-    def _rows(self, entity_id: int, level: int, start: int,
+    def stored_rows(self, entity_id: int, level: int, start: int,
               stop: int) -> tuple[int, Iterator[tuple[int, dict[str, Any]]]]:
-        """Balance before `start`, then the stored rows with start <= height < stop."""
+        """Balance before `start`, then the stored (sparse) rows with start <= height < stop."""
         prefix = keys.series_prefix(entity_id, level)
         before = 0
         for _key, value in self.store.scan(prefix, reverse=True, start=prefix,
@@ -193,7 +193,7 @@ class IndexReader:
         """One row per block from `start` (at least 1) below `stop`."""
         start = max(start, 1)
         stop = self.tip_height + 1 if stop is None else min(stop, self.tip_height + 1)
-        balance, rows = self._rows(entity_id, level, start, stop)
+        balance, rows = self.stored_rows(entity_id, level, start, stop)
         pending = next(rows, None)
         for r in self.blocks(start, stop):
             row: dict[str, Any] = {"height": r.height, "hash": r.hash_hum, "time": r.chain_time}
@@ -233,7 +233,7 @@ class IndexReader:
                      self.tip_height + 1)
         stop = next((spans[d][1] + 1 for d in range(last_day, first_day - 1, -1) if d in spans),
                     start)
-        balance, rows = self._rows(entity_id, level, start, stop)
+        balance, rows = self.stored_rows(entity_id, level, start, stop)
         pending = next(rows, None)
         for day in range(first_day, last_day + 1):
             totals: dict[str, Any] = dict.fromkeys(FLOW_FIELDS, 0)
@@ -267,7 +267,7 @@ def exchange_flows(reader: IndexReader, level: int, start: int) -> dict[tuple[in
     for entity in reader.entities():
         if entity.id == keys.ALL_ENTITY:
             continue
-        _before, rows = reader._rows(entity.id, level, start, reader.tip_height + 1)
+        _before, rows = reader.stored_rows(entity.id, level, start, reader.tip_height + 1)
         for _height, row in rows:
             for name, value in row["to_exchange_by"].items():
                 totals[(entity.id, name)] = totals.get((entity.id, name), 0) + value

@@ -36,7 +36,36 @@ class IndexState:
         return cls(**json.loads(data))
 
 
-class Store:
+class _Reads:
+    """Reads shared by the live index and its snapshots: `_source` is a plyvel DB or snapshot."""
+
+    path: Path
+    state: IndexState | None
+    _source: Any
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._source.get(key)
+        return value
+
+    def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
+             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
+        kwargs: dict[str, Any] = {"reverse": reverse}
+        if start is None and stop is None:
+            kwargs["prefix"] = prefix
+        else:
+            kwargs["start"] = start if start is not None else prefix
+            kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
+        with self._source.iterator(**kwargs) as it:
+            yield from it
+
+    def require_state(self) -> IndexState:
+        if self.state is None:
+            raise StoreError(f"index {self.path} is empty (run `minerflow reindex` first)")
+        return self.state
+
+
+class Store(_Reads):
     """One LevelDB index directory, owned by this process until `close()`."""
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
@@ -56,8 +85,9 @@ class Store:
             raise StoreError(f"cannot open index {path}: {exc}") from None
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open index {path}: {exc}") from None
+        self._source = self.db
         raw = self.db.get(keys.STATE)
-        self.state: IndexState | None = IndexState.from_bytes(raw) if raw else None
+        self.state = IndexState.from_bytes(raw) if raw else None
         if self.state is not None and self.state.format != keys.FORMAT_VERSION:
             found = self.state.format
             self.close()
@@ -75,11 +105,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def require_state(self) -> IndexState:
-        if self.state is None:
-            raise StoreError(f"index {self.path} is empty (run `minerflow reindex` first)")
-        return self.state
 
     def check_or_init(self, wanted: IndexState, pools_json: bytes, labels_json: bytes) -> None:
         """Initialise an empty index for `wanted`, or refuse one built with other settings."""
@@ -100,15 +125,6 @@ class Store:
                     f"re-index required (use a new --index directory, or delete this one)"
                 )
 
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.db.get(key)
-        return value
-
-    def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
-             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
-        return _scan(self.db, prefix, reverse, start, stop)
-
     def snapshot(self) -> Snapshot:
         """A consistent read-only view: later batches stay invisible to it."""
         return Snapshot(self)
@@ -125,42 +141,17 @@ class Store:
         self.state = state
 
 
-class Snapshot:
+class Snapshot(_Reads):
     """Reads of the index as of one instant (a LevelDB snapshot); `close()` releases it."""
 
     def __init__(self, store: Store) -> None:
         self.path = store.path
-        self._snap: Any = store.db.snapshot()
-        raw = self._snap.get(keys.STATE)
-        self.state: IndexState | None = IndexState.from_bytes(raw) if raw else None
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._snap.get(key)
-        return value
-
-    def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
-             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        return _scan(self._snap, prefix, reverse, start, stop)
-
-    def require_state(self) -> IndexState:
-        if self.state is None:
-            raise StoreError(f"index {self.path} is empty (run `minerflow reindex` first)")
-        return self.state
+        self._source = store.db.snapshot()
+        raw = self._source.get(keys.STATE)
+        self.state = IndexState.from_bytes(raw) if raw else None
 
     def close(self) -> None:
-        self._snap.close()
-
-
-def _scan(source: Any, prefix: bytes, reverse: bool, start: bytes | None,
-          stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-    kwargs: dict[str, Any] = {"reverse": reverse}
-    if start is None and stop is None:
-        kwargs["prefix"] = prefix
-    else:
-        kwargs["start"] = start if start is not None else prefix
-        kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
-    with source.iterator(**kwargs) as it:
-        yield from it
+        self._source.close()
 
 
 def _prefix_end(prefix: bytes) -> bytes:
