@@ -9,6 +9,8 @@ from typing import Any
 
 import zmq
 
+from indexer.errors import ConfigError
+
 
 class BlockNotifier:
     """A SUB socket on the node's hashblock topic."""
@@ -19,7 +21,12 @@ class BlockNotifier:
         self._socket: Any = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"hashblock")
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.connect(url)
+        try:
+            self._socket.connect(url)
+        except zmq.ZMQError as exc:
+            self._socket.close()
+            raise ConfigError(f"--zmq {url!r} is not a ZMQ address like "
+                              f"tcp://127.0.0.1:28332 ({exc.strerror})") from None
 
     def wait(self, timeout: float) -> bool:
         """True when a new block was announced within `timeout` seconds (queue drained)."""

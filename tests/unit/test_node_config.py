@@ -44,3 +44,13 @@ def test_credentials_in_the_url_are_taken_out_of_it() -> None:
     url, auth = node_endpoint(MAIN, "http://bob:pw%40x@10.1.2.3:8332/", None)
     assert url == "http://10.1.2.3:8332/" and (auth.user, auth.password) == ("bob", "pw@x")
     assert redact("http://bob:pw@h:1/x") == "http://h:1/x"
+
+
+def test_a_bad_zmq_address_is_a_config_error() -> None:
+    import pytest
+
+    from indexer.errors import ConfigError
+    from indexer.source.zmq_notify import BlockNotifier
+
+    with pytest.raises(ConfigError, match="--zmq 'nonsense' is not a ZMQ address"):
+        BlockNotifier("nonsense")
