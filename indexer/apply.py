@@ -1,8 +1,9 @@
 """Turn one parsed block into index writes: block record, attribution, cohorts, coins, series.
 
-`IndexView` answers the cohort step's lookups from the write buffer and LevelDB, with in-memory
-fingerprint sets in front so that the common miss (an input that spends no miner coin, an output
-to a script in no cohort) never reaches LevelDB. `BlockApplier.apply` is the only writer of a
+`IndexView` answers the cohort step's lookups from the write buffer and LevelDB, with compact
+in-memory fingerprint filters in front so that the common miss (an input that spends no miner
+coin, an output to a script in no cohort) never reaches LevelDB, and most transactions are only
+scanned, never decoded. `BlockApplier.apply` is the only writer of a
 block's keys; everything it writes goes through the buffer and so into the block's undo record.
 """
 
@@ -11,19 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from indexer import fastpath
 from indexer.attribution.matcher import attribute
 from indexer.attribution.pools import CompiledPools
 from indexer.flows.cohorts import LEVELS, BlockChanges, CohortStep, Coin, Flow, SpentValues
-from indexer.parse.deserializer import Block
+from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from indexer.store.db import Store
 
 SECONDS_PER_DAY = 86_400
-
-
-def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
-    return int.from_bytes(txid_rev[:8], "little") ^ vout
 
 
 class Fingerprints:
@@ -35,9 +33,12 @@ class Fingerprints:
     """
 
     def __init__(self, store: Store) -> None:
-        self.members = {hash(keys.script_from_member_key(k)) for k, _v in store.scan(keys.MEMBER)}
-        self.coins = {coin_fingerprint(*keys.outpoint_from_coin_key(k))
-                      for k, _v in store.scan(keys.COIN)}
+        self.members = fastpath.Filter()
+        for key, _value in store.scan(keys.MEMBER):
+            self.members.add(fastpath.script_fingerprint(keys.script_from_member_key(key)))
+        self.coins = fastpath.Filter()
+        for key, _value in store.scan(keys.COIN):
+            self.coins.add(fastpath.coin_fingerprint(*keys.outpoint_from_coin_key(key)))
 
 
 class IndexView:
@@ -49,16 +50,30 @@ class IndexView:
         self.coin_fps = fingerprints.coins
 
     def member(self, script: bytes) -> tuple[int, int] | None:
-        if hash(script) not in self.member_fps:
+        if fastpath.script_fingerprint(script) not in self.member_fps:
             return None
         raw = self.buffer.get(keys.member_key(script))
         return None if raw is None else keys.unpack_member(raw)
 
     def coin(self, txid_rev: bytes, vout: int) -> Coin | None:
-        if coin_fingerprint(txid_rev, vout) not in self.coin_fps:
+        if fastpath.coin_fingerprint(txid_rev, vout) not in self.coin_fps:
             return None
         raw = self.buffer.get(keys.coin_key(txid_rev, vout))
         return None if raw is None else keys.unpack_coin(raw)
+
+    def next_candidate(self, block: RawBlock, pos: int, index: int) -> tuple[int, int]:
+        try:
+            found: tuple[int, int] = fastpath.scan_block(block.data, pos, index, block.tx_count,
+                                                         self.coin_fps, self.member_fps)
+        except ValueError:
+            raise block.truncated() from None
+        return found
+
+    def note_member(self, script: bytes) -> None:
+        self.member_fps.add(fastpath.script_fingerprint(script))
+
+    def note_coin(self, txid_rev: bytes, vout: int) -> None:
+        self.coin_fps.add(fastpath.coin_fingerprint(txid_rev, vout))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +111,24 @@ class BlockApplier:
         for key, value in self.store.scan(keys.BALANCE):
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
 
-    def apply(self, meta: BlockMeta, block: Block, spent_values: SpentValues) -> None:
+    def apply(self, meta: BlockMeta, block: RawBlock, spent_values: SpentValues) -> None:
+        """Write the block's keys; a block whose bytes do not decode raises ParseError before
+        anything is written."""
         buf = self.buffer
         height = meta.height
-        coinbase = block.txs[0]
+        coinbase = block.coinbase
         outputs = [(o.value, o.script) for o in coinbase.outputs]
         script_sig = coinbase.inputs[0].script_sig
         who = attribute(script_sig, outputs, self.pools)
+        # The step runs first: it reads only, and checks the whole block as it scans it.
+        changes = self.step.run(block, who.pool_id, spent_values) if height > 0 else None
+        if changes is None:  # the genesis coinbase creates no coin and joins no cohort
+            parse_block(block.data)  # but its bytes are checked all the same
 
         buf.begin_block(height)
         record = keys.BlockRecord(
             height, meta.hash_rev, meta.chain_time, block.header.time, block.header.bits,
-            who.pool_id, who.method, who.tag_pool_id, who.conflict, len(block.txs), block.size,
+            who.pool_id, who.method, who.tag_pool_id, who.conflict, block.tx_count, block.size,
             sum(value for value, _s in outputs),
         )
         buf.put(keys.block_key(height), keys.pack_block(record), None)
@@ -119,22 +140,18 @@ class BlockApplier:
         first = keys.unpack_day(day_raw)[0] if day_raw else height
         buf.put(keys.day_key(day), keys.pack_day(first, height), day_raw)
 
-        if height > 0:  # the genesis coinbase creates no coin and joins no cohort
-            changes = self.step.run(block, who.pool_id, spent_values)
+        if changes is not None:
             self._write_changes(height, changes)
         buf.end_block(meta.hash_hum)
 
     def _write_changes(self, height: int, changes: BlockChanges) -> None:
         buf = self.buffer
-        view = self.view
         for script, (entity, cohort) in changes.members.items():
             buf.put(keys.member_key(script), keys.pack_member(entity, cohort))
-            view.member_fps.add(hash(script))
         for (txid_rev, vout), coin in changes.spent.items():
             buf.delete(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin))
         for (txid_rev, vout), coin in changes.created.items():
             buf.put(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin))
-            view.coin_fps.add(coin_fingerprint(txid_rev, vout))
 
         totals: dict[int, Flow] = {level: Flow() for level in LEVELS}
         for (entity, level), flow in sorted(changes.flows.items()):

@@ -19,11 +19,12 @@ from indexer.config import Network
 from indexer.errors import ParseError, StoreError
 from indexer.flows.cohorts import SpentValues
 from indexer.flows.labels import LabelSet
-from indexer.parse.deserializer import Block, parse_block
+from indexer.parse.deserializer import RawBlock, open_block
 from indexer.source.blkfiles import BlockFiles
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
 from indexer.source.funding import FundingLookup
 from indexer.source.node import NodeSource
+from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
@@ -62,10 +63,11 @@ class BlockFileSource:
         self.funding = FundingLookup(active.blocks, self.read)
         return active
 
-    def read(self, cb: ChainBlock) -> Block:
-        return parse_block(self.files.read(cb.location))
+    def read(self, cb: ChainBlock) -> bytes:
+        """The plain bytes of a block (its record's content)."""
+        return self.files.read(cb.location)
 
-    def spent_values(self, cb: ChainBlock, block: Block) -> SpentValues:
+    def spent_values(self, cb: ChainBlock, block: RawBlock) -> SpentValues:
         cache: list[list[list[int]]] = []
 
         def values(tx_index: int) -> list[int]:
@@ -208,9 +210,11 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges)
     if on_total is not None:
         on_total(len(chain.blocks) - fork - 1)
-    for cb in chain.blocks[fork + 1:]:
+    for cb, data in read_ahead(source.read, chain.blocks[fork + 1:]):
         try:
-            block = source.read(cb)
+            block = open_block(data)
+            applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
+                          source.spent_values(cb, block))
         except ParseError as exc:
             path = source.files.path(cb.location.file_no)
             report.notes.append(
@@ -219,8 +223,6 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
                 f"height {cb.height - 1}"
             )
             break
-        applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                      source.spent_values(cb, block))
         report.applied += 1
         if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
             buffer.flush()

@@ -42,6 +42,7 @@ GENESIS_HEX = (
     "578a4c702b6bf11d5fac00000000"
 )
 MATURITY = 10
+SEED_BLOCKS = 20
 POOL_NAMES = (
     "Foundry USA", "AntPool", "ViaBTC", "F2Pool", "Binance Pool", "MARA Pool", "SpiderPool",
     "Luxor", "SBI Crypto", "Braiins Pool", "Poolin", "BTC.com", "Ocean", "SECPOOL", "Titan",
@@ -308,10 +309,13 @@ class ChainMaker:
         tag = f"/{POOL_NAMES[pool]}/".encode() if tagged else b""
         script_sig = bytes((len(bip34),)) + bip34 + tag + self.rng.randbytes(8)
         outs: list[tuple[int, bytes, str]] = []
-        if height <= 20:  # the first coins of the economy
+        if height <= SEED_BLOCKS:
+            # The economy's first coins: these coinbases pay an exchange's hot wallet, which is
+            # in no cohort, so they stand for the untracked coins of a long history.
             n = max(self.txs_per_block, 200)
             share = (subsidy + fees) // n
-            outs += [(share, *self._script(self._kind())) for _ in range(n - 1)]
+            hot = self.exchange_scripts[0]
+            outs += [(share, *hot[i % len(hot)]) for i in range(n - 1)]
             outs.append((subsidy + fees - share * (n - 1), *self.pool_scripts[pool]))
         else:
             outs.append((subsidy + fees, *self.pool_scripts[pool]))

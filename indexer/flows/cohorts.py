@@ -1,8 +1,10 @@
 """SPEC section 5 as a pure per-block step: a block in, cohort joins, coin changes and flows out.
 
 The step reads earlier state only through a `CohortView` (script membership, tracked coins) and
-touches no storage; the pipeline writes what it returns. Levels: a coin of level 0 counts at
-L=0 and L=1, a coin of level 1 at L=1 only.
+touches no storage; the pipeline writes what it returns. Transactions are decoded only where the
+view's scan says they may spend a tracked coin or pay a cohort script; the view hears of every
+script and coin the block adds, so that the scan of later transactions finds them.
+Levels: a coin of level 0 counts at L=0 and L=1, a coin of level 1 at L=1 only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from indexer.parse.deserializer import Block, Tx
+from indexer.parse.deserializer import RawBlock, Tx, parse_tx_at
 from indexer.parse.script import is_unspendable
 
 LEVELS = (0, 1)
@@ -27,6 +29,17 @@ class CohortView(Protocol):
 
     def coin(self, txid_rev: bytes, vout: int) -> Coin | None:
         """The unspent miner coin at an outpoint, or None."""
+
+    def next_candidate(self, block: RawBlock, pos: int, index: int) -> tuple[int, int]:
+        """From transaction `index` at `pos`, the (index, pos) of the next transaction that may
+        spend a tracked coin or pay a cohort script; (tx_count, end of the last transaction)
+        when none may. Raises ParseError when the block's bytes run out."""
+
+    def note_member(self, script: bytes) -> None:
+        """`script` joins a cohort in the block being stepped."""
+
+    def note_coin(self, txid_rev: bytes, vout: int) -> None:
+        """A tracked coin is created in the block being stepped."""
 
 
 SpentValues = Callable[[int], list[int]]
@@ -82,13 +95,18 @@ class CohortStep:
         self.view = view
         self.exchanges = exchanges
 
-    def run(self, block: Block, entity: int, spent_values: SpentValues) -> BlockChanges:
+    def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
         out = BlockChanges()
-        for index, tx in enumerate(block.txs):
-            if index == 0:
-                self._coinbase(tx, entity, out)
-            else:
-                self._spend(index, tx, spent_values, out)
+        self._coinbase(block.coinbase, entity, out)
+        index, pos = 1, block.next_pos
+        while True:
+            index, pos = self.view.next_candidate(block, pos, index)
+            if index >= block.tx_count:
+                break
+            tx, pos = parse_tx_at(block, pos)
+            self._spend(index, tx, spent_values, out)
+            index += 1
+        block.check_end(pos)
         return out
 
     # -- lookups through this block's own changes first --------------------------------------
@@ -112,6 +130,10 @@ class CohortStep:
     def _joinable(self, script: bytes) -> bool:
         return not is_unspendable(script) and script not in self.exchanges
 
+    def _join(self, script: bytes, entity: int, cohort: int, out: BlockChanges) -> None:
+        out.members[script] = (entity, cohort)
+        self.view.note_member(script)
+
     def _create(self, tx: Tx, vout: int, coin: Coin, out: BlockChanges,
                 coinbase: bool = False) -> None:
         outpoint = (tx.txid_rev, vout)
@@ -124,6 +146,7 @@ class CohortStep:
                     if lost[1] <= level:
                         out.flow(lost[0], level).balance -= lost[2]
         out.created[outpoint] = coin
+        self.view.note_coin(*outpoint)
 
     # -- the rules ------------------------------------------------------------------------------
 
@@ -134,7 +157,7 @@ class CohortStep:
                 continue
             current = self._member(script, out)
             if current is None or current[1] == 1:
-                out.members[script] = (entity, 0)
+                self._join(script, entity, 0, out)
         for vout, txout in enumerate(tx.outputs):
             if not self._joinable(txout.script):
                 continue
@@ -165,7 +188,7 @@ class CohortStep:
                 for txout in tx.outputs:
                     script = txout.script
                     if self._joinable(script) and self._member(script, out) is None:
-                        out.members[script] = (joiner, 1)
+                        self._join(script, joiner, 1, out)
 
         created: list[Coin | None] = []
         for txout in tx.outputs:

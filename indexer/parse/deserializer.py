@@ -106,6 +106,32 @@ class Block:
     size: int
 
 
+@dataclass(slots=True)
+class RawBlock:
+    """A block's bytes with its header and coinbase decoded; the other transactions are decoded
+    on demand (`parse_tx_at`), since most of them never touch tracked state."""
+
+    data: bytes
+    header: BlockHeader
+    tx_count: int
+    coinbase: Tx
+    next_pos: int  # where the second transaction starts
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def truncated(self) -> ParseError:
+        return ParseError(f"block {hum(self.header.hash_rev)} is truncated")
+
+    def check_end(self, end: int) -> None:
+        """Raise unless the last transaction ends exactly at the end of the block."""
+        if end != len(self.data):
+            raise ParseError(
+                f"block {hum(self.header.hash_rev)} uses {end} of its {len(self.data)} bytes"
+            )
+
+
 def parse_header(data: bytes, offset: int = 0) -> BlockHeader:
     """Decode the 80-byte header at `offset`."""
     if len(data) - offset < 80:
@@ -115,7 +141,7 @@ def parse_header(data: bytes, offset: int = 0) -> BlockHeader:
                        sha256d(memoryview(data)[offset:offset + 80]))
 
 
-def _varint(d: bytes, p: int) -> tuple[int, int]:
+def read_compact_size(d: bytes, p: int) -> tuple[int, int]:
     n = d[p]
     if n < 0xFD:
         return n, p + 1
@@ -133,32 +159,32 @@ def _parse_tx(d: bytes, p: int) -> tuple[Tx, int]:
     if segwit:
         p += 2
     body_start = p
-    n_in, p = _varint(d, p)
+    n_in, p = read_compact_size(d, p)
     inputs: list[TxIn] = []
     append_in = inputs.append
     for _ in range(n_in):
         prev = d[p:p + 32]
         vout = _U32.unpack_from(d, p + 32)[0]
-        slen, p = _varint(d, p + 36)
+        slen, p = read_compact_size(d, p + 36)
         script_sig = d[p:p + slen]
         p += slen
         seq = _U32.unpack_from(d, p)[0]
         p += 4
         append_in(TxIn(prev, vout, script_sig, seq))
-    n_out, p = _varint(d, p)
+    n_out, p = read_compact_size(d, p)
     outputs: list[TxOut] = []
     append_out = outputs.append
     for _ in range(n_out):
         value = _I64.unpack_from(d, p)[0]
-        slen, p = _varint(d, p + 8)
+        slen, p = read_compact_size(d, p + 8)
         append_out(TxOut(value, d[p:p + slen]))
         p += slen
     body_end = p
     if segwit:
         for _ in range(n_in):
-            n_items, p = _varint(d, p)
+            n_items, p = read_compact_size(d, p)
             for _ in range(n_items):
-                ilen, p = _varint(d, p)
+                ilen, p = read_compact_size(d, p)
                 p += ilen
     lock_start = p
     p += 4
@@ -182,7 +208,7 @@ def parse_block(data: bytes) -> Block:
     """Decode a whole serialized block; it must use exactly `len(data)` bytes."""
     header = parse_header(data)
     try:
-        n_tx, p = _varint(data, 80)
+        n_tx, p = read_compact_size(data, 80)
         txs: list[Tx] = []
         for _ in range(n_tx):
             tx, p = _parse_tx(data, p)
@@ -196,6 +222,30 @@ def parse_block(data: bytes) -> Block:
     if not txs or not txs[0].is_coinbase:
         raise ParseError(f"block {hum(header.hash_rev)} does not start with a coinbase")
     return Block(header, txs, len(data))
+
+
+def open_block(data: bytes) -> RawBlock:
+    """Decode a block's header and coinbase; the rest is checked as it is scanned."""
+    header = parse_header(data)
+    try:
+        n_tx, p = read_compact_size(data, 80)
+        coinbase, p = _parse_tx(data, p)
+    except (IndexError, struct.error):
+        raise ParseError(f"block {hum(header.hash_rev)} is truncated") from None
+    if not coinbase.is_coinbase:
+        raise ParseError(f"block {hum(header.hash_rev)} does not start with a coinbase")
+    block = RawBlock(data, header, n_tx, coinbase, p)
+    if n_tx == 1:
+        block.check_end(p)
+    return block
+
+
+def parse_tx_at(block: RawBlock, pos: int) -> tuple[Tx, int]:
+    """The transaction of `block` starting at `pos`, and where it ends."""
+    try:
+        return _parse_tx(block.data, pos)
+    except (IndexError, struct.error):
+        raise block.truncated() from None
 
 
 def merkle_root(txids_rev: list[bytes]) -> bytes:

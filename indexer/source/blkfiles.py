@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from indexer import fastpath
 from indexer.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,7 @@ def xor_at(data: bytes, key: bytes | None, offset: int) -> bytes:
     """De-obfuscate `data` read from file offset `offset` (identity when key is None)."""
     if key is None or not data:
         return data
-    n = len(data)
-    shift = offset % 8
-    rotated = key[shift:] + key[:shift]
-    stream = (rotated * (n // 8 + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+    return fastpath.xor_at(data, key, offset)
 
 
 class BlockFiles:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from indexer.errors import SourceError
-from indexer.parse.deserializer import Block
+from indexer.parse.deserializer import Block, RawBlock, parse_block
 from indexer.source.chain import ChainBlock
 
 log = logging.getLogger(__name__)
@@ -20,23 +20,27 @@ log = logging.getLogger(__name__)
 class FundingLookup:
     """txid -> output values of active-chain transactions, filled on demand in height order."""
 
-    def __init__(self, chain: list[ChainBlock], read: Callable[[ChainBlock], Block]) -> None:
+    def __init__(self, chain: list[ChainBlock], read: Callable[[ChainBlock], bytes]) -> None:
         self.chain = chain
         self.read = read
         self.outputs: dict[bytes, list[int]] = {}
+        self._decoded: tuple[bytes, Block] | None = None  # the block asked about last
         self.next_height = 0
         self.warned = False
 
-    def spent_values(self, height: int, block: Block, tx_index: int) -> list[int]:
-        """Values spent by the inputs of `block.txs[tx_index]` at `height`."""
+    def spent_values(self, height: int, raw: RawBlock, tx_index: int) -> list[int]:
+        """Values spent by the inputs of the block's transaction `tx_index` at `height`."""
         if not self.warned:
             log.warning("height %d: no undo record in the rev files; reading spent outputs "
                         "from the block files instead (slower, holds every txid in memory)",
                         height)
             self.warned = True
         while self.next_height < height:
-            self._add(self.read(self.chain[self.next_height]))
+            self._add(parse_block(self.read(self.chain[self.next_height])))
             self.next_height += 1
+        if self._decoded is None or self._decoded[0] is not raw.data:
+            self._decoded = (raw.data, parse_block(raw.data))
+        block = self._decoded[1]
         in_block = {tx.txid_rev: [o.value for o in tx.outputs] for tx in block.txs[:tx_index]}
         values = []
         for txin in block.txs[tx_index].inputs:

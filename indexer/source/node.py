@@ -12,7 +12,7 @@ from typing import Any
 from indexer.config import Network
 from indexer.errors import ConfigError, SourceError
 from indexer.flows.cohorts import SpentValues
-from indexer.parse.deserializer import Block, hum, parse_block, sha256d
+from indexer.parse.deserializer import RawBlock, hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import NodeClient
@@ -83,11 +83,11 @@ class NodeSource:
         answers = self.client.batch([("getblockhash", [h]) for h in range(start, stop)])
         return [bytes.fromhex(str(a))[::-1] for a in answers]
 
-    def block(self, hash_rev: bytes) -> Block:
+    def block(self, hash_rev: bytes) -> RawBlock:
         if self.local is not None:
             loc = self.local.location(hash_rev)
             if loc is not None:
-                return parse_block(self.local.files.read(loc))
+                return open_block(self.local.files.read(loc))
         hash_hum = hum(hash_rev)
         raw: bytes | None = None
         if self.rest is not False:
@@ -95,12 +95,12 @@ class NodeSource:
             self.rest = raw is not None
         if raw is None:
             raw = bytes.fromhex(str(self.client.call("getblock", hash_hum, 0)))
-        block = parse_block(raw)
+        block = open_block(raw)
         if block.header.hash_rev != hash_rev:
             raise SourceError(f"the node sent block {hum(block.header.hash_rev)} for {hash_hum}")
         return block
 
-    def spent_values(self, hash_rev: bytes, block: Block, height: int) -> SpentValues:
+    def spent_values(self, hash_rev: bytes, block: RawBlock, height: int) -> SpentValues:
         cache: list[list[list[int]]] = []
 
         def values(tx_index: int) -> list[int]:
@@ -110,7 +110,7 @@ class NodeSource:
 
         return values
 
-    def _spent(self, hash_rev: bytes, block: Block, height: int) -> list[list[int]]:
+    def _spent(self, hash_rev: bytes, block: RawBlock, height: int) -> list[list[int]]:
         if self.local is not None:
             loc = self.local.location(hash_rev)
             if loc is not None:

@@ -1,0 +1,53 @@
+"""The hot loops, compiled when the C extension was built, else the Python reference.
+
+`MINERFLOW_PURE=1` in the environment selects the reference even when the extension is present
+(tests use it to check both build identical indexes). `IMPLEMENTATION` names the one in use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Protocol
+
+from indexer.fastpath import reference
+
+
+class FingerprintFilter(Protocol):
+    """A set of 64-bit fingerprints."""
+
+    def add(self, fingerprint: int) -> None: ...
+
+    def __contains__(self, fingerprint: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the table (0 for the reference, whose ints are Python objects)."""
+
+
+def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
+    return int.from_bytes(txid_rev[:8], "little") ^ vout
+
+
+def script_fingerprint(script: bytes) -> int:
+    return int.from_bytes(script[-8:], "little") ^ len(script)
+
+
+def _choose() -> tuple[ModuleType, str]:
+    if os.environ.get("MINERFLOW_PURE") == "1":
+        return reference, "python"
+    try:
+        from indexer.fastpath import _core  # type: ignore[attr-defined]
+    except ImportError:
+        return reference, "python"
+    return _core, "compiled"
+
+
+_impl, IMPLEMENTATION = _choose()
+Filter: Callable[[], FingerprintFilter] = _impl.Filter
+scan_block: Callable[[bytes, int, int, int, Any, Any], tuple[int, int]] = _impl.scan_block
+parse_block_undo: Callable[[bytes], list[list[int]]] = _impl.parse_block_undo
+xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at

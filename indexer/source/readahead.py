@@ -1,0 +1,53 @@
+"""Read block bytes ahead of the parser on a second thread.
+
+File reads and the compiled de-obfuscation release the GIL, so on a two-core machine reading,
+de-obfuscating and framing run beside the parse-and-apply loop instead of before each block.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(read: Callable[[T], bytes], items: Iterable[T],
+               depth: int = 32) -> Iterator[tuple[T, bytes]]:
+    """(item, read(item)) in order, at most `depth` reads ahead; a read's error is raised here,
+    in the consumer, when its turn comes."""
+    ahead: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ahead.put((item, read(item)))
+        except BaseException as exc:  # handed to the consumer, raised there
+            ahead.put(exc)
+            return
+        ahead.put(_END)
+
+    worker = threading.Thread(target=work, name="minerflow-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            got = ahead.get()
+            if got is _END:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting on a full queue
+            try:
+                ahead.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
