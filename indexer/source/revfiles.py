@@ -2,8 +2,9 @@
 
 A rev record is `magic | size(u32) | CBlockUndo(size) | checksum(32)`, the checksum being
 sha256d(parent block hash || CBlockUndo). Blocks stored in blkN.dat have their undo in revN.dat,
-in connection order, so a record is found by its transaction count and confirmed by its checksum
-(the first few bytes of each record are all the file index reads). Only values are decoded;
+in connection order, so a record is looked for from just after the last one found, matched by its
+transaction count and confirmed by its checksum (the first few bytes of each record are all the
+file index reads). Only values are decoded;
 scripts are skipped.
 """
 
@@ -26,6 +27,7 @@ class UndoMissing(SourceError):
 
 @dataclass(frozen=True, slots=True)
 class _UndoRecord:
+    tx_count: int
     offset: int
     size: int
     checksum: bytes
@@ -38,15 +40,21 @@ class UndoFiles:
         self.blocks_dir = blocks_dir
         self.magic = magic
         self.key = key
-        self._by_file: dict[int, dict[int, list[_UndoRecord]]] = {}
+        self._by_file: dict[int, list[_UndoRecord]] = {}
+        self._next: dict[int, int] = {}  # per file, the record after the last one matched
 
     def spent_values(self, file_no: int, block: RawBlock, height: int) -> list[list[int]]:
         """Per non-coinbase transaction, the values its inputs spend."""
         path = self.blocks_dir / f"rev{file_no:05d}.dat"
-        candidates = self._records(file_no, path).get(block.tx_count - 1, [])
-        for record in candidates:
+        records = self._records(file_no, path)
+        after = self._next.get(file_no, 0)
+        for i in [*range(after, len(records)), *range(after)]:
+            record = records[i]
+            if record.tx_count != block.tx_count - 1:
+                continue
             data = self._read(path, record.offset, record.size)
             if sha256d(block.header.prev_hash_rev + data) == record.checksum:
+                self._next[file_no] = i + 1
                 try:
                     values: list[list[int]] = parse_block_undo(data)
                 except (ValueError, IndexError) as exc:
@@ -63,11 +71,11 @@ class UndoFiles:
             f.seek(offset)
             return xor_at(f.read(size), self.key, offset)
 
-    def _records(self, file_no: int, path: Path) -> dict[int, list[_UndoRecord]]:
+    def _records(self, file_no: int, path: Path) -> list[_UndoRecord]:
         found = self._by_file.get(file_no)
         if found is not None:
             return found
-        found = {}
+        found = []
         if path.exists():
             data = xor_at(path.read_bytes(), self.key, 0)
             pos = 0
@@ -85,7 +93,7 @@ class UndoFiles:
                 if size:
                     tx_count, _p = read_compact_size(data, start)
                     checksum = data[start + size:start + size + 32]
-                    found.setdefault(tx_count, []).append(_UndoRecord(start, size, checksum))
+                    found.append(_UndoRecord(tx_count, start, size, checksum))
                 pos = start + size + 32
         self._by_file[file_no] = found
         return found
