@@ -1,6 +1,6 @@
-"""Block by block over the regtest story and a generated chain: each entity's balance equals the sum of its unspent
-tracked coins in the index, and Δbalance = mined + inflow − outflow − fees within the floor
-rounding SPEC 5 allows (per transaction at most its outputs + 1)."""
+"""Block by block over the regtest story and a generated chain: each entity's balance equals
+the sum of its unspent tracked coins in the index, and Δbalance = mined + inflow − outflow − fees
+within the floor rounding SPEC 5 allows (per transaction at most its outputs + 1)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from indexer.apply import BlockApplier, BlockMeta
 from indexer.attribution.pools import compile_pools, load_pools
+from indexer.bench.chainmaker import make_chain
 from indexer.config import get_network
 from indexer.flows.labels import load_labels
-from indexer.bench.chainmaker import make_chain
 from indexer.parse.deserializer import open_block, parse_block
 from indexer.pipeline import BlockFileSource, open_for_writing
 from indexer.store import keys

@@ -1,0 +1,355 @@
+"""`minerflow bench`: parse and end-to-end throughput, measured the same way every run.
+
+Two corpora, both built deterministically from data in the repository into a temporary directory:
+
+- parse: real mainnet blocks (tests/data/mainnet/blocks) framed as blk records, repeated to the
+  size asked for. On the same bytes: minerflow's parse pass (framing, header and coinbase decoded,
+  every input's prevout and every output's script checked against the fingerprint filters, the
+  pipeline's work per block before the cohort step), minerflow's full decoder with every txid,
+  python-bitcoinlib's `CBlock.deserialize` with every txid, and sha256d of every transaction
+  with hashlib (the ceiling for anything that hashes each transaction once).
+- end to end: `make_chain`'s mainnet-shaped regtest chain, indexed by `minerflow reindex` in a
+  child process, as a user runs it, into a fresh index each time.
+
+Each measurement runs once to warm up, then several times; the table shows medians and min–max.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer import fastpath
+from indexer.bench.chainmaker import GENESIS_HEX, MAX_FILE_SIZE, NETWORK, make_chain
+from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
+
+MAINNET_BYTES = 700e9  # block files of mainnet by late 2026 (about 930k blocks)
+MAINNET_TXS = 1.2e9
+PARSE_BLOCKS = ("702861", "574200", "481829", "413567", "400000", "307602", "370661", "363703",
+                "300025")
+MAINNET_MAGIC = bytes.fromhex("f9beb4d9")
+FILTER_ENTRIES = 1_000_000  # fingerprints in each filter during the parse pass
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def rate(self, amount: float) -> tuple[float, float, float]:
+        """amount per second: median, min, max."""
+        return (amount / self.median, amount / max(self.seconds), amount / min(self.seconds))
+
+
+def measure(fn: Callable[[], object], runs: int) -> Timing:
+    fn()  # warm-up
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - started)
+    return Timing(seconds)
+
+
+# -- parse corpus ------------------------------------------------------------------------------
+
+def distinct_blocks(blocks_dir: Path) -> list[bytes]:
+    found = []
+    for height in PARSE_BLOCKS:
+        matches = sorted(blocks_dir.glob(f"{height}-*.bin"))
+        if not matches:
+            raise FileNotFoundError(f"{blocks_dir}: mainnet block {height} missing")
+        found.append(matches[0].read_bytes())
+    return found
+
+
+def write_parse_corpus(out: Path, blocks: list[bytes], target_bytes: int) -> list[Path]:
+    """Blocks framed as blk records, round-robin, in 128 MiB files, until `target_bytes`."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    written = 0
+    f = None
+    size = MAX_FILE_SIZE
+    i = 0
+    while written < target_bytes:
+        block = blocks[i % len(blocks)]
+        if size + len(block) + 8 > MAX_FILE_SIZE:
+            if f is not None:
+                f.close()
+            paths.append(out / f"blk{len(paths):05d}.dat")
+            f = paths[-1].open("wb")
+            size = 0
+        assert f is not None
+        f.write(MAINNET_MAGIC + struct.pack("<I", len(block)) + block)
+        size += len(block) + 8
+        written += len(block)
+        i += 1
+    if f is not None:
+        f.close()
+    return paths
+
+
+def random_filter(seed: int) -> fastpath.FingerprintFilter:
+    rng = random.Random(seed)
+    found = fastpath.Filter()
+    for _ in range(FILTER_ENTRIES):
+        found.add(rng.getrandbits(64))
+    return found
+
+
+def parse_files(paths: list[Path], coins: fastpath.FingerprintFilter,
+                members: fastpath.FingerprintFilter) -> tuple[int, int]:
+    """The parse pass over blk files: (block bytes, transactions)."""
+    total = txs = 0
+    for path in paths:
+        data = path.read_bytes()
+        pos = 0
+        while pos + 8 <= len(data):
+            magic, length = struct.unpack_from("<4sI", data, pos)
+            if magic != MAINNET_MAGIC:
+                break
+            block = open_block(data[pos + 8:pos + 8 + length])
+            index, at = fastpath.scan_block(block.data, block.next_pos, 1, block.tx_count, coins,
+                                            members)
+            while index < block.tx_count:  # a candidate: decode it, then scan on
+                _tx, at = parse_tx_at(block, at)
+                index, at = fastpath.scan_block(block.data, at, index + 1, block.tx_count,
+                                                coins, members)
+            block.check_end(at)
+            total += length
+            txs += block.tx_count
+            pos += 8 + length
+    return total, txs
+
+
+def decode_all(blocks: list[bytes]) -> None:
+    for raw in blocks:
+        for tx in parse_block(raw).txs:
+            tx.txid_rev  # noqa: B018 - computing every txid is the point
+
+
+def bitcoinlib_all(blocks: list[bytes]) -> None:
+    from bitcoin.core import CBlock
+
+    for raw in blocks:
+        for tx in CBlock.deserialize(raw).vtx:
+            tx.GetTxid()
+
+
+def tx_spans(blocks: list[bytes]) -> list[memoryview]:
+    spans = []
+    for raw in blocks:
+        view = memoryview(raw)
+        _count, pos = read_compact_size(raw, 80)
+        block = open_block(raw)
+        for _ in range(block.tx_count):
+            _tx, end = parse_tx_at(block, pos)
+            spans.append(view[pos:end])
+            pos = end
+    return spans
+
+
+def hash_all(spans: list[memoryview]) -> None:
+    sha256 = hashlib.sha256
+    for span in spans:
+        sha256(sha256(span).digest()).digest()
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+def reindex_command(chain: Path, index: Path) -> list[str]:
+    return [sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])",
+            "reindex", "--datadir", str(chain), "--network", NETWORK.name, "--index", str(index),
+            "--pools", str(chain / "pools.json"), "--labels", str(chain / "exchanges.csv")]
+
+
+def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
+    env = dict(os.environ)
+    if pure:
+        env["MINERFLOW_PURE"] = "1"
+    else:
+        env.pop("MINERFLOW_PURE", None)
+    done = subprocess.run(reindex_command(chain, index), env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"reindex failed: {done.stderr.strip()}")
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def index_digest(path: Path) -> str:
+    """sha256 over every key and value of an index, in key order."""
+    import plyvel
+
+    db = plyvel.DB(str(path))
+    try:
+        h = hashlib.sha256()
+        for key, value in db.iterator():
+            h.update(struct.pack("<II", len(key), len(value)) + key + value)
+        return h.hexdigest()
+    finally:
+        db.close()
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class Settings:
+    parse_mb: int
+    chain_blocks: int
+    runs: int
+    reference: bool  # also index once with the pure-Python reference
+
+
+QUICK = Settings(parse_mb=64, chain_blocks=120, runs=2, reference=False)
+FULL = Settings(parse_mb=256, chain_blocks=450, runs=3, reference=True)
+
+
+def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
+              say: Callable[[str], None] = print) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="minerflow-bench-", dir=workdir) as tmp_name:
+        tmp = Path(tmp_name)
+        blocks = distinct_blocks(blocks_dir)
+        distinct_bytes = sum(len(b) for b in blocks)
+        distinct_txs = sum(open_block(b).tx_count for b in blocks)
+        say(f"parse corpus: {len(blocks)} mainnet blocks framed to {settings.parse_mb} MB")
+        paths = write_parse_corpus(tmp / "parse", blocks, settings.parse_mb * 1_000_000)
+        coins, members = random_filter(1), random_filter(2)
+        corpus_bytes, corpus_txs = parse_files(paths, coins, members)
+        parse = measure(lambda: parse_files(paths, coins, members), settings.runs + 2)
+        decode = measure(lambda: decode_all(blocks), settings.runs + 2)
+        bitcoinlib = measure(lambda: bitcoinlib_all(blocks), settings.runs)
+        spans = tx_spans(blocks)
+        hashing = measure(lambda: hash_all(spans), settings.runs + 2)
+
+        say(f"end-to-end corpus: make_chain, {settings.chain_blocks} blocks")
+        chain = tmp / "chain"
+        stats = make_chain(chain, settings.chain_blocks)
+        e2e_bytes = stats.block_bytes + len(bytes.fromhex(GENESIS_HEX))
+        e2e_txs = stats.txs + 1
+        runs = iter(range(1_000))
+        last_index = tmp / "index-last"
+
+        def reindex_fresh() -> None:
+            index = tmp / f"index-{next(runs)}"
+            run_reindex(chain, index)
+            if last_index.exists():
+                subprocess.run(["rm", "-rf", str(last_index)], check=True)
+            index.rename(last_index)
+
+        say(f"reindex: {stats.blocks + 1} blocks, {e2e_txs:,} transactions, "
+            f"{e2e_bytes / 1e6:.1f} MB")
+        e2e = measure(reindex_fresh, settings.runs)
+        index_bytes = directory_bytes(last_index)
+        reference_mb_s = None
+        identical = None
+        if settings.reference:
+            say("reindex with the pure-Python reference (once)")
+            started = time.perf_counter()
+            run_reindex(chain, tmp / "index-reference", pure=True)
+            reference_mb_s = e2e_bytes / 1e6 / (time.perf_counter() - started)
+            identical = index_digest(tmp / "index-reference") == index_digest(last_index)
+
+    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    parse_mb_s = parse.rate(corpus_bytes / 1e6)
+    bitcoinlib_mb_s = bitcoinlib.rate(distinct_bytes / 1e6)
+    hash_mb_s = hashing.rate(distinct_bytes / 1e6)
+    e2e_mb_s = e2e.rate(e2e_bytes / 1e6)
+    result: dict[str, object] = {
+        "implementation": fastpath.IMPLEMENTATION,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "runs": settings.runs,
+        "parse_corpus_mb": round(corpus_bytes / 1e6, 1),
+        "e2e_corpus_mb": round(e2e_bytes / 1e6, 1),
+        "e2e_corpus_txs": e2e_txs,
+        "parse_mb_s": round(parse_mb_s[0], 1),
+        "parse_tx_s": round(parse.rate(corpus_txs)[0]),
+        "decode_mb_s": round(decode.rate(distinct_bytes / 1e6)[0], 1),
+        "decode_tx_s": round(decode.rate(distinct_txs)[0]),
+        "bitcoinlib_mb_s": round(bitcoinlib_mb_s[0], 1),
+        "bitcoinlib_tx_s": round(bitcoinlib.rate(distinct_txs)[0]),
+        "hash_ceiling_mb_s": round(hash_mb_s[0], 1),
+        "hash_ceiling_tx_s": round(hashing.rate(distinct_txs)[0]),
+        "e2e_mb_s": round(e2e_mb_s[0], 1),
+        "e2e_tx_s": round(e2e.rate(e2e_txs)[0]),
+        "e2e_reference_mb_s": None if reference_mb_s is None else round(reference_mb_s, 1),
+        "reference_index_identical": identical,
+        "peak_rss_mb": round(rss_kb / 1024, 1),
+        "index_bytes_per_tx": round(index_bytes / e2e_txs, 2),
+        "projected_mainnet_hours": round(MAINNET_BYTES / (e2e_mb_s[0] * 1e6) / 3600, 2),
+        "parse_vs_bitcoinlib": round(parse_mb_s[0] / bitcoinlib_mb_s[0], 1),
+        "e2e_vs_hash_ceiling": round(e2e_mb_s[0] / hash_mb_s[0], 2),
+        "ranges": {
+            "parse_mb_s": [round(v, 1) for v in parse_mb_s[1:]],
+            "bitcoinlib_mb_s": [round(v, 1) for v in bitcoinlib_mb_s[1:]],
+            "hash_ceiling_mb_s": [round(v, 1) for v in hash_mb_s[1:]],
+            "e2e_mb_s": [round(v, 1) for v in e2e_mb_s[1:]],
+        },
+    }
+    return result
+
+
+def table(result: dict[str, object]) -> str:
+    ranges = result["ranges"]
+    assert isinstance(ranges, dict)
+
+    def spread(name: str) -> str:
+        low, high = ranges.get(name, (None, None))
+        return "" if low is None else f"{low:,.1f}–{high:,.1f}"
+
+    rows = [
+        ("parse pass (scan + filters)", result["parse_mb_s"], result["parse_tx_s"],
+         spread("parse_mb_s")),
+        ("full decode, every txid", result["decode_mb_s"], result["decode_tx_s"], ""),
+        ("python-bitcoinlib + txids", result["bitcoinlib_mb_s"], result["bitcoinlib_tx_s"],
+         spread("bitcoinlib_mb_s")),
+        ("hashlib sha256d per tx (ceiling)", result["hash_ceiling_mb_s"],
+         result["hash_ceiling_tx_s"], spread("hash_ceiling_mb_s")),
+        ("reindex end to end", result["e2e_mb_s"], result["e2e_tx_s"], spread("e2e_mb_s")),
+    ]
+    lines = ["| measure | MB/s (median) | tx/s | MB/s min–max |", "|---|---:|---:|---|"]
+    for name, mb_s, tx_s, span in rows:
+        lines.append(f"| {name} | {mb_s:,.1f} | {tx_s:,} | {span} |")
+    if result.get("e2e_reference_mb_s") is not None:
+        reference = result["e2e_reference_mb_s"]
+        lines.append(f"| reindex, pure-Python reference | {reference:,.1f} | | |")
+    lines.append("")
+    lines.append(
+        f"parse vs python-bitcoinlib: {result['parse_vs_bitcoinlib']}×; end to end vs the "
+        f"hash ceiling: {result['e2e_vs_hash_ceiling']}×; peak RSS {result['peak_rss_mb']} MB; "
+        f"index {result['index_bytes_per_tx']} bytes/tx; projected mainnet pass "
+        f"(700 GB): {result['projected_mainnet_hours']} h"
+    )
+    lines.append(
+        f"implementation: {result['implementation']}, Python {result['python']}, "
+        f"{result['cpus']} CPUs; corpora: parse {result['parse_corpus_mb']} MB, end to end "
+        f"{result['e2e_corpus_mb']} MB / {result['e2e_corpus_txs']:,} tx; {result['runs']} runs "
+        f"after a warm-up"
+    )
+    if result.get("reference_index_identical") is not None:
+        lines.append(f"reference index identical to the compiled one: "
+                     f"{result['reference_index_identical']}")
+    return "\n".join(lines)
+
+
+def dumps(result: dict[str, object]) -> str:
+    return json.dumps(result, separators=(",", ":"))

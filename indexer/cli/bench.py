@@ -1,0 +1,36 @@
+"""`minerflow bench`: the throughput figures of the README's Performance section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from indexer.cli.common import main
+
+REPO_BLOCKS = Path(__file__).resolve().parents[2] / "tests" / "data" / "mainnet" / "blocks"
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Small corpora, fewer runs: under a minute.")
+@click.option("--json", "as_json", is_flag=True, help="Also print the figures as one JSON line.")
+@click.option("--blocks-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=REPO_BLOCKS, show_default=True,
+              help="Mainnet blocks (HEIGHT-HASH.bin) for the parse corpus.")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the temporary corpora go (default: the system's temp dir).")
+def bench(quick: bool, as_json: bool, blocks_dir: Path, workdir: Path | None) -> None:
+    """Measure parse and end-to-end throughput on corpora built from the repository's data.
+
+    Example: minerflow bench --quick --json
+    """
+    from indexer.bench.run import FULL, QUICK, dumps, run_bench, table
+
+    if not blocks_dir.is_dir():
+        raise click.ClickException(f"{blocks_dir}: no such directory (run from a checkout, or "
+                                   f"give --blocks-dir)")
+    result = run_bench(QUICK if quick else FULL, blocks_dir, workdir,
+                       say=lambda line: click.echo(line, err=True))
+    click.echo(table(result))
+    if as_json:
+        click.echo(dumps(result))

@@ -1,0 +1,143 @@
+"""Scale test: memory and per-block cost of a pass over an index already holding millions of
+tracked coins and cohort scripts.
+
+    python scripts/scale.py [--coins 10000000] [--scripts 10000000] [--blocks 100] [--json]
+
+It writes the generated mainnet-shaped chain (`make_chain`), then indexes it twice: once into an
+empty index (the baseline) and once into an index pre-filled with `--coins` coin records and
+`--scripts` cohort-membership records of the real key layout (random txids and P2WPKH scripts,
+so they never collide with the chain's). The second pass builds its membership filters over
+all those keys, as a restart on a full mainnet index does, and its blocks are checked against
+them. Reported: peak RSS of each pass, the filter build time, the per-block cost in both, and
+what the growth per tracked entry means for a mainnet pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from indexer.attribution.pools import load_pools
+from indexer.bench.chainmaker import NETWORK, make_chain
+from indexer.flows.labels import load_labels
+from indexer.pipeline import BlockFileSource, open_for_writing, reindex
+from indexer.store import keys
+
+BATCH = 200_000
+GB = 1 << 30
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def prefill(index: Path, chain: Path, coins: int, scripts: int, seed: int) -> float:
+    """Write `coins` coin and `scripts` member records; seconds taken."""
+    pools, labels = load_pools(chain / "pools.json"), load_labels(chain / "exchanges.csv",
+                                                                  NETWORK)
+    store = open_for_writing(index, NETWORK, pools, labels)
+    rng = random.Random(seed)
+    started = time.perf_counter()
+
+    def member() -> tuple[bytes, bytes]:
+        return (keys.member_key(b"\x00\x14" + rng.randbytes(20)),
+                keys.pack_member(rng.randrange(1, 21), 1))
+
+    def coin() -> tuple[bytes, bytes]:
+        return (keys.coin_key(rng.randbytes(32), rng.randrange(4)),
+                keys.pack_coin(rng.randrange(1, 21), 1, rng.randrange(1, 10**9)))
+
+    makers: list[tuple[int, Callable[[], tuple[bytes, bytes]]]] = [(scripts, member),
+                                                                    (coins, coin)]
+    try:
+        for total, make in makers:
+            done = 0
+            while done < total:
+                with store.db.write_batch() as wb:
+                    for _ in range(min(BATCH, total - done)):
+                        wb.put(*make())
+                done += min(BATCH, total - done)
+        store.db.compact_range()
+    finally:
+        store.close()
+    return time.perf_counter() - started
+
+
+def timed_pass(index: Path, chain: Path) -> dict[str, float]:
+    """Index the chain into `index`: filter build seconds, per-block ms, blocks."""
+    pools, labels = load_pools(chain / "pools.json"), load_labels(chain / "exchanges.csv",
+                                                                  NETWORK)
+    store = open_for_writing(index, NETWORK, pools, labels)
+    stamps: list[float] = []
+    started = time.perf_counter()
+    try:
+        report = reindex(store, BlockFileSource(chain / NETWORK.subdir / "blocks", NETWORK),
+                         pools, labels, progress=lambda _h, _s: stamps.append(time.perf_counter()))
+    finally:
+        store.close()
+    ended = time.perf_counter()
+    return {"setup_s": stamps[0] - started, "block_ms": (ended - stamps[0]) / (len(stamps) - 1)
+            * 1000, "blocks": report.applied}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--coins", type=int, default=10_000_000)
+    parser.add_argument("--scripts", type=int, default=10_000_000)
+    parser.add_argument("--blocks", type=int, default=100)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="minerflow-scale-", dir=args.workdir) as tmp_name:
+        tmp = Path(tmp_name)
+        chain = tmp / "chain"
+        stats = make_chain(chain, args.blocks)
+        print(f"chain: {stats.blocks} blocks, {stats.txs:,} tx, {stats.block_bytes / 1e6:.0f} MB",
+              file=sys.stderr)
+        baseline = timed_pass(tmp / "baseline", chain)
+        baseline_rss = peak_rss_bytes()
+        shutil.rmtree(tmp / "baseline")
+        print(f"baseline pass: {baseline['block_ms']:.2f} ms/block, peak RSS "
+              f"{baseline_rss / 2**20:.0f} MiB", file=sys.stderr)
+        fill_s = prefill(tmp / "full", chain, args.coins, args.scripts, seed=9)
+        index_bytes = sum(p.stat().st_size for p in (tmp / "full").rglob("*") if p.is_file())
+        print(f"prefilled {args.coins:,} coins and {args.scripts:,} scripts in {fill_s:.0f} s "
+              f"({index_bytes / 2**20:.0f} MiB on disk)", file=sys.stderr)
+        full = timed_pass(tmp / "full", chain)
+        full_rss = peak_rss_bytes()
+    entries = args.coins + args.scripts
+    per_entry = max(full_rss - baseline_rss, 0) / entries
+    budget_entries = (8 * GB - baseline_rss) / per_entry if per_entry else float("inf")
+    result = {
+        "coins": args.coins, "scripts": args.scripts, "blocks": full["blocks"],
+        "baseline_peak_rss_mb": round(baseline_rss / 2**20, 1),
+        "peak_rss_mb": round(full_rss / 2**20, 1),
+        "rss_bytes_per_entry": round(per_entry, 1),
+        "filter_build_s": round(full["setup_s"], 1),
+        "baseline_setup_s": round(baseline["setup_s"], 2),
+        "baseline_block_ms": round(baseline["block_ms"], 2),
+        "block_ms": round(full["block_ms"], 2),
+        "index_mib": round(index_bytes / 2**20),
+        "entries_within_8_gb_millions": round(budget_entries / 1e6),
+    }
+    print(f"with {args.coins:,} coins + {args.scripts:,} scripts: peak RSS "
+          f"{result['peak_rss_mb']} MiB (baseline {result['baseline_peak_rss_mb']} MiB, "
+          f"{result['rss_bytes_per_entry']} bytes per entry); filters built in "
+          f"{result['filter_build_s']} s; {result['block_ms']} ms per block "
+          f"(baseline {result['baseline_block_ms']} ms); 8 GB holds about "
+          f"{result['entries_within_8_gb_millions']:,} million tracked coins + scripts")
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
