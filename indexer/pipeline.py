@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer import fastpath
 from indexer.apply import BlockApplier, BlockMeta, Fingerprints
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
@@ -208,6 +209,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
 
     buffer = WriteBuffer(store, reorg_limit)
     applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges)
+    log.info("scan core: %s", fastpath.IMPLEMENTATION)
     if on_total is not None:
         on_total(len(chain.blocks) - fork - 1)
     for cb, data in read_ahead(source.read, chain.blocks[fork + 1:]):
