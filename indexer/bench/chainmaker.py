@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.config import get_network
+from indexer.parse.deserializer import merkle_root, sha256d
 from indexer.parse.script import address_of
 from indexer.source.blkfiles import xor_at
 
@@ -52,10 +53,6 @@ POOL_WEIGHTS = (28, 19, 12, 10, 9, 5, 4, 3, 2, 2, 1.5, 1.2, 1, 0.8, 0.6, 0.5, 0.
 EXCHANGES = ("Exchange One", "Exchange Two", "Exchange Three", "Exchange Four", "Exchange Five")
 # Output script types of the economy and their shares.
 SCRIPT_MIX = (("p2wpkh", 45), ("p2tr", 20), ("p2pkh", 15), ("p2sh", 12), ("p2wsh", 8))
-
-
-def sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 def compact_size(n: int) -> bytes:
@@ -344,15 +341,6 @@ class ChainMaker:
                 self.waiting.setdefault(height + self._delay(), []).append((home, coin))
 
 
-def merkle(hashes: list[bytes]) -> bytes:
-    level = list(hashes)
-    while len(level) > 1:
-        if len(level) % 2:
-            level.append(level[-1])
-        level = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
 def undo_record(txs: list[MadeTx]) -> bytes:
     """CBlockUndo of a block: per non-coinbase transaction, the coins its inputs spent."""
     parts = [compact_size(len(txs) - 1)]
@@ -424,11 +412,12 @@ def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
     for height in range(1, blocks + 1):
         pool, txs = maker.block_txs(height)
         fees = sum(sum(c.value for c in t.spent) - sum(v for v, _s, _k in t.outputs) for t in txs)
-        witness_root = merkle([bytes(32)] + [t.wtxid for t in txs])
+        witness_root = merkle_root([bytes(32)] + [t.wtxid for t in txs])
         coinbase = maker.coinbase(height, pool, fees, witness_root)
         all_txs = [coinbase, *txs]
         time += 300 + maker.rng.randrange(600)
-        header76 = (struct.pack("<i", 0x20000000) + prev_hash + merkle([t.txid for t in all_txs])
+        root = merkle_root([t.txid for t in all_txs])
+        header76 = (struct.pack("<i", 0x20000000) + prev_hash + root
                     + struct.pack("<II", time, NETWORK.pow_limit_bits))
         header = grind(header76, target)
         block = header + compact_size(len(all_txs)) + b"".join(t.raw for t in all_txs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from indexer.parse.deserializer import read_compact_size
+from indexer.parse.deserializer import read_compact_size, skip_witnesses
 
 _U32 = struct.Struct("<I")
 
@@ -56,11 +56,7 @@ def scan_block(data: bytes, pos: int, index: int, n_tx: int, coins: Filter,
                     hit = True
                 p += slen
             if segwit:
-                for _ in range(n_in):
-                    n_items, p = read_compact_size(d, p)
-                    for _ in range(n_items):
-                        ilen, p = read_compact_size(d, p)
-                        p += ilen
+                p = skip_witnesses(d, p, n_in)
             p += 4
             if p > end:
                 raise IndexError

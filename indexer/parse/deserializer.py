@@ -152,6 +152,16 @@ def read_compact_size(d: bytes, p: int) -> tuple[int, int]:
     return struct.unpack_from("<Q", d, p + 1)[0], p + 9
 
 
+def skip_witnesses(d: bytes, p: int, n_in: int) -> int:
+    """The position after the witness stacks of `n_in` inputs starting at `p`."""
+    for _ in range(n_in):
+        n_items, p = read_compact_size(d, p)
+        for _ in range(n_items):
+            ilen, p = read_compact_size(d, p)
+            p += ilen
+    return p
+
+
 def _parse_tx(d: bytes, p: int) -> tuple[Tx, int]:
     start = p
     p += 4
@@ -181,11 +191,7 @@ def _parse_tx(d: bytes, p: int) -> tuple[Tx, int]:
         p += slen
     body_end = p
     if segwit:
-        for _ in range(n_in):
-            n_items, p = read_compact_size(d, p)
-            for _ in range(n_items):
-                ilen, p = read_compact_size(d, p)
-                p += ilen
+        p = skip_witnesses(d, p, n_in)
     lock_start = p
     p += 4
     if p > len(d):
