@@ -34,6 +34,7 @@ from pathlib import Path
 
 from indexer import fastpath
 from indexer.bench.chainmaker import GENESIS_HEX, MAX_FILE_SIZE, NETWORK, make_chain
+from indexer.errors import ConfigError, MinerflowError
 from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
 
 MAINNET_BYTES = 700e9  # block files of mainnet by late 2026 (about 930k blocks)
@@ -74,7 +75,7 @@ def distinct_blocks(blocks_dir: Path) -> list[bytes]:
     for height in PARSE_BLOCKS:
         matches = sorted(blocks_dir.glob(f"{height}-*.bin"))
         if not matches:
-            raise FileNotFoundError(f"{blocks_dir}: mainnet block {height} missing")
+            raise ConfigError(f"{blocks_dir}: mainnet block {height} (HEIGHT-HASH.bin) missing")
         found.append(matches[0].read_bytes())
     return found
 
@@ -187,7 +188,7 @@ def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
         env.pop("MINERFLOW_PURE", None)
     done = subprocess.run(reindex_command(chain, index), env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"reindex failed: {done.stderr.strip()}")
+        raise MinerflowError(f"the benchmark's reindex failed: {done.stderr.strip()}")
 
 
 def directory_bytes(path: Path) -> int:

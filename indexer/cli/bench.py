@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from indexer.cli.common import main
+from indexer.cli.common import main, one_line_errors
 
 REPO_BLOCKS = Path(__file__).resolve().parents[2] / "tests" / "data" / "mainnet" / "blocks"
 
@@ -19,6 +19,7 @@ REPO_BLOCKS = Path(__file__).resolve().parents[2] / "tests" / "data" / "mainnet"
               help="Mainnet blocks (HEIGHT-HASH.bin) for the parse corpus.")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
               help="Where the temporary corpora go (default: the system's temp dir).")
+@one_line_errors
 def bench(quick: bool, as_json: bool, blocks_dir: Path, workdir: Path | None) -> None:
     """Measure parse and end-to-end throughput on corpora built from the repository's data.
 
