@@ -368,10 +368,12 @@ def grind(header76: bytes, target: int) -> bytes:
 class BlockWriter:
     """Appends blocks and their undo records to blk/rev files the way Core lays them out."""
 
-    def __init__(self, blocks_dir: Path, xor_key: bytes | None) -> None:
+    def __init__(self, blocks_dir: Path, xor_key: bytes | None,
+                 magic: bytes = NETWORK.magic) -> None:
         self.dir = blocks_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.key = xor_key
+        self.magic = magic
         if xor_key is not None:
             (self.dir / "xor.dat").write_bytes(xor_key)
         self.file_no = -1
@@ -382,16 +384,21 @@ class BlockWriter:
         with (self.dir / name).open("ab") as f:
             f.write(xor_at(data, self.key, offset))
 
-    def write(self, block: bytes, undo: bytes | None, prev_hash: bytes) -> None:
+    @property
+    def blk_paths(self) -> list[Path]:
+        return [self.dir / f"blk{n:05d}.dat" for n in range(self.file_no + 1)]
+
+    def write(self, block: bytes, undo: bytes | None = None, prev_hash: bytes = b"") -> None:
+        """Append a block, and its undo record (checksummed with the parent's hash) if given."""
         if self.blk_size + len(block) + 8 > MAX_FILE_SIZE:
             self.file_no += 1
             self.files += 1
             self.blk_size = self.rev_size = 0
-        record = NETWORK.magic + struct.pack("<I", len(block)) + block
+        record = self.magic + struct.pack("<I", len(block)) + block
         self._append(f"blk{self.file_no:05d}.dat", self.blk_size, record)
         self.blk_size += len(record)
         if undo is not None:
-            rev = (NETWORK.magic + struct.pack("<I", len(undo)) + undo
+            rev = (self.magic + struct.pack("<I", len(undo)) + undo
                    + sha256d(prev_hash + undo))
             self._append(f"rev{self.file_no:05d}.dat", self.rev_size, rev)
             self.rev_size += len(rev)
@@ -404,7 +411,7 @@ def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
     writer = BlockWriter(out / "regtest" / "blocks",
                          bytes(random.Random(seed).randbytes(8)) if xor else None)
     genesis = bytes.fromhex(GENESIS_HEX)
-    writer.write(genesis, None, bytes(32))
+    writer.write(genesis)
     prev_hash = sha256d(genesis[:80])
     stats = maker.stats
     target = NETWORK.pow_limit_target

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer import fastpath
-from indexer.bench.chainmaker import GENESIS_HEX, MAX_FILE_SIZE, NETWORK, make_chain
+from indexer.bench.chainmaker import GENESIS_HEX, NETWORK, BlockWriter, make_chain
 from indexer.errors import ConfigError, MinerflowError
 from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
 
@@ -81,29 +81,16 @@ def distinct_blocks(blocks_dir: Path) -> list[bytes]:
 
 
 def write_parse_corpus(out: Path, blocks: list[bytes], target_bytes: int) -> list[Path]:
-    """Blocks framed as blk records, round-robin, in 128 MiB files, until `target_bytes`."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    written = 0
-    f = None
-    size = MAX_FILE_SIZE
-    i = 0
+    """Blocks framed as mainnet blk records, round-robin, in 128 MiB files, until
+    `target_bytes`."""
+    writer = BlockWriter(out, None, MAINNET_MAGIC)
+    written = i = 0
     while written < target_bytes:
         block = blocks[i % len(blocks)]
-        if size + len(block) + 8 > MAX_FILE_SIZE:
-            if f is not None:
-                f.close()
-            paths.append(out / f"blk{len(paths):05d}.dat")
-            f = paths[-1].open("wb")
-            size = 0
-        assert f is not None
-        f.write(MAINNET_MAGIC + struct.pack("<I", len(block)) + block)
-        size += len(block) + 8
+        writer.write(block)
         written += len(block)
         i += 1
-    if f is not None:
-        f.close()
-    return paths
+    return writer.blk_paths
 
 
 def random_filter(seed: int) -> fastpath.FingerprintFilter:
