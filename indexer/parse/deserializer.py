@@ -235,6 +235,8 @@ def open_block(data: bytes) -> RawBlock:
     header = parse_header(data)
     try:
         n_tx, p = read_compact_size(data, 80)
+        if n_tx == 0:
+            raise ParseError(f"block {hum(header.hash_rev)} holds no transactions")
         coinbase, p = _parse_tx(data, p)
     except (IndexError, struct.error):
         raise ParseError(f"block {hum(header.hash_rev)} is truncated") from None

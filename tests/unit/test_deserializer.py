@@ -10,7 +10,7 @@ import pytest
 from bitcoin.core import CBlock, b2lx
 
 from indexer.errors import ParseError
-from indexer.parse.deserializer import hum, merkle_root, parse_block, parse_tx
+from indexer.parse.deserializer import hum, merkle_root, open_block, parse_block, parse_tx
 from tests.conftest import DATA
 
 BLOCKS = sorted((DATA / "mainnet" / "blocks").glob("*.bin"))
@@ -65,3 +65,16 @@ def test_single_transaction_roundtrip() -> None:
     assert parse_tx(tx_bytes).txid_rev == oracle.vtx[1].GetTxid()
     with pytest.raises(ParseError):
         parse_tx(tx_bytes[:-1])
+
+
+def test_open_block_refuses_what_is_not_a_whole_block() -> None:
+    data = next((DATA / "mainnet" / "blocks").glob("702861-*.bin")).read_bytes()
+    header = data[:80]
+    with pytest.raises(ParseError, match="holds no transactions"):
+        open_block(header + b"\x00")
+    with pytest.raises(ParseError, match="is truncated"):
+        open_block(data[:200])
+    block = open_block(data)
+    assert block.tx_count == 2500 and block.coinbase.is_coinbase
+    with pytest.raises(ParseError, match="uses 1000 of its"):
+        block.check_end(1000)
