@@ -103,11 +103,18 @@ def timed_pass(index: Path, chain: Path) -> dict[str, float]:
             * 1000, "blocks": report.applied, "anon": held[0]}
 
 
+def at_least_two(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value}: the per-block cost needs at least 2 blocks")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", type=int, default=10_000_000)
     parser.add_argument("--scripts", type=int, default=10_000_000)
-    parser.add_argument("--blocks", type=int, default=100)
+    parser.add_argument("--blocks", type=at_least_two, default=100)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -17,7 +17,7 @@ REPO_BLOCKS = Path(__file__).resolve().parents[2] / "tests" / "data" / "mainnet"
 @click.option("--blocks-dir", type=click.Path(path_type=Path, file_okay=False),
               default=REPO_BLOCKS, show_default=True,
               help="Mainnet blocks (HEIGHT-HASH.bin) for the parse corpus.")
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False, exists=True),
               help="Where the temporary corpora go (default: the system's temp dir).")
 @one_line_errors
 def bench(quick: bool, as_json: bool, blocks_dir: Path, workdir: Path | None) -> None:

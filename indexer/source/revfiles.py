@@ -4,8 +4,7 @@ A rev record is `magic | size(u32) | CBlockUndo(size) | checksum(32)`, the check
 sha256d(parent block hash || CBlockUndo). Blocks stored in blkN.dat have their undo in revN.dat,
 in connection order, so a record is looked for from just after the last one found, matched by its
 transaction count and confirmed by its checksum (the first few bytes of each record are all the
-file index reads). Only values are decoded;
-scripts are skipped.
+file index reads). Only values are decoded; scripts are skipped.
 """
 
 from __future__ import annotations
