@@ -13,6 +13,10 @@ class SourceError(MinerflowError):
     """Block files or the node could not be read as expected."""
 
 
+class DamagedBlockError(SourceError):
+    """A block whose bytes do not match its header (merkle root): a damaged disk or file."""
+
+
 class ParseError(MinerflowError):
     """Bytes that do not form a valid block or transaction."""
 

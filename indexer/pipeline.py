@@ -17,7 +17,7 @@ from indexer import fastpath
 from indexer.apply import BlockApplier, BlockMeta, Fingerprints
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
-from indexer.errors import ParseError, StoreError
+from indexer.errors import DamagedBlockError, ParseError, StoreError
 from indexer.flows.cohorts import SpentValues
 from indexer.flows.labels import LabelSet
 from indexer.parse.deserializer import RawBlock, open_block
@@ -27,6 +27,7 @@ from indexer.source.funding import FundingLookup
 from indexer.source.node import NodeSource
 from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
+from indexer.source.verify import check_merkle_root
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
 from indexer.store.db import IndexState, Store
@@ -48,15 +49,20 @@ class RunReport:
     rolled_back: int
     stale: int
     notes: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)  # what ended the chain short of its tip
 
 
 class BlockFileSource:
-    """Blocks of the active chain read from a node's blocks directory."""
+    """Blocks of the active chain read from a node's blocks directory.
 
-    def __init__(self, blocks_dir: Path, network: Network) -> None:
+    Every block read is checked against its header's merkle root unless `trust_files`; the check
+    runs on the read-ahead thread, in C with the GIL released."""
+
+    def __init__(self, blocks_dir: Path, network: Network, trust_files: bool = False) -> None:
         self.files = BlockFiles(blocks_dir, network.magic)
         self.undo = UndoFiles(blocks_dir, network.magic, self.files.key)
         self.network = network
+        self.trust_files = trust_files
         self.funding: FundingLookup | None = None
 
     def chain(self) -> ActiveChain:
@@ -67,6 +73,20 @@ class BlockFileSource:
     def read(self, cb: ChainBlock) -> bytes:
         """The plain bytes of a block (its record's content)."""
         return self.files.read(cb.location)
+
+    def read_checked(self, cb: ChainBlock) -> bytes | DamagedBlockError:
+        """The block's bytes, or the damage found in them (returned, not raised, so that the
+        read-ahead thread hands it over in chain order)."""
+        data = self.read(cb)
+        if self.trust_files:
+            return data
+        where = (f"{self.files.path(cb.location.file_no).name} offset {cb.location.offset - 8}: "
+                 f"block {cb.hash_hum} (height {cb.height})")
+        try:
+            check_merkle_root(data, cb.hash_rev, where)
+        except DamagedBlockError as exc:
+            return exc
+        return data
 
     def spent_values(self, cb: ChainBlock, block: RawBlock) -> SpentValues:
         cache: list[list[list[int]]] = []
@@ -204,6 +224,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     rolled = roll_back_to(store, fork, reorg_limit)
     report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
     report.notes.extend(chain.notes)
+    report.damage.extend(chain.damage)
     for torn in chain.torn:
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 
@@ -212,18 +233,19 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
     if on_total is not None:
         on_total(len(chain.blocks) - fork - 1)
-    for cb, data in read_ahead(source.read, chain.blocks[fork + 1:]):
+    for cb, data in read_ahead(source.read_checked, chain.blocks[fork + 1:]):
         try:
+            if isinstance(data, DamagedBlockError):
+                raise data
             block = open_block(data)
             applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
                           source.spent_values(cb, block))
-        except ParseError as exc:
+        except (ParseError, DamagedBlockError) as exc:
             path = source.files.path(cb.location.file_no)
-            report.notes.append(
+            what = str(exc) if isinstance(exc, DamagedBlockError) else (
                 f"{path.name} offset {cb.location.offset - 8}: record of block {cb.hash_hum} "
-                f"(height {cb.height}) is not a whole block ({exc}); the usable chain ends at "
-                f"height {cb.height - 1}"
-            )
+                f"(height {cb.height}) is not a whole block ({exc})")
+            report.damage.append(f"{what}; the usable chain ends at height {cb.height - 1}")
             break
         report.applied += 1
         if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:

@@ -131,7 +131,17 @@ def print_report(report: RunReport) -> None:
                + (f"; {report.stale} stale block(s) ignored" if report.stale else ""))
     for note in report.notes:
         click.echo(f"warning: {note}", err=True)
+    for note in report.damage:
+        click.echo(f"damaged: {note}", err=True)
 
+
+def fail_on_damage(report: RunReport) -> None:
+    """Exit non-zero when damage in the block files ended the chain short."""
+    if report.damage:
+        raise click.ClickException(
+            f"the node's block files are damaged (see above); the index stops at height "
+            f"{report.tip_height}, the last good block: repair the files (for example with "
+            f"bitcoind -reindex) and run again")
 
 datadir_option = click.option("--datadir", type=click.Path(path_type=Path),
                               help="The node's datadir (the network subfolder is appended).")

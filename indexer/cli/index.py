@@ -13,6 +13,7 @@ from indexer.cli.common import (
     blocksdir_option,
     datadir_option,
     existing_file,
+    fail_on_damage,
     flush_every_option,
     index_option,
     labels_option,
@@ -49,10 +50,10 @@ from indexer.store.db import Store
 def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
                 pools_path: Path | None, labels_path: Path | None,
                 reorg_limit: int, flush_every: int = FLUSH_BLOCKS,
-                throttle: float = 0.0) -> RunReport:
+                throttle: float = 0.0, trust_files: bool = False) -> RunReport:
     pools_path = existing_file(pools_path, "pools")
     labels_path = existing_file(labels_path, "labels")
-    source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network)
+    source = BlockFileSource(blocks_dir(datadir, network, blocksdir), network, trust_files)
     pools, labels = resolve_lists(index, network, pools_path, labels_path)
     store = open_for_writing(index, network, pools, labels)
     try:
@@ -81,17 +82,24 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
 @reorg_limit_option
 @flush_every_option
 @throttle_option
+@click.option("--trust-files", is_flag=True,
+              help="Skip checking each block against its merkle root (faster; damage in the "
+                   "block files then goes unnoticed).")
 @one_line_errors
 def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
                 pools: Path | None, labels: Path | None, reorg_limit: int,
-                flush_every: int, throttle: float) -> None:
+                flush_every: int, throttle: float, trust_files: bool) -> None:
     """Index the active chain from the node's block files (resumes where it stopped).
+
+    Every block is checked against its header's merkle root; a damaged block in the active
+    chain ends the pass at its parent, with file, offset and height, and a non-zero exit.
 
     Example: minerflow reindex --datadir ~/.bitcoin --network main --index ~/minerflow-index
     """
     report = run_reindex(datadir, blocksdir, network_named(network), index, pools, labels,
-                         reorg_limit, flush_every, throttle)
+                         reorg_limit, flush_every, throttle, trust_files)
     print_report(report)
+    fail_on_damage(report)
 
 
 @main.command("sync")

@@ -51,3 +51,4 @@ Filter: Callable[[], FingerprintFilter] = _impl.Filter
 scan_block: Callable[[bytes, int, int, int, Any, Any], tuple[int, int]] = _impl.scan_block
 parse_block_undo: Callable[[bytes], list[list[int]]] = _impl.parse_block_undo
 xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
+merkle_root: Callable[[bytes], bytes] = _impl.merkle_root

@@ -1,34 +1,85 @@
-"""The reference implementation of the hot loops, in plain Python.
+"""The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same four names; tests check that both give the same
-answers on real and generated data and build identical indexes. Fingerprints:
+`indexer/fastpath/_core.c` implements the same five names; the differential harness
+(`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
+sanitizer build) checks that both give the same result or both raise the same error type on
+every input, and the index tests that both build byte-identical indexes. Fingerprints:
 - a coin's: the first 8 bytes of its txid (serialized order) as a little-endian int, xor vout;
 - a script's: its last 8 bytes (all of it when shorter) as a little-endian int, xor its length.
+A `Filter` holds fingerprints modulo 2**64. Malformed bytes raise ValueError; arguments of the
+wrong type raise TypeError; integers that do not fit a signed 64-bit word raise OverflowError.
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from indexer.parse.deserializer import read_compact_size, skip_witnesses
+from indexer.parse.deserializer import merkle_root as merkle_of_txids
+from indexer.parse.deserializer import parse_block, read_compact_size, skip_witnesses
 
 _U32 = struct.Struct("<I")
+_MASK64 = (1 << 64) - 1
+_SSIZE = 1 << 63
+MAX_MONEY = 21_000_000 * 100_000_000
+_MALFORMED = (IndexError, struct.error, OverflowError)  # what short or absurd bytes raise here
 
 
-class Filter(set[int]):
-    """A set of 64-bit fingerprints (the compiled one holds 8-byte slots, not int objects)."""
+def _fingerprint(value: object) -> int:
+    if not isinstance(value, int):
+        raise TypeError("a fingerprint is an int")
+    return value & _MASK64
+
+
+class Filter:
+    """A set of 64-bit fingerprints (the compiled one holds 8-byte slots, not int objects).
+    Like the compiled one, an instance made by `Filter.__new__` alone is a valid empty filter."""
+
+    __slots__ = ("_keys",)
+    _keys: set[int]
+
+    def __new__(cls) -> Filter:
+        made = super().__new__(cls)
+        made._keys = set()
+        return made
+
+    def __init__(self) -> None:
+        self._keys = set()
+
+    def add(self, fingerprint: int) -> None:
+        self._keys.add(_fingerprint(fingerprint))
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return _fingerprint(fingerprint) in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     @property
     def nbytes(self) -> int:
         return 0
 
 
+def _ssize(*values: int) -> None:
+    for value in values:
+        if not isinstance(value, int):
+            raise TypeError("an integer argument is required")
+        if not -_SSIZE <= value < _SSIZE:
+            raise OverflowError("Python int too large to convert to C ssize_t")
+
+
 def scan_block(data: bytes, pos: int, index: int, n_tx: int, coins: Filter,
                members: Filter) -> tuple[int, int]:
     """From transaction `index` at `pos`, the (index, pos) of the next one that spends a coin in
     `coins` or pays a script in `members`; (n_tx, end of the last transaction) when none does."""
-    d = data
+    if not isinstance(coins, Filter) or not isinstance(members, Filter):
+        raise TypeError("coins and members are Filters")
+    _ssize(pos, index, n_tx)
+    d = bytes(data)
     end = len(d)
+    if pos < 0 or pos > end or index < 0 or index > n_tx:
+        raise ValueError(f"scan_block: pos {pos} or index {index} outside the data ({end} bytes, "
+                         f"{n_tx} txs)")
     from_bytes = int.from_bytes
     try:
         while index < n_tx:
@@ -64,26 +115,30 @@ def scan_block(data: bytes, pos: int, index: int, n_tx: int, coins: Filter,
                 return index, start
             index += 1
             pos = p
-    except IndexError:
+    except _MALFORMED:
         raise ValueError(f"transaction {index} runs past the end of the data") from None
     return n_tx, pos
 
 
-def _coreread_compact_size(d: bytes, p: int) -> tuple[int, int]:
-    """Bitcoin Core's VARINT (MSB base-128, as used in undo and chainstate records)."""
+def _core_varint(d: bytes, p: int) -> tuple[int, int]:
+    """Bitcoin Core's VARINT (MSB base-128, as used in undo and chainstate records), read as a
+    uint64 the way Core's ReadVarInt does: a value that would not fit is an error."""
     n = 0
     while True:
         ch = d[p]
         p += 1
+        if n > _MASK64 >> 7:
+            raise OverflowError("VARINT too large")
         n = (n << 7) | (ch & 0x7F)
-        if ch & 0x80:
-            n += 1
-        else:
+        if not ch & 0x80:
             return n, p
+        if n == _MASK64:
+            raise OverflowError("VARINT too large")
+        n += 1
 
 
 def decompress_amount(x: int) -> int:
-    """Core's CompressAmount inverse."""
+    """Core's CompressAmount inverse; an amount above MAX_MONEY is an error."""
     if x == 0:
         return 0
     x -= 1
@@ -95,11 +150,15 @@ def decompress_amount(x: int) -> int:
         n = x * 10 + d
     else:
         n = x + 1
-    return int(n * 10**e)
+    n *= 10**e
+    if n > MAX_MONEY:
+        raise OverflowError("amount above MAX_MONEY")
+    return int(n)
 
 
 def parse_block_undo(data: bytes) -> list[list[int]]:
     """The spent values of every non-coinbase transaction of a CBlockUndo record."""
+    data = bytes(data)
     try:
         n_tx, p = read_compact_size(data, 0)
         txs: list[list[int]] = []
@@ -107,17 +166,17 @@ def parse_block_undo(data: bytes) -> list[list[int]]:
             n_in, p = read_compact_size(data, p)
             values: list[int] = []
             for _ in range(n_in):
-                code, p = _coreread_compact_size(data, p)
+                code, p = _core_varint(data, p)
                 if code >> 1 > 0:
-                    _version, p = _coreread_compact_size(data, p)
-                amount, p = _coreread_compact_size(data, p)
+                    _version, p = _core_varint(data, p)
+                amount, p = _core_varint(data, p)
                 values.append(decompress_amount(amount))
-                size, p = _coreread_compact_size(data, p)
+                size, p = _core_varint(data, p)
                 p += (20 if size < 2 else 32) if size < 6 else size - 6
                 if p > len(data):
                     raise IndexError
             txs.append(values)
-    except (IndexError, struct.error):
+    except _MALFORMED:
         raise ValueError("undo record runs past its end") from None
     if p != len(data):
         raise ValueError(f"undo record uses {p} of its {len(data)} bytes")
@@ -126,6 +185,9 @@ def parse_block_undo(data: bytes) -> list[list[int]]:
 
 def xor_at(data: bytes, key: bytes, offset: int) -> bytes:
     """De-obfuscate `data` read from file offset `offset` with the 8-byte `key`."""
+    if not isinstance(offset, int):
+        raise TypeError("the offset is an int")
+    data, key = bytes(data), bytes(key)
     if len(key) != 8:
         raise ValueError("the xor key is 8 bytes")
     n = len(data)
@@ -133,3 +195,15 @@ def xor_at(data: bytes, key: bytes, offset: int) -> bytes:
     rotated = key[shift:] + key[:shift]
     stream = (rotated * (n // 8 + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
+
+
+def merkle_root(block: Any) -> bytes:
+    """The merkle root (serialized order) of the txids of a whole serialized block."""
+    from indexer.errors import ParseError
+
+    data = bytes(block)
+    try:
+        txs = parse_block(data, require_coinbase=False).txs
+    except ParseError as exc:
+        raise ValueError(str(exc)) from None
+    return merkle_of_txids([tx.txid_rev for tx in txs])

@@ -16,6 +16,9 @@ from indexer.errors import ParseError
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
 _HEADER = struct.Struct("<i32s32sIII")
+# What short or absurd bytes raise inside the cursor code (a length of 2**63 overflows a C
+# index): turned into ParseError at every public entry point.
+_MALFORMED = (IndexError, struct.error, OverflowError)
 NULL_TXID = bytes(32)
 COINBASE_VOUT = 0xFFFFFFFF
 
@@ -203,14 +206,14 @@ def parse_tx(data: bytes) -> Tx:
     """Decode one serialized transaction (exactly `data`)."""
     try:
         tx, end = _parse_tx(data, 0)
-    except (IndexError, struct.error) as exc:
+    except _MALFORMED as exc:
         raise ParseError(f"truncated transaction: {exc}") from None
     if end != len(data):
         raise ParseError(f"transaction is {end} bytes, {len(data)} given")
     return tx
 
 
-def parse_block(data: bytes) -> Block:
+def parse_block(data: bytes, *, require_coinbase: bool = True) -> Block:
     """Decode a whole serialized block; it must use exactly `len(data)` bytes."""
     header = parse_header(data)
     try:
@@ -219,13 +222,15 @@ def parse_block(data: bytes) -> Block:
         for _ in range(n_tx):
             tx, p = _parse_tx(data, p)
             txs.append(tx)
-    except (IndexError, struct.error):
+    except _MALFORMED:
         raise ParseError(f"block {hum(header.hash_rev)} is truncated") from None
     if p != len(data):
         raise ParseError(
             f"block {hum(header.hash_rev)} uses {p} of its {len(data)} bytes"
         )
-    if not txs or not txs[0].is_coinbase:
+    if not txs:
+        raise ParseError(f"block {hum(header.hash_rev)} holds no transactions")
+    if require_coinbase and not txs[0].is_coinbase:
         raise ParseError(f"block {hum(header.hash_rev)} does not start with a coinbase")
     return Block(header, txs, len(data))
 
@@ -238,7 +243,7 @@ def open_block(data: bytes) -> RawBlock:
         if n_tx == 0:
             raise ParseError(f"block {hum(header.hash_rev)} holds no transactions")
         coinbase, p = _parse_tx(data, p)
-    except (IndexError, struct.error):
+    except _MALFORMED:
         raise ParseError(f"block {hum(header.hash_rev)} is truncated") from None
     if not coinbase.is_coinbase:
         raise ParseError(f"block {hum(header.hash_rev)} does not start with a coinbase")
@@ -252,7 +257,7 @@ def parse_tx_at(block: RawBlock, pos: int) -> tuple[Tx, int]:
     """The transaction of `block` starting at `pos`, and where it ends."""
     try:
         return _parse_tx(block.data, pos)
-    except (IndexError, struct.error):
+    except _MALFORMED:
         raise block.truncated() from None
 
 

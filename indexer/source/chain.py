@@ -4,6 +4,13 @@ Order never comes from file position: headers are linked by their parent hash, w
 genesis, and the tip with the most work wins (equal work: the tip stored first). A block is usable
 only when its record is whole and every ancestor is present; a torn record therefore ends the
 chain at its parent. Chain time is max(header time, parent's chain time).
+
+Damaged files are told apart from a short chain: a header that fails its own proof of work is no
+block, and records whose parent is in no file (a damaged header changes a block's hash, a zeroed
+or cut file loses records) are placed by the BIP34 height in their coinbase. When such a branch
+could outweigh the chain found, the chain ends below the point where it would attach (where that
+point is unknown, at the last block every branch shares) and the damage is reported with file and
+offset; a damaged branch too light to matter is reported and left out.
 """
 
 from __future__ import annotations
@@ -12,8 +19,8 @@ import struct
 from dataclasses import dataclass, field
 
 from indexer.config import Network, bits_to_target
-from indexer.errors import SourceError
-from indexer.parse.deserializer import hum, sha256d
+from indexer.errors import ParseError, SourceError
+from indexer.parse.deserializer import hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Gap, Record, RecordLocation, TornRecord
 
 _HEADER_LINKS = struct.Struct("<4x32s32sII")  # prev hash, merkle root, time, bits
@@ -49,6 +56,7 @@ class ActiveChain:
     stale: list[bytes] = field(default_factory=list)
     torn: list[TornRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)  # damage that cut the chain short
 
     @property
     def tip_height(self) -> int:
@@ -84,6 +92,11 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
             )
             continue
         prev, _merkle, time, bits = _HEADER_LINKS.unpack_from(item.header)
+        if int.from_bytes(block_hash, "little") > bits_to_target(bits):
+            name = files.path(item.location.file_no).name
+            notes.append(f"{name} offset {item.location.offset - 8}: record whose header fails "
+                         f"its proof of work (a damaged header), skipped")
+            continue
         known[block_hash] = (prev, time, bits, item.location, seq)
 
     genesis = bytes.fromhex(network.genesis_hash_hum)[::-1]
@@ -109,14 +122,9 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
             stack.append(child)
 
     tip = min(work, key=lambda h: (-work[h], known[h][4]))
-    path: list[bytes] = []
-    cursor = tip
-    while True:
-        path.append(cursor)
-        if cursor == genesis:
-            break
-        cursor = known[cursor][0]
-    path.reverse()
+    path = _path_to(known, genesis, tip)
+    explained = {sha256d(t.header) for t in torn if t.header is not None}
+    damage = _cut_at_damage(files, known, children, work, height, path, explained, notes)
 
     blocks: list[ChainBlock] = []
     chain_time = 0
@@ -126,4 +134,102 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         blocks.append(ChainBlock(h, block_hash, prev, time, chain_time, bits, location))
     on_chain = set(path)
     stale = [h for h in known if h not in on_chain and h in work]
-    return ActiveChain(blocks, stale, torn, notes)
+    return ActiveChain(blocks, stale, torn, notes, damage)
+
+
+Known = dict[bytes, tuple[bytes, int, int, RecordLocation, int]]
+
+
+def _path_to(known: Known, genesis: bytes, tip: bytes) -> list[bytes]:
+    path: list[bytes] = []
+    cursor = tip
+    while True:
+        path.append(cursor)
+        if cursor == genesis:
+            break
+        cursor = known[cursor][0]
+    path.reverse()
+    return path
+
+
+def coinbase_height(data: bytes) -> int | None:
+    """The BIP34 height pushed first in a block's coinbase scriptSig, when there is one."""
+    try:
+        script = open_block(data).coinbase.inputs[0].script_sig
+    except ParseError:
+        return None
+    if not script:
+        return None
+    op = script[0]
+    if 0x51 <= op <= 0x60:  # OP_1 .. OP_16
+        return op - 0x50
+    if 1 <= op <= 4 and len(script) > op:
+        return int.from_bytes(script[1:1 + op], "little")
+    return None
+
+
+def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[bytes]],
+                   work: dict[bytes, int], height: dict[bytes, int], path: list[bytes],
+                   explained: set[bytes], notes: list[str]) -> list[str]:
+    """Shorten `path` (in place) below damage that may hide a heavier chain; the reasons.
+
+    Records whose missing parent is a torn record (reported as such) are not damage."""
+    orphans = [h for h in known
+               if h not in work and known[h][0] not in known and known[h][0] not in explained]
+    if not orphans:
+        return []
+    best = work[path[-1]]
+    index_of = {h: i for i, h in enumerate(path)}
+    keep = len(path) - 1  # the highest height of `path` kept
+    damage: list[str] = []
+    for root in sorted(orphans, key=lambda h: known[h][4]):
+        prev, _time, bits, location, _seq = known[root]
+        where = f"{files.path(location.file_no).name} offset {location.offset - 8}"
+        branch_work = _branch_work(known, children, root)
+        try:
+            claimed = coinbase_height(files.read(location))
+        except SourceError:
+            claimed = None
+        attach = [h for h, at in height.items() if claimed is not None and at == claimed - 2]
+        if attach:
+            heaviest = max(work[h] for h in attach) + block_work(bits) + branch_work
+            if heaviest < best:
+                notes.append(f"{where}: block {hum(root)} names parent {hum(prev)}, which is "
+                             f"in no block file; its branch is lighter than the chain found, "
+                             f"so it is left out (a damaged stale block)")
+                continue
+            shared = _shared_height(known, index_of, attach)
+        else:  # no usable height: keep only what every branch below a leaf shares
+            genesis = path[0]
+            parents = [known[h][0] for h in work if not children.get(h) and h != genesis]
+            shared = _shared_height(known, index_of, parents or [genesis])
+        keep = min(keep, shared)
+        damage.append(f"{where}: block {hum(root)} names parent {hum(prev)}, which is in no "
+                      f"block file (a damaged or missing record); the usable chain ends at "
+                      f"height {keep}")
+    del path[keep + 1:]
+    return damage
+
+
+def _branch_work(known: Known, children: dict[bytes, list[bytes]], root: bytes) -> int:
+    """The work of the heaviest branch from `root` up (root included)."""
+    total: dict[bytes, int] = {root: block_work(known[root][2])}
+    stack, heaviest = [root], 0
+    while stack:
+        node = stack.pop()
+        heaviest = max(heaviest, total[node])
+        for child in children.get(node, ()):
+            total[child] = total[node] + block_work(known[child][2])
+            stack.append(child)
+    return heaviest
+
+
+def _shared_height(known: Known, index_of: dict[bytes, int], blocks: list[bytes]) -> int:
+    """The highest height of the chain that is an ancestor of (or one of) every block given."""
+    shared = len(index_of) - 1
+    for block in blocks:
+        cursor = block
+        while cursor not in index_of:
+            cursor = known[cursor][0]
+        shared = min(shared, index_of[cursor])
+    return shared

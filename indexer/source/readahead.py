@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _END = object()
 
 
-def read_ahead(read: Callable[[T], bytes], items: Iterable[T],
-               depth: int = 32) -> Iterator[tuple[T, bytes]]:
+def read_ahead(read: Callable[[T], R], items: Iterable[T],
+               depth: int = 32) -> Iterator[tuple[T, R]]:
     """(item, read(item)) in order, at most `depth` reads ahead; a read's error is raised here,
     in the consumer, when its turn comes."""
     ahead: queue.Queue[object] = queue.Queue(maxsize=depth)

@@ -53,10 +53,13 @@ class NodeAuth:
     def header(self) -> str | None:
         if self.cookie is not None:
             try:
-                token = self.cookie.read_text().strip()
+                token = self.cookie.read_bytes().decode("utf-8").strip()
             except OSError:
                 raise ConfigError(f"cannot read the node's cookie file {self.cookie} "
                                   f"(is the node running, and is the file readable?)") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"the node's cookie file {self.cookie} is not text (byte "
+                                  f"{exc.start} is not UTF-8)") from None
         elif self.user is not None:
             token = f"{self.user}:{self.password or ''}"
         else:
@@ -68,7 +71,14 @@ def read_conf(path: Path, network: Network) -> dict[str, str]:
     """Settings of bitcoin.conf that apply to `network` (top level, then its [section])."""
     settings: dict[str, str] = {}
     section = None
-    for raw in path.read_text().splitlines():
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line_no = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line_no}: not UTF-8 text (byte {exc.start})") from None
+    for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -4,6 +4,7 @@ heights 0-599; damaged records end the chain with a message naming file and offs
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,15 @@ def test_a_damaged_only_copy_ends_the_chain_at_its_parent(tmp_path: Path) -> Non
     damaged = second[:8 + 81] + bytes(size - 81)  # block 300: header kept, body zeroed
     (blocks / "blk00000.dat").write_bytes(first + damaged)
     result = cli("reindex", "--datadir", tmp_path / "datadir", "--network", "main", "--index",
-                 tmp_path / "index")
+                 tmp_path / "index", ok=False)
+    assert result.exit_code == 1  # damage inside the active chain is an error, said in one line
     assert "tip 299" in result.stdout
     assert f"blk00000.dat offset {len(first)}" in result.stderr
     assert "usable chain ends at height 299" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: the node's block files are "
+                                                              "damaged")
+    status = cli("status", "--index", tmp_path / "index", "--json")
+    assert json.loads(status.stdout)["tip_height"] == 299
 
 
 @pytest.mark.parametrize("args,message", [

@@ -1,0 +1,350 @@
+"""The fuzz targets: one function per part, the fuzzer's bytes in, an assertion out.
+
+Two kinds of check:
+- differential: the compiled core (`indexer/fastpath/_core.c`) and its reference
+  (`indexer/fastpath/reference.py`) give the same result, or both raise the same error type
+  (ValueError for malformed bytes, TypeError, OverflowError for absurd arguments);
+- robust: a reader or loader of outside input (deserializer, blk and rev files, pools list,
+  labels, bitcoin.conf, cookie) returns a result or raises its typed `MinerflowError`, and
+  nothing else: no other exception, no signal, no hang.
+
+`TARGETS` maps a name to its function. Every function takes raw bytes, so the same targets run
+under hypothesis in the suite (`tests/fuzz/test_fuzz.py`), replay the kept corpus of inputs that
+once failed (`tests/data/fuzz-corpus/<target>/`), and run for millions of inputs under
+`scripts/fuzz.py` against an AddressSanitizer+UBSan build of the core.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from indexer.attribution.pools import compile_pools, load_pools
+from indexer.config import get_network
+from indexer.errors import MinerflowError, ParseError
+from indexer.fastpath import coin_fingerprint, reference, script_fingerprint
+from indexer.flows.labels import load_labels
+from indexer.parse.deserializer import open_block, parse_block, parse_tx, read_compact_size
+from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
+from indexer.source.chain import find_active_chain
+from indexer.source.revfiles import UndoFiles
+from indexer.source.rpc import NodeAuth, read_conf
+
+REGTEST = get_network("regtest")
+TYPED = (ValueError, TypeError, OverflowError)  # the errors both implementations may raise
+
+
+class _Compiled:
+    """The compiled module under test: the installed build, or a sanitizer build."""
+
+    module: ModuleType | None = None
+
+
+def use_compiled(module: ModuleType) -> None:
+    _Compiled.module = module
+
+
+def compiled() -> ModuleType:
+    if _Compiled.module is None:
+        from indexer.fastpath import _core  # type: ignore[attr-defined]
+
+        _Compiled.module = _core
+    return _Compiled.module
+
+
+def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+    """('ok', result) or ('raise', error type name); any other exception escapes."""
+    try:
+        return "ok", fn(*args)
+    except TYPED as exc:
+        return "raise", type(exc).__name__
+
+
+def agree(what: str, fn_name: str, *args: Any) -> tuple[str, Any]:
+    got = outcome(getattr(compiled(), fn_name), *args)
+    want = outcome(getattr(reference, fn_name), *args)
+    assert got == want, f"{what}: compiled {got!r} != reference {want!r}"
+    return got
+
+
+class Reader:
+    """Fuzzer bytes consumed as parameters; past the end every read gives zeros."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.p = 0
+
+    def take(self, n: int) -> bytes:
+        out = self.raw[self.p:self.p + n]
+        self.p += n
+        return out.ljust(n, b"\0")
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+    def rest(self) -> bytes:
+        out = self.raw[self.p:]
+        self.p = len(self.raw)
+        return out
+
+
+def _odd_int(r: Reader, natural: int) -> int:
+    """`natural`, near it, or an absurd value, as the fuzzer's bytes choose."""
+    mode = r.u8() % 8
+    if mode < 4:
+        return natural
+    if mode == 4:
+        return natural + r.u8() - 128
+    if mode == 5:
+        return int.from_bytes(r.take(2), "little", signed=True)
+    if mode == 6:
+        return (1 << 63) - 1 - r.u8()
+    return -(1 << 63) + r.u8() if r.u8() % 2 else (1 << 64) + r.u8()
+
+
+# -- compiled core against reference ---------------------------------------------------------
+
+
+def _fingerprints(r: Reader, data: bytes) -> tuple[list[int], list[int]]:
+    """Coin and script fingerprints that hit transactions of `data` when it parses, else
+    fingerprints of byte windows; chosen by the fuzzer's bytes."""
+    pick = r.u8()
+    coins: list[int] = [r.u64() for _ in range(r.u8() % 3)]
+    members: list[int] = [r.u64() for _ in range(r.u8() % 3)]
+    try:
+        txs = parse_block(data, require_coinbase=False).txs
+    except ParseError:
+        for off in range(pick % 61, max(0, len(data) - 36), 53 + pick):
+            coins.append(int.from_bytes(data[off:off + 8], "little")
+                         ^ int.from_bytes(data[off + 32:off + 36], "little"))
+            members.append(script_fingerprint(data[off:off + 1 + pick % 40]))
+        return coins, members
+    for i, tx in enumerate(txs):
+        if (i + pick) % 3 == 0:
+            txin = tx.inputs[(i + pick) % len(tx.inputs)] if tx.inputs else None
+            if txin is not None:
+                coins.append(coin_fingerprint(txin.prev_txid_rev, txin.prev_vout))
+        if (i + pick) % 4 == 1 and tx.outputs:
+            members.append(script_fingerprint(tx.outputs[(i * 7 + pick) % len(tx.outputs)].script))
+    return coins, members
+
+
+def scan_block(raw: bytes) -> None:
+    """Walk a block hit by hit, as the cohort step does, with both implementations."""
+    r = Reader(raw)
+    params = Reader(r.take(16))
+    data = r.rest()
+    try:
+        n_tx, natural = read_compact_size(data, 80)
+    except (IndexError, struct.error):
+        n_tx, natural = 1, 81
+    coins, members = _fingerprints(params, data)
+    pos = _odd_int(params, natural)
+    index = _odd_int(params, 0)
+    n_tx = _odd_int(params, n_tx)
+    filters = {}
+    for impl in (compiled(), reference):
+        a, b = impl.Filter(), impl.Filter()
+        for fp in coins:
+            a.add(fp)
+        for fp in members:
+            b.add(fp)
+        filters[impl.__name__] = (a, b, impl.Filter())
+
+    def walk(impl: ModuleType) -> list[tuple[str, Any]]:
+        coin_f, member_f, empty = filters[impl.__name__]
+        steps: list[tuple[str, Any]] = []
+        at, i = pos, index
+        for _ in range(2000):
+            step = outcome(impl.scan_block, data, at, i, n_tx, coin_f, member_f)
+            steps.append(step)
+            if step[0] == "raise" or step[1][0] >= n_tx:
+                return steps
+            i, at = step[1]
+            over = outcome(impl.scan_block, data, at, i, i + 1, empty, empty)
+            steps.append(over)
+            if over[0] == "raise":
+                return steps
+            i, at = over[1]
+        return steps
+
+    got, want = walk(compiled()), walk(reference)
+    assert got == want, f"scan_block: compiled {got[-3:]!r} != reference {want[-3:]!r}"
+
+
+def parse_block_undo(raw: bytes) -> None:
+    agree("parse_block_undo", "parse_block_undo", raw)
+
+
+def xor_at(raw: bytes) -> None:
+    r = Reader(raw)
+    key = r.take(8 if r.u8() % 8 else r.u8() % 12)
+    offset = _odd_int(r, r.u64() % 4096)
+    agree("xor_at", "xor_at", r.rest(), key, offset)
+
+
+def filter_ops(raw: bytes) -> None:
+    """The same adds and probes on both filters give the same answers and length."""
+    r = Reader(raw)
+    fresh = r.u8() % 4 == 0
+    made = []
+    for impl in (compiled(), reference):
+        made.append(impl.Filter.__new__(impl.Filter) if fresh else impl.Filter())
+    answers: list[list[Any]] = [[], []]
+    while r.p < len(raw):
+        op, value = r.u8(), r.u64()
+        shaped = (value, value % 4, -value, value + (1 << 64) * (op >> 4), (1 << 64) - 1 - value)
+        probe: Any = shaped[op % 5]
+        if op % 16 == 15:
+            probe = float(value)  # not an int: TypeError from both
+        for side, f in enumerate(made):
+            fn = f.add if op & 8 else f.__contains__
+            answers[side].append(outcome(fn, probe))
+    for side, f in enumerate(made):
+        answers[side].append(len(f))
+    assert answers[0] == answers[1], "Filter: compiled and reference answers differ"
+
+
+def merkle_root(raw: bytes) -> None:
+    got = agree("merkle_root", "merkle_root", raw)
+    if got[0] == "ok" and len(raw) >= 80 and raw[36:68] == got[1]:
+        parse_block(raw, require_coinbase=False)  # a matching root implies a whole block
+
+
+# -- readers of outside input: a result or a typed error --------------------------------------
+
+
+def deserializer(raw: bytes) -> None:
+    """parse_block, open_block + scan and the merkle walk accept exactly the same blocks."""
+    try:
+        block = parse_block(raw, require_coinbase=False)
+    except ParseError:
+        block = None
+    root = outcome(reference.merkle_root, raw)
+    assert (block is not None) == (root[0] == "ok"), "deserializer and merkle walk disagree"
+    try:
+        opened = open_block(raw)
+    except ParseError:
+        opened = None
+    if opened is not None and block is not None:
+        empty = reference.Filter()
+        end = reference.scan_block(raw, opened.next_pos, 1, opened.tx_count, empty, empty)
+        assert end == (opened.tx_count, len(raw))
+    if block is not None and block.txs[0].is_coinbase:
+        assert opened is not None, "a whole block that open_block refuses"
+    try:
+        parse_tx(raw[80:])
+    except ParseError:
+        pass
+
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="minerflow-fuzz-"))
+
+
+def _file(name: str, data: bytes) -> Path:
+    path = _SCRATCH / name
+    path.write_bytes(data)
+    return path
+
+
+def blk_reader(raw: bytes) -> None:
+    """A blocks directory holding these bytes as its only blk file (XORed when asked)."""
+    r = Reader(raw)
+    blocks = _SCRATCH / "blocks"
+    blocks.mkdir(exist_ok=True)
+    for stale in blocks.iterdir():
+        stale.unlink()
+    key = r.take(8) if r.u8() % 4 == 0 else None
+    data = r.rest()
+    if key is not None:
+        (blocks / "xor.dat").write_bytes(key)
+        data = reference.xor_at(data, key, 0) if len(key) == 8 else data
+    (blocks / "blk00000.dat").write_bytes(data)
+    try:
+        files = BlockFiles(blocks, REGTEST.magic)
+        for item in files.scan():
+            assert isinstance(item, Record | TornRecord | Gap)
+            if isinstance(item, Record):
+                assert len(files.read(item.location)) == item.location.size
+        chain = find_active_chain(files, REGTEST)
+        for cb in chain.blocks:
+            files.read(cb.location)
+    except MinerflowError:
+        pass
+
+
+_UNDO_BLOCK = bytes.fromhex(
+    "00000020" + "11" * 32 + "22" * 32 + "00000000ffff7f2000000000"  # header
+    "02"  # two transactions
+    "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff"
+    "0151ffffffff0100f2052a010000000151" "00000000"  # coinbase
+    "01000000" "01" + "33" * 32 + "00000000" "00" "ffffffff" "01" "0000000000000000"
+    "0151" "00000000"  # one spend
+)
+
+
+def rev_reader(raw: bytes) -> None:
+    """A rev file of these bytes, asked for the undo of a two-transaction block."""
+    blocks = _SCRATCH / "rev"
+    blocks.mkdir(exist_ok=True)
+    (blocks / "rev00000.dat").write_bytes(raw)
+    block = open_block(_UNDO_BLOCK)
+    try:
+        values = UndoFiles(blocks, REGTEST.magic, None).spent_values(0, block, 1)
+        assert all(isinstance(v, int) for tx in values for v in tx)
+    except MinerflowError:
+        pass
+
+
+def pools_loader(raw: bytes) -> None:
+    try:
+        pools = load_pools(_file("pools.json", raw))
+    except MinerflowError:
+        return
+    compile_pools(pools, REGTEST)
+    pools.to_json()
+
+
+def labels_loader(raw: bytes) -> None:
+    try:
+        labels = load_labels(_file("labels.csv", raw), REGTEST)
+    except MinerflowError:
+        return
+    labels.to_json()
+
+
+def conf_reader(raw: bytes) -> None:
+    try:
+        read_conf(_file("bitcoin.conf", raw), REGTEST)
+    except MinerflowError:
+        pass
+
+
+def cookie_reader(raw: bytes) -> None:
+    try:
+        NodeAuth(cookie=_file(".cookie", raw)).header()
+    except MinerflowError:
+        pass
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "scan_block": scan_block,
+    "parse_block_undo": parse_block_undo,
+    "xor_at": xor_at,
+    "filter": filter_ops,
+    "merkle_root": merkle_root,
+    "deserializer": deserializer,
+    "blk_reader": blk_reader,
+    "rev_reader": rev_reader,
+    "pools": pools_loader,
+    "labels": labels_loader,
+    "conf": conf_reader,
+    "cookie": cookie_reader,
+}
