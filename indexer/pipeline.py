@@ -225,6 +225,15 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
     report.notes.extend(chain.notes)
     report.damage.extend(chain.damage)
+    if not source.trust_files:  # stale blocks are few: a damaged one is worth a word
+        for location in chain.stale_at:
+            stale_bytes = source.files.read(location)
+            where = (f"{source.files.path(location.file_no).name} offset {location.offset - 8}: "
+                     f"stale block")
+            try:
+                check_merkle_root(stale_bytes, None, where)
+            except DamagedBlockError as exc:
+                report.notes.append(f"{exc} (not on the active chain, skipped)")
     for torn in chain.torn:
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 

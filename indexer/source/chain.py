@@ -6,11 +6,12 @@ only when its record is whole and every ancestor is present; a torn record there
 chain at its parent. Chain time is max(header time, parent's chain time).
 
 Damaged files are told apart from a short chain: a header that fails its own proof of work is no
-block, and records whose parent is in no file (a damaged header changes a block's hash, a zeroed
-or cut file loses records) are placed by the BIP34 height in their coinbase. When such a branch
-could outweigh the chain found, the chain ends below the point where it would attach (where that
-point is unknown, at the last block every branch shares) and the damage is reported with file and
-offset; a damaged branch too light to matter is reported and left out.
+block; a torn record whose header survived counts its work for its parent's chain; records whose
+parent is in no file (a damaged header changes a block's hash, a zeroed or cut file loses
+records) are placed by the BIP34 height in their coinbase. When such a branch could outweigh the
+chain found, the chain ends at the last block every branch shares, below the damaged block (a
+prefix of the true chain whatever was lost), and the damage is reported with file and offset; a
+damaged branch too light to matter is reported and left out.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ActiveChain:
     torn: list[TornRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)  # damage that cut the chain short
+    stale_at: list[RecordLocation] = field(default_factory=list)  # where the stale blocks are
 
     @property
     def tip_height(self) -> int:
@@ -121,7 +123,15 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
             height[child] = height[parent] + 1
             stack.append(child)
 
-    tip = min(work, key=lambda h: (-work[h], known[h][4]))
+    # A torn record whose header survived was a block on its parent: the chain through that
+    # parent carries its work too (so a lighter stale branch cannot win by the loss).
+    torn_work: dict[bytes, int] = {}
+    for item in torn:
+        if item.header is not None:
+            prev, _merkle, _time, bits = _HEADER_LINKS.unpack_from(item.header)
+            if prev in work:
+                torn_work[prev] = max(torn_work.get(prev, 0), work[prev] + block_work(bits))
+    tip = min(work, key=lambda h: (-max(work[h], torn_work.get(h, 0)), known[h][4]))
     path = _path_to(known, genesis, tip)
     explained = {sha256d(t.header) for t in torn if t.header is not None}
     damage = _cut_at_damage(files, known, children, work, height, path, explained, notes)
@@ -134,7 +144,7 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         blocks.append(ChainBlock(h, block_hash, prev, time, chain_time, bits, location))
     on_chain = set(path)
     stale = [h for h in known if h not in on_chain and h in work]
-    return ActiveChain(blocks, stale, torn, notes, damage)
+    return ActiveChain(blocks, stale, torn, notes, damage, [known[h][3] for h in stale])
 
 
 Known = dict[bytes, tuple[bytes, int, int, RecordLocation, int]]
@@ -179,7 +189,6 @@ def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[b
     if not orphans:
         return []
     best = work[path[-1]]
-    index_of = {h: i for i, h in enumerate(path)}
     keep = len(path) - 1  # the highest height of `path` kept
     damage: list[str] = []
     for root in sorted(orphans, key=lambda h: known[h][4]):
@@ -198,11 +207,11 @@ def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[b
                              f"in no block file; its branch is lighter than the chain found, "
                              f"so it is left out (a damaged stale block)")
                 continue
-            shared = _shared_height(known, index_of, attach)
-        else:  # no usable height: keep only what every branch below a leaf shares
-            genesis = path[0]
-            parents = [known[h][0] for h in work if not children.get(h) and h != genesis]
-            shared = _shared_height(known, index_of, parents or [genesis])
+        # Which present block the lost part hung from is unknown: a stale block may be present
+        # where the chain's own block was lost. Keep only heights below the BIP34 cap and below
+        # the lowest fork of the blocks present, where each height has one block, the chain's.
+        cap = claimed - 2 if claimed is not None and claimed >= 2 else len(path) - 1
+        shared = min(cap, _below_first_fork(height))
         keep = min(keep, shared)
         damage.append(f"{where}: block {hum(root)} names parent {hum(prev)}, which is in no "
                       f"block file (a damaged or missing record); the usable chain ends at "
@@ -224,12 +233,10 @@ def _branch_work(known: Known, children: dict[bytes, list[bytes]], root: bytes) 
     return heaviest
 
 
-def _shared_height(known: Known, index_of: dict[bytes, int], blocks: list[bytes]) -> int:
-    """The highest height of the chain that is an ancestor of (or one of) every block given."""
-    shared = len(index_of) - 1
-    for block in blocks:
-        cursor = block
-        while cursor not in index_of:
-            cursor = known[cursor][0]
-        shared = min(shared, index_of[cursor])
-    return shared
+def _below_first_fork(height: dict[bytes, int]) -> int:
+    """The highest height below which every height holds exactly one block."""
+    count: dict[int, int] = {}
+    for at in height.values():
+        count[at] = count.get(at, 0) + 1
+    forked = [at for at, n in count.items() if n > 1]
+    return (min(forked) if forked else max(count) + 1) - 1

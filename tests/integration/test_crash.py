@@ -26,7 +26,10 @@ def command(*args: str | Path) -> list[str]:
 
 
 def assert_consistent(index: Path) -> int:
-    """The state's tip names a stored block with that hash; returns the tip height."""
+    """The state's tip names a stored block with that hash; returns the tip height (-1 when a
+    kill landed before the index was created)."""
+    if not (index / "CURRENT").exists():
+        return -1
     with Store(index) as store:
         state = store.state
         if state is None or state.tip_height < 0:
