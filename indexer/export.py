@@ -8,9 +8,18 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula (pool names, labels and coinbase text come
+    from files written by strangers) gets a leading apostrophe, as OWASP advises."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
 
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Nested values as compact JSON, booleans as true/false, None as empty."""
+    """Nested values as compact JSON, booleans as true/false, None as empty, text escaped
+    against formula injection."""
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, dict | list):
@@ -18,6 +27,8 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
                                   ensure_ascii=False)
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            out[key] = csv_cell(value)
         else:
             out[key] = "" if value is None else value
     return out

@@ -86,6 +86,8 @@ class IndexReader:
         return self.state.tip_height
 
     def block(self, height: int) -> keys.BlockRecord:
+        if not 0 <= height <= min(self.tip_height, keys.MAX_HEIGHT):
+            raise NotFound(f"no block at height {height} (index tip is {self.tip_height})")
         raw = self.store.get(keys.block_key(height))
         if raw is None:
             raise NotFound(f"no block at height {height} (index tip is {self.tip_height})")
@@ -139,6 +141,8 @@ class IndexReader:
     def pool_heights(self, pool_id: int, before: int | None, limit: int) -> list[int]:
         """Heights of a pool's blocks, newest first, below `before` when given."""
         prefix = keys.pool_block_prefix(pool_id)
+        if before is not None and before > keys.MAX_HEIGHT:
+            before = None  # above every height: from the newest
         stop = keys.pool_block_key(pool_id, before) if before is not None else None
         heights = []
         for key, _v in self.store.scan(prefix, reverse=True, start=prefix, stop=stop):

@@ -18,6 +18,7 @@ from pathlib import Path
 from indexer.config import Network
 from indexer.errors import PoolsError
 from indexer.parse.script import AddressError, script_for_address
+from indexer.store.keys import MAX_POOL_ID
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def load_pools(path: Path) -> PoolsList:
         raise PoolsError(f"pools file {path}: {exc.strerror or exc}") from None
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, absurd numbers or nesting
         raise PoolsError(f"pools file {path}: not valid JSON ({exc})") from None
     return parse_pools(data, str(path))
 
@@ -95,8 +96,10 @@ def parse_pools(data: object, source: str) -> PoolsList:
         if not isinstance(item, dict):
             raise PoolsError(f"{where}: expected an object")
         pool_id = item.get("id")
-        if not isinstance(pool_id, int) or isinstance(pool_id, bool) or pool_id <= 0:
-            raise PoolsError(f"{where}: 'id' must be a positive integer, got {pool_id!r}")
+        if (not isinstance(pool_id, int) or isinstance(pool_id, bool) or pool_id <= 0
+                or pool_id > MAX_POOL_ID):
+            raise PoolsError(f"{where}: 'id' must be an integer from 1 to {MAX_POOL_ID}, got "
+                             f"{pool_id!r}")
         if pool_id in seen:
             raise PoolsError(f"{where}: duplicate id {pool_id} (also entry {seen[pool_id]})")
         seen[pool_id] = i
@@ -110,6 +113,10 @@ def parse_pools(data: object, source: str) -> PoolsList:
                 raise PoolsError(f"{where} (id {pool_id}): '{fld}' must be a list of strings")
             lists.append(tuple(v for v in values if v))
         link = item.get("link", "")
+        for text in (name, *lists[0], *lists[1], link if isinstance(link, str) else ""):
+            if not text.isprintable() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+                raise PoolsError(f"{where} (id {pool_id}): text with a lone surrogate "
+                                 f"(not encodable UTF-8)")
         entries.append((pool_id, name, lists[0], lists[1], link if isinstance(link, str) else ""))
 
     entries.sort()

@@ -55,7 +55,16 @@ def parse_labels(text: str, network: Network, source: str) -> LabelSet:
     labels: list[Label] = []
     exchanges: dict[bytes, str] = {}
     seen: set[str] = set()
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    line_no = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL byte, a field over csv's size limit
+            raise LabelsError(f"labels file {source} line {rows.line_num}: {exc}") from None
+        line_no = rows.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         if line_no == 1 and row[0].strip().lower() == "address":

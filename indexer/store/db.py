@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,24 @@ class IndexState:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> IndexState:
-        return cls(**json.loads(data))
+    def from_bytes(cls, data: bytes, path: Path | str = "") -> IndexState:
+        """Read leniently: the format is compared first, so that an index written by another
+        format (with other fields) is refused with its version, never a traceback."""
+        try:
+            raw = json.loads(data)
+            found = raw.get("format") if isinstance(raw, dict) else None
+        except ValueError:
+            raise StoreError(f"index {path}: its state record is damaged: re-index "
+                             f"required") from None
+        if found != keys.FORMAT_VERSION:
+            raise IndexMismatchError(f"index {path} has format {found}, this minerflow reads "
+                                     f"format {keys.FORMAT_VERSION}: re-index required")
+        names = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in raw.items() if k in names})
+        except TypeError:
+            raise StoreError(f"index {path}: its state record lacks fields: re-index "
+                             f"required") from None
 
 
 class _Reads:
@@ -44,20 +60,26 @@ class _Reads:
     _source: Any
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._source.get(key)
+        try:
+            value: bytes | None = self._source.get(key, verify_checksums=True)
+        except plyvel.Error as exc:
+            raise _damaged(self.path, exc) from None
         return value
 
     def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
              stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
-        kwargs: dict[str, Any] = {"reverse": reverse}
+        kwargs: dict[str, Any] = {"reverse": reverse, "verify_checksums": True}
         if start is None and stop is None:
             kwargs["prefix"] = prefix
         else:
             kwargs["start"] = start if start is not None else prefix
             kwargs["stop"] = stop if stop is not None else _prefix_end(prefix)
-        with self._source.iterator(**kwargs) as it:
-            yield from it
+        try:
+            with self._source.iterator(**kwargs) as it:
+                yield from it
+        except plyvel.Error as exc:
+            raise _damaged(self.path, exc) from None
 
     def require_state(self) -> IndexState:
         if self.state is None:
@@ -75,7 +97,8 @@ class Store(_Reads):
         try:
             path.mkdir(parents=True, exist_ok=True)
             self.db: Any = plyvel.DB(str(path), create_if_missing=create, bloom_filter_bits=10,
-                                     lru_cache_size=64 << 20, write_buffer_size=64 << 20)
+                                     lru_cache_size=64 << 20, write_buffer_size=64 << 20,
+                                     paranoid_checks=True)
         except plyvel.IOError as exc:
             if "lock" in str(exc).lower():
                 raise IndexLockedError(
@@ -83,18 +106,17 @@ class Store(_Reads):
                     f"`sync` or `reindex`): stop it or use another --index"
                 ) from None
             raise StoreError(f"cannot open index {path}: {exc}") from None
+        except plyvel.CorruptionError as exc:
+            raise _damaged(path, exc) from None
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open index {path}: {exc}") from None
         self._source = self.db
-        raw = self.db.get(keys.STATE)
-        self.state = IndexState.from_bytes(raw) if raw else None
-        if self.state is not None and self.state.format != keys.FORMAT_VERSION:
-            found = self.state.format
+        try:
+            raw = self.get(keys.STATE)
+            self.state = IndexState.from_bytes(raw, path) if raw else None
+        except StoreError:
             self.close()
-            raise IndexMismatchError(
-                f"index {path} has format {found}, this minerflow reads format "
-                f"{keys.FORMAT_VERSION}: re-index required"
-            )
+            raise
 
     def close(self) -> None:
         if not self.db.closed:
@@ -131,13 +153,17 @@ class Store(_Reads):
 
     def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
         """Write `puts` (None deletes) and the state record in one atomic batch."""
-        with self.db.write_batch(transaction=True) as wb:
-            for key, value in puts.items():
-                if value is None:
-                    wb.delete(key)
-                else:
-                    wb.put(key, value)
-            wb.put(keys.STATE, state.to_bytes())
+        try:
+            with self.db.write_batch(transaction=True, sync=True) as wb:
+                for key, value in puts.items():
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+                wb.put(keys.STATE, state.to_bytes())
+        except plyvel.Error as exc:  # a full disk, an I/O error: nothing of the batch landed
+            raise StoreError(f"index {self.path}: cannot write ({exc}); the index stays at "
+                             f"height {self.require_state().tip_height}") from None
         self.state = state
 
 
@@ -147,11 +173,16 @@ class Snapshot(_Reads):
     def __init__(self, store: Store) -> None:
         self.path = store.path
         self._source = store.db.snapshot()
-        raw = self._source.get(keys.STATE)
-        self.state = IndexState.from_bytes(raw) if raw else None
+        raw = self.get(keys.STATE)
+        self.state = IndexState.from_bytes(raw, self.path) if raw else None
 
     def close(self) -> None:
         self._source.close()
+
+
+def _damaged(path: Path, exc: Exception) -> StoreError:
+    return StoreError(f"index {path} is damaged ({exc}): restore it or re-index into a new "
+                      f"directory")
 
 
 def _prefix_end(prefix: bytes) -> bytes:

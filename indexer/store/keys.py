@@ -12,6 +12,8 @@ from dataclasses import dataclass
 FORMAT_VERSION = 1
 ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
 NO_POOL = 0xFFFF  # "no tag matched" in a block record
+MAX_POOL_ID = 0xFFFE  # pool ids are u16 in keys, and 0xFFFF is taken by `all`
+MAX_HEIGHT = 0xFFFFFFFF  # heights are u32 in keys
 
 STATE = b"S"  # -> JSON state record (format, network, genesis, hashes, tip)
 POOLS_LIST = b"Lpools"  # -> the pools list JSON the index was built with

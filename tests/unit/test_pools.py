@@ -45,7 +45,10 @@ def test_bundled_list_loads_with_distinct_slugs() -> None:
 @pytest.mark.parametrize("data,message", [
     ({"id": 1}, "expected a JSON array"),
     ([{"id": 1, "name": "a"}, {"id": 1, "name": "b"}], "duplicate id 1"),
-    ([{"id": 0, "name": "a"}], "'id' must be a positive integer"),
+    ([{"id": 0, "name": "a"}], "'id' must be an integer from 1 to 65534"),
+    ([{"id": 65535, "name": "a"}], "'id' must be an integer from 1 to 65534"),  # `all`'s id
+    ([{"id": 70000, "name": "a"}], "'id' must be an integer from 1 to 65534"),  # beyond u16
+    ([{"id": 3, "name": "a\ud800"}], "lone surrogate"),
     ([{"id": 2, "name": ""}], "'name' must be a non-empty string"),
     ([{"id": 2, "name": "x", "tags": "abc"}], "'tags' must be a list of strings"),
 ])

@@ -1,0 +1,121 @@
+"""Input from strangers: out-of-range numbers, formula text, damaged or future indexes.
+
+Each case is one a hostile or unlucky user tried: the answer is a 404/422 or one line and a
+non-zero exit, never a 500, a traceback or silently wrong data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from indexer.errors import StoreError
+from indexer.store import keys
+from indexer.store.db import Store
+from tests.conftest import LABELS, SAMPLE, cli, load_json
+
+FORMULAS = ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)")
+
+
+@pytest.fixture(scope="module")
+def client(story_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    copy = tmp_path_factory.mktemp("hostile") / "index"
+    shutil.copytree(story_index, copy)
+    store = Store(copy)
+    with TestClient(create_app(store)) as test_client:
+        yield test_client
+    store.close()
+
+
+@pytest.mark.parametrize("url,status", [
+    ("/v1/blocks/99999999999", 404),  # beyond a u32 key
+    ("/v1/blocks/4294967296", 404),
+    ("/v1/blocks/183", 404),  # one above the tip
+    ("/v1/blocks/%C2%B2", 404),  # '²' is a digit to str.isdigit, not a height
+    ("/v1/pools/foundryusa/blocks?cursor=99999999999", 200),
+    ("/v1/pools/foundryusa/blocks?cursor=-1", 422),
+    ("/v1/miners/series?entity=all&level=0&since=99999999999", 200),
+    ("/v1/miners/series?entity=all&level=0&since=%C2%B2", 422),
+])
+def test_out_of_range_numbers_are_a_4xx_or_an_empty_answer(client: TestClient, url: str,
+                                                           status: int) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.text
+
+
+def test_a_cursor_beyond_every_height_starts_from_the_newest(client: TestClient) -> None:
+    first = client.get("/v1/pools/foundryusa/blocks?limit=3").json()
+    beyond = client.get("/v1/pools/foundryusa/blocks?limit=3&cursor=99999999999").json()
+    assert beyond["data"] == first["data"] and first["count"] == 3
+
+
+def test_export_since_beyond_every_height_is_empty(story_index: Path) -> None:
+    result = cli("export", "series", "--index", story_index, "--entity", "all", "--level", "0",
+                 "--interval", "block", "--since", "99999999999", "--format", "csv")
+    assert result.stdout.strip() == ""
+
+
+def test_csv_cells_from_strangers_cannot_run_as_formulas(tmp_path: Path) -> None:
+    pools = load_json(SAMPLE / "pools.json")
+    for pool, name in zip(pools, FORMULAS, strict=False):
+        pool["name"] = name
+    hostile = tmp_path / "pools.json"
+    hostile.write_text(json.dumps(pools))
+    index = tmp_path / "index"
+    cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", index, "--pools",
+        hostile, "--labels", LABELS)
+    out = cli("export", "blocks", "--index", index, "--format", "csv").stdout
+    cells = [cell for row in csv.reader(io.StringIO(out)) for cell in row]
+    assert cells, "no rows exported"
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or c.startswith("-2")]
+    assert any(c.startswith("'=HYPERLINK") for c in cells)
+
+
+def test_an_index_of_a_future_format_is_refused_in_one_line(story_index: Path,
+                                                             tmp_path: Path) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(story_index, copy)
+    with Store(copy) as store:
+        state = json.loads(store.get(keys.STATE) or b"{}")
+        state.update(format=99, a_field_from_the_future=[1, 2])
+        store.db.put(keys.STATE, json.dumps(state).encode())
+    result = cli("status", "--index", copy, ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: index {copy} has format 99, this minerflow reads "
+                                     f"format 1: re-index required")
+
+
+def test_a_damaged_table_file_is_one_line_never_wrong_data(story_index: Path,
+                                                           tmp_path: Path) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(story_index, copy)
+    with Store(copy) as store:  # push everything into table files
+        store.db.compact_range()
+    tables = sorted(copy.glob("*.ldb"), key=lambda p: p.stat().st_size)
+    assert tables
+    table = tables[-1]
+    data = bytearray(table.read_bytes())
+    for at in (len(data) // 3, len(data) // 2):
+        data[at] ^= 0x41
+    table.write_bytes(bytes(data))
+    clean = cli("export", "blocks", "--index", story_index, "--format", "jsonl").stdout
+    # Every key read back: the flipped block of the table fails its checksum, never passes.
+    with pytest.raises(StoreError, match="is damaged"):
+        with Store(copy) as store:
+            for _key, _value in store.scan(b""):
+                pass
+    result = cli("export", "blocks", "--index", copy, "--format", "jsonl", ok=False)
+    if result.exit_code == 0:  # the damaged table block holds no block record
+        assert result.stdout == clean
+    else:
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines()[-1].startswith(f"Error: index {copy}")
+        assert "damaged" in result.output and "Traceback" not in result.output
