@@ -21,7 +21,7 @@ from indexer.errors import DamagedBlockError, ParseError, StoreError
 from indexer.flows.cohorts import SpentValues
 from indexer.flows.labels import LabelSet
 from indexer.parse.deserializer import RawBlock, open_block
-from indexer.source.blkfiles import BlockFiles
+from indexer.source.blkfiles import BlockFiles, RecordLocation
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
 from indexer.source.funding import FundingLookup
 from indexer.source.node import NodeSource
@@ -74,19 +74,35 @@ class BlockFileSource:
         """The plain bytes of a block (its record's content)."""
         return self.files.read(cb.location)
 
+    def where(self, location: RecordLocation) -> str:
+        """`blkNNNNN.dat offset N` of a record, as messages name it."""
+        return f"{self.files.path(location.file_no).name} offset {location.offset - 8}"
+
     def read_checked(self, cb: ChainBlock) -> bytes | DamagedBlockError:
         """The block's bytes, or the damage found in them (returned, not raised, so that the
         read-ahead thread hands it over in chain order)."""
         data = self.read(cb)
         if self.trust_files:
             return data
-        where = (f"{self.files.path(cb.location.file_no).name} offset {cb.location.offset - 8}: "
-                 f"block {cb.hash_hum} (height {cb.height})")
         try:
-            check_merkle_root(data, cb.hash_rev, where)
+            check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: block "
+                              f"{cb.hash_hum} (height {cb.height})")
         except DamagedBlockError as exc:
             return exc
         return data
+
+    def damaged_stale(self, chain: ActiveChain) -> list[str]:
+        """Warnings for stale blocks whose bytes do not match their header (they are few)."""
+        if self.trust_files:
+            return []
+        found = []
+        for location in chain.stale_at:
+            try:
+                check_merkle_root(self.files.read(location), None,
+                                  f"{self.where(location)}: stale block")
+            except DamagedBlockError as exc:
+                found.append(f"{exc} (not on the active chain, skipped)")
+        return found
 
     def spent_values(self, cb: ChainBlock, block: RawBlock) -> SpentValues:
         cache: list[list[list[int]]] = []
@@ -225,15 +241,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
     report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
     report.notes.extend(chain.notes)
     report.damage.extend(chain.damage)
-    if not source.trust_files:  # stale blocks are few: a damaged one is worth a word
-        for location in chain.stale_at:
-            stale_bytes = source.files.read(location)
-            where = (f"{source.files.path(location.file_no).name} offset {location.offset - 8}: "
-                     f"stale block")
-            try:
-                check_merkle_root(stale_bytes, None, where)
-            except DamagedBlockError as exc:
-                report.notes.append(f"{exc} (not on the active chain, skipped)")
+    report.notes.extend(source.damaged_stale(chain))
     for torn in chain.torn:
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 
@@ -250,9 +258,8 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
             applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
                           source.spent_values(cb, block))
         except (ParseError, DamagedBlockError) as exc:
-            path = source.files.path(cb.location.file_no)
             what = str(exc) if isinstance(exc, DamagedBlockError) else (
-                f"{path.name} offset {cb.location.offset - 8}: record of block {cb.hash_hum} "
+                f"{source.where(cb.location)}: record of block {cb.hash_hum} "
                 f"(height {cb.height}) is not a whole block ({exc})")
             report.damage.append(f"{what}; the usable chain ends at height {cb.height - 1}")
             break

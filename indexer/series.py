@@ -8,10 +8,10 @@ from typing import Any
 
 from indexer.errors import BadParameter
 from indexer.reader import IndexReader, parse_day
+from indexer.store import keys
 
 INTERVALS = ("day", "block")
 _HEIGHT = re.compile(r"^[0-9]+$")  # ASCII digits only: int() would take '²' or '٣'
-_MAX_BOUND = 0xFFFFFFFF
 
 
 def parse_bound(name: str, text: str | None) -> tuple[str, int] | None:
@@ -20,7 +20,7 @@ def parse_bound(name: str, text: str | None) -> tuple[str, int] | None:
         return None
     text = text.strip()
     if _HEIGHT.match(text):
-        return "height", min(int(text), _MAX_BOUND)  # beyond any height: clamped
+        return "height", min(int(text), keys.MAX_HEIGHT)  # beyond any height: clamped
     try:
         return "day", parse_day(text)
     except ValueError:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from indexer.cli import main, sample_dir
+from indexer.store.db import Store
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = sample_dir()
@@ -43,6 +48,18 @@ def export_jsonl(*args: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def expected() -> Any:
     return load_json(STORY / "expected.json")
+
+
+@pytest.fixture(scope="module")
+def client(story_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The API over a copy of the story index, owned by the app as `minerflow serve` owns it
+    (the CLI goes on reading the original)."""
+    copy = tmp_path_factory.mktemp("api") / "index"
+    shutil.copytree(story_index, copy)
+    store = Store(copy)
+    with TestClient(create_app(store)) as test_client:
+        yield test_client
+    store.close()
 
 
 @pytest.fixture(scope="session")

@@ -113,11 +113,14 @@ def parse_pools(data: object, source: str) -> PoolsList:
                 raise PoolsError(f"{where} (id {pool_id}): '{fld}' must be a list of strings")
             lists.append(tuple(v for v in values if v))
         link = item.get("link", "")
-        for text in (name, *lists[0], *lists[1], link if isinstance(link, str) else ""):
-            if not text.isprintable() and any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-                raise PoolsError(f"{where} (id {pool_id}): text with a lone surrogate "
-                                 f"(not encodable UTF-8)")
-        entries.append((pool_id, name, lists[0], lists[1], link if isinstance(link, str) else ""))
+        link = link if isinstance(link, str) else ""
+        try:
+            for text in (name, *lists[0], *lists[1], link):
+                text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 escape can give
+            raise PoolsError(f"{where} (id {pool_id}): text that is not encodable as UTF-8 "
+                             f"(a lone surrogate)") from None
+        entries.append((pool_id, name, lists[0], lists[1], link))
 
     entries.sort()
     taken = {UNKNOWN_SLUG}

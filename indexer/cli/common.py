@@ -143,6 +143,7 @@ def fail_on_damage(report: RunReport) -> None:
             f"{report.tip_height}, the last good block: repair the files (for example with "
             f"bitcoind -reindex) and run again")
 
+
 datadir_option = click.option("--datadir", type=click.Path(path_type=Path),
                               help="The node's datadir (the network subfolder is appended).")
 blocksdir_option = click.option("--blocksdir", type=click.Path(path_type=Path),

@@ -412,7 +412,6 @@ static PyObject *xor_at(PyObject *module, PyObject *args) {
     return out;
 }
 
-
 /* ---------------------------------------------------------------------------------------- */
 /* SHA-256 (FIPS 180-4), enough for txids and merkle nodes                                   */
 
@@ -497,18 +496,20 @@ static void sha256_final(Sha256 *s, uint8_t out[32]) {
     }
 }
 
-/* out = sha256(sha256(first || second)), `second` may be empty */
-static void sha256d_two(const uint8_t *first, size_t n1, const uint8_t *second, size_t n2,
-                        uint8_t out[32]) {
-    Sha256 s;
+/* Finish the first hash of `s` and hash its digest again: out = sha256(sha256(...)). */
+static void sha256d_finish(Sha256 *s, uint8_t out[32]) {
     uint8_t once[32];
+    sha256_final(s, once);
+    sha256_init(s);
+    sha256_update(s, once, 32);
+    sha256_final(s, out);
+}
+
+static void sha256d(const uint8_t *p, size_t n, uint8_t out[32]) {
+    Sha256 s;
     sha256_init(&s);
-    sha256_update(&s, first, n1);
-    if (n2) sha256_update(&s, second, n2);
-    sha256_final(&s, once);
-    sha256_init(&s);
-    sha256_update(&s, once, 32);
-    sha256_final(&s, out);
+    sha256_update(&s, p, n);
+    sha256d_finish(&s, out);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -545,19 +546,15 @@ static void tx_id(Cursor *c, uint8_t out[32]) {
     skip(c, 4);
     if (c->bad) return;
     if (!segwit) {
-        sha256d_two(c->d + start, (size_t)(c->p - start), NULL, 0, out);
+        sha256d(c->d + start, (size_t)(c->p - start), out);
         return;
     }
     Sha256 s;
-    uint8_t once[32];
     sha256_init(&s);
     sha256_update(&s, c->d + start, 4);
     sha256_update(&s, c->d + body_start, (size_t)(body_end - body_start));
     sha256_update(&s, c->d + lock, 4);
-    sha256_final(&s, once);
-    sha256_init(&s);
-    sha256_update(&s, once, 32);
-    sha256_final(&s, out);
+    sha256d_finish(&s, out);
 }
 
 static PyObject *merkle_root(PyObject *module, PyObject *arg) {
@@ -589,7 +586,7 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
                     level++;
                 }
                 for (size_t i = 0; i < level / 2; i++)
-                    sha256d_two(nodes + 64 * i, 64, NULL, 0, nodes + 32 * i);
+                    sha256d(nodes + 64 * i, 64, nodes + 32 * i);
                 level /= 2;
             }
             memcpy(root, nodes, 32);

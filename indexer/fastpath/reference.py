@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from indexer.errors import ParseError
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
 from indexer.parse.deserializer import parse_block, read_compact_size, skip_witnesses
 
@@ -199,8 +200,6 @@ def xor_at(data: bytes, key: bytes, offset: int) -> bytes:
 
 def merkle_root(block: Any) -> bytes:
     """The merkle root (serialized order) of the txids of a whole serialized block."""
-    from indexer.errors import ParseError
-
     data = bytes(block)
     try:
         txs = parse_block(data, require_coinbase=False).txs

@@ -56,36 +56,33 @@ def parse_labels(text: str, network: Network, source: str) -> LabelSet:
     exchanges: dict[bytes, str] = {}
     seen: set[str] = set()
     rows = csv.reader(io.StringIO(text))
-    line_no = 0
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # a NUL byte, a field over csv's size limit
-            raise LabelsError(f"labels file {source} line {rows.line_num}: {exc}") from None
-        line_no = rows.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if line_no == 1 and row[0].strip().lower() == "address":
-            continue  # header
-        where = f"labels file {source} line {line_no}"
-        if len(row) < 3:
-            raise LabelsError(f"{where}: expected address,entity,category[,source], "
-                              f"got {len(row)} field(s)")
-        address, entity, category = row[0].strip(), row[1], row[2].strip()
-        if not address or not entity.strip():
-            raise LabelsError(f"{where}: empty address or entity")
-        try:
-            script = script_for_address(address, network)
-        except AddressError as exc:
-            raise LabelsError(f"{where}: {exc}") from None
-        if address in seen:
-            continue
-        seen.add(address)
-        labels.append(Label(address, entity, category, row[3].strip() if len(row) > 3 else ""))
-        if category == "exchange" and script not in exchanges:
-            exchanges[script] = entity
+    try:
+        for row in rows:
+            line_no = rows.line_num
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if line_no == 1 and row[0].strip().lower() == "address":
+                continue  # header
+            where = f"labels file {source} line {line_no}"
+            if len(row) < 3:
+                raise LabelsError(f"{where}: expected address,entity,category[,source], "
+                                  f"got {len(row)} field(s)")
+            address, entity, category = row[0].strip(), row[1], row[2].strip()
+            if not address or not entity.strip():
+                raise LabelsError(f"{where}: empty address or entity")
+            try:
+                script = script_for_address(address, network)
+            except AddressError as exc:
+                raise LabelsError(f"{where}: {exc}") from None
+            if address in seen:
+                continue
+            seen.add(address)
+            source_cell = row[3].strip() if len(row) > 3 else ""
+            labels.append(Label(address, entity, category, source_cell))
+            if category == "exchange" and script not in exchanges:
+                exchanges[script] = entity
+    except csv.Error as exc:  # a NUL byte, a field over csv's size limit
+        raise LabelsError(f"labels file {source} line {rows.line_num}: {exc}") from None
     return LabelSet(tuple(labels), exchanges)
 
 

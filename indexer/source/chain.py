@@ -9,9 +9,9 @@ Damaged files are told apart from a short chain: a header that fails its own pro
 block; a torn record whose header survived counts its work for its parent's chain; records whose
 parent is in no file (a damaged header changes a block's hash, a zeroed or cut file loses
 records) are placed by the BIP34 height in their coinbase. When such a branch could outweigh the
-chain found, the chain ends at the last block every branch shares, below the damaged block (a
-prefix of the true chain whatever was lost), and the damage is reported with file and offset; a
-damaged branch too light to matter is reported and left out.
+chain found, the chain ends below both its BIP34 cap and the lowest fork of the blocks present
+(where every height holds one block, the chain's own), and the damage is reported with file and
+offset; a damaged branch too light to matter is reported and left out.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[b
             claimed = coinbase_height(files.read(location))
         except SourceError:
             claimed = None
-        attach = [h for h, at in height.items() if claimed is not None and at == claimed - 2]
+        attach = [] if claimed is None else [h for h, at in height.items() if at == claimed - 2]
         if attach:
             heaviest = max(work[h] for h in attach) + block_work(bits) + branch_work
             if heaviest < best:

@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from indexer.store.db import Store
 from tests.conftest import export_jsonl, load_json
-
-
-@pytest.fixture(scope="module")
-def client(story_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    # The app owns its index like `minerflow serve` does; the CLI reads the original.
-    copy = tmp_path_factory.mktemp("api") / "index"
-    shutil.copytree(story_index, copy)
-    store = Store(copy)
-    with TestClient(create_app(store)) as test_client:
-        yield test_client
-    store.close()
 
 
 def get(client: TestClient, url: str, status: int = 200) -> Any:

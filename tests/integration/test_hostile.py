@@ -10,29 +10,17 @@ import csv
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
 from indexer.errors import StoreError
 from indexer.store import keys
 from indexer.store.db import Store
 from tests.conftest import LABELS, SAMPLE, cli, load_json
 
 FORMULAS = ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)")
-
-
-@pytest.fixture(scope="module")
-def client(story_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    copy = tmp_path_factory.mktemp("hostile") / "index"
-    shutil.copytree(story_index, copy)
-    store = Store(copy)
-    with TestClient(create_app(store)) as test_client:
-        yield test_client
-    store.close()
 
 
 @pytest.mark.parametrize("url,status", [
