@@ -4,18 +4,44 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Window = Literal["24h", "3d", "1w", "1m", "3m", "6m", "1y", "all"]
 
 
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: e.g. [\"query\", \"since\"].")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: one line for people, the fields at fault for programs."""
+
+    detail: str = Field(description="What is wrong, in one line.")
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorBody, "description": "No such block, pool or entity."},
+    422: {"model": ErrorBody, "description": "A parameter is malformed or out of range."},
+    503: {"model": ErrorBody, "description": "The index cannot be read now."},
+}
+
+
 class NodeStatus(BaseModel):
-    following: bool
+    following: bool = Field(description="A follower runs in this process and is alive.")
+    state: str = Field(description="off (no follower), starting, syncing, following, waiting "
+                       "(the node is behind the index), retrying (the node failed; see "
+                       "last_error), stopped, or dead (the follower ended; see last_error).")
     node_tip: int | None
-    lag: int | None
+    lag: int | None = Field(description="Node tip minus index tip; negative while the node is "
+                            "behind the index.")
     syncing: bool
-    last_sync: float | None
+    last_sync: float | None = Field(description="Unix time of the last successful sync.")
     last_error: str | None
+    last_error_time: float | None
+    note: str | None = Field(description="Why the follower waits, when it does.")
 
 
 class Status(BaseModel):

@@ -9,7 +9,6 @@ block's keys; everything it writes goes through the buffer and so into the block
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from indexer import fastpath
@@ -90,11 +89,8 @@ class BlockMeta:
 
 
 def series_row(flow: Flow, balance: int) -> bytes:
-    by = {name: value for name, value in sorted(flow.to_exchange_by.items()) if value}
-    return json.dumps({
-        "balance": balance, "mined": flow.mined, "inflow": flow.inflow, "outflow": flow.outflow,
-        "fees": flow.fees, "to_exchange": flow.to_exchange, "to_exchange_by": by,
-    }, separators=(",", ":")).encode()
+    return keys.pack_series_row(balance, flow.mined, flow.inflow, flow.outflow, flow.fees,
+                                flow.to_exchange, flow.to_exchange_by)
 
 
 class BlockApplier:

@@ -1,6 +1,11 @@
 """Following a node: sync, wait, sync again; the node going away is a status, not a crash.
 
-`Follower.status` is what `/v1/status` shows: the node's tip, the lag, the last error.
+`Follower.status` is what `/v1/status` shows: what the follower is doing, the node's tip, the
+last error. Failures of the node (unreachable, restarting, an RPC error, an answer that makes no
+sense) are retried with backoff while the status says so; only the index itself failing (a
+reorg deeper than the undo kept, a damaged or full index) ends the follower, and then the
+status says "dead" and why. `stop()` is seen between blocks and during every wait, so a
+shutdown returns within a second with the index at a flushed block.
 """
 
 from __future__ import annotations
@@ -13,22 +18,26 @@ from dataclasses import dataclass
 
 from indexer.apply import Fingerprints
 from indexer.attribution.pools import PoolsList
-from indexer.errors import MinerflowError
+from indexer.errors import ConfigError, MinerflowError, StoreError
 from indexer.flows.labels import LabelSet
 from indexer.pipeline import RunReport, sync
 from indexer.source.node import NodeSource
-from indexer.source.rpc import NodeUnavailable
 from indexer.source.zmq_notify import BlockNotifier
 from indexer.store.db import Store
 
 log = logging.getLogger(__name__)
 
+MAX_BACKOFF = 60.0
+
 
 @dataclass(slots=True)
 class FollowStatus:
+    state: str = "starting"  # starting, syncing, following, waiting, retrying, stopped, dead
     node_tip: int | None = None
     last_error: str | None = None
+    last_error_time: float | None = None  # unix time of the last error
     last_sync: float | None = None  # unix time of the last successful sync
+    note: str | None = None  # why the follower waits (a node behind the index)
     syncing: bool = False
 
 
@@ -48,59 +57,106 @@ class Follower:
         self.notifier = notifier
         self.status = FollowStatus()
         self._stop = threading.Event()
+        self._synced_once = False
+        self.thread: threading.Thread | None = None
         self.fingerprints: Fingerprints | None = None  # built by the first sync, then kept
+        node.client.interrupt = self._stop
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
+        self.node.client.interrupt_now()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def step(self) -> RunReport | None:
-        """One sync; None when the node could not be reached (the status says why)."""
+        """One sync; None when the node failed (the status says how; the caller retries).
+
+        The index failing raises, and so does a configuration error before the first
+        successful sync (wrong network, rejected credentials: the operator must act)."""
         self.status.syncing = True
+        self.status.state = "syncing"
         try:
             if self.fingerprints is None:
                 self.fingerprints = Fingerprints(self.store)
             report = sync(self.store, self.node, self.pools, self.labels, self.reorg_limit,
-                          flush_blocks=self.flush_blocks, fingerprints=self.fingerprints)
-            self.status.node_tip = self.node.tip()[0]
-            self.status.last_error = None
-            self.status.last_sync = time.time()
-            return report
-        except NodeUnavailable as exc:
-            self.status.last_error = str(exc)
-            log.warning("%s", exc)
+                          flush_blocks=self.flush_blocks, fingerprints=self.fingerprints,
+                          stop=self._stop)
+        except StoreError:
+            raise
+        except ConfigError as exc:
+            if not self._synced_once and not self._stop.is_set():
+                raise
+            self._failed(exc)
+            return None
+        except MinerflowError as exc:
+            self._failed(exc)
             return None
         finally:
             self.status.syncing = False
+        self._synced_once = True
+        self.status.node_tip = report.node_tip
+        self.status.last_error = None
+        self.status.note = report.waiting
+        self.status.last_sync = time.time()
+        self.status.state = "waiting" if report.waiting else "following"
+        return report
+
+    def _failed(self, exc: MinerflowError) -> None:
+        if self._stop.is_set():  # the failure is the shutdown cutting a call short
+            return
+        self.status.last_error = str(exc)
+        self.status.last_error_time = time.time()
+        self.status.state = "retrying"
+        log.warning("%s", exc)
 
     def run(self, on_report: Callable[[RunReport], None] | None = None) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.step()
-            except MinerflowError as exc:  # a reorg deeper than the undo kept, bad data
-                self.status.last_error = str(exc)
-                raise
-            if report is not None and on_report is not None and (report.applied
-                                                                  or report.rolled_back):
-                on_report(report)
-            self._wait()
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    report = self.step()
+                except MinerflowError as exc:
+                    self.status.state = "dead"
+                    self.status.last_error = str(exc)
+                    self.status.last_error_time = time.time()
+                    raise
+                if report is None:
+                    failures += 1
+                    self._wait(min(self.poll * 2 ** failures, MAX_BACKOFF))
+                    continue
+                failures = 0
+                if on_report is not None and (report.applied or report.rolled_back):
+                    on_report(report)
+                if report.notes and report.notes[-1].startswith("stopped"):
+                    break
+                self._wait(self.poll)
+        finally:
+            if self.status.state != "dead":
+                self.status.state = "stopped"
 
-    def _wait(self) -> None:
-        """Until the poll interval passes, a hashblock notification arrives, or stop()."""
-        deadline = time.monotonic() + self.poll
+    def _wait(self, seconds: float) -> None:
+        """Until `seconds` pass, a hashblock notification arrives, or stop()."""
+        deadline = time.monotonic() + seconds
         while not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             if self.notifier is None:
-                self._stop.wait(min(left, 0.5))
-            elif self.notifier.wait(min(left, 0.5)):
+                self._stop.wait(min(left, 0.2))
+            elif self.notifier.wait(min(left, 0.2)):
                 return
 
     def start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self._run_quietly, name="minerflow-follow",
-                                  daemon=True)
-        thread.start()
-        return thread
+        self.thread = threading.Thread(target=self._run_quietly, name="minerflow-follow",
+                                       daemon=True)
+        self.thread.start()
+        return self.thread
 
     def _run_quietly(self) -> None:
         try:

@@ -9,6 +9,7 @@ ends the usable chain at its parent and is reported.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from indexer import fastpath
 from indexer.apply import BlockApplier, BlockMeta, Fingerprints
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
-from indexer.errors import DamagedBlockError, ParseError, StoreError
+from indexer.errors import ConfigError, DamagedBlockError, ParseError, StoreError
 from indexer.flows.cohorts import SpentValues
 from indexer.flows.labels import LabelSet
 from indexer.parse.deserializer import RawBlock, open_block
@@ -27,6 +28,7 @@ from indexer.source.funding import FundingLookup
 from indexer.source.node import NodeSource
 from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
+from indexer.source.rpc import RPC_INVALID_PARAMETER, RpcError
 from indexer.source.verify import check_merkle_root
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
@@ -50,6 +52,8 @@ class RunReport:
     stale: int
     notes: list[str] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)  # what ended the chain short of its tip
+    waiting: str | None = None  # why nothing was done: the node is behind the index
+    node_tip: int | None = None  # the node's tip when the pass began (sync only)
 
 
 class BlockFileSource:
@@ -181,17 +185,32 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
          reorg_limit: int = 288, progress: ProgressFn | None = None,
          flush_blocks: int = FLUSH_BLOCKS, fetch: int = 32,
          on_total: TotalFn | None = None,
-         fingerprints: Fingerprints | None = None) -> RunReport:
+         fingerprints: Fingerprints | None = None,
+         stop: threading.Event | None = None) -> RunReport:
     """Bring the index to the node's best block, rolling back first where the node reorged.
 
-    When the node changes its chain while we read it (a block's parent is not the block we just
-    applied), what was applied is flushed and the report says so; the next call continues.
+    Blocks are discarded only where the node's chain really differs from the index: a node
+    whose chain is a prefix of the index (restarted with -reindex, still syncing, a tip made
+    smaller by invalidateblock) is waited for (`report.waiting`). When the node changes its
+    chain while we read it (a block's parent is not the block we just applied, or its tip goes
+    below the heights asked for), what was applied is flushed and the report says so; the next
+    call continues. `stop`, checked between blocks, ends the pass the same way.
     """
-    node.check_network()
-    node_tip, _best = node.tip()
+    info = node.info()
+    node_tip = info.tip
+    index_tip = store.require_state().tip_height
     fork = node_fork_point(store, node, node_tip)
-    rolled = roll_back_to(store, fork, reorg_limit)
-    report = RunReport(fork + 1, fork, None, 0, rolled, 0)
+    report = RunReport(fork + 1, fork, None, 0, 0, 0, node_tip=node_tip)
+    if fork == node_tip < index_tip:
+        report.waiting = (f"the node is at height {node_tip}, behind the index at "
+                          f"{index_tip} on the same chain; waiting for it")
+        report.tip_height, report.tip_hash = index_tip, store.require_state().tip_hash
+        return report
+    if info.prune_height is not None and fork + 1 < info.prune_height:
+        raise ConfigError(f"the node is pruned: it keeps blocks from height "
+                          f"{info.prune_height} on, and the index needs them from height "
+                          f"{fork + 1}; index from a node without -prune")
+    report.rolled_back = roll_back_to(store, fork, reorg_limit)
     buffer = WriteBuffer(store, reorg_limit)
     applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges,
                            fingerprints)
@@ -205,8 +224,21 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
     if on_total is not None:
         on_total(node_tip - fork)
     while height <= node_tip:
-        stop = min(height + fetch, node_tip + 1)
-        for h, hash_rev in zip(range(height, stop), node.hashes(height, stop), strict=True):
+        stop_at = min(height + fetch, node_tip + 1)
+        try:
+            hashes = node.hashes(height, stop_at)
+        except RpcError as exc:
+            if exc.code != RPC_INVALID_PARAMETER:
+                raise
+            report.notes.append(f"the node's tip went below height {stop_at - 1} during the "
+                                f"sync ({exc}); indexed up to {height - 1}, run again to "
+                                f"continue")
+            break
+        for h, hash_rev in zip(range(height, stop_at), hashes, strict=True):
+            if stop is not None and stop.is_set():
+                report.notes.append(f"stopped; indexed up to {h - 1}")
+                node_tip = -1
+                break
             block = node.block(hash_rev)
             if h > 0 and block.header.prev_hash_rev != prev_hash:
                 report.notes.append(f"the node changed its chain at height {h} during the "
@@ -222,7 +254,7 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                 buffer.flush()
             if progress is not None:
                 progress(h, block.size)
-        height = stop
+        height = stop_at
     buffer.flush()
     state = store.require_state()
     report.tip_height, report.tip_hash = state.tip_height, state.tip_hash

@@ -180,14 +180,14 @@ class IndexReader:
         before = 0
         for _key, value in self.store.scan(prefix, reverse=True, start=prefix,
                                            stop=keys.series_key(entity_id, level, start)):
-            before = int(json.loads(value)["balance"])
+            before = int(keys.unpack_series_row(value)["balance"])
             break
 
         def rows() -> Iterator[tuple[int, dict[str, Any]]]:
             for key, value in self.store.scan(prefix, start=keys.series_key(entity_id, level,
                                                                              start),
                                               stop=keys.series_key(entity_id, level, stop)):
-                yield keys.height_from_series_key(key), json.loads(value)
+                yield keys.height_from_series_key(key), keys.unpack_series_row(value)
 
         return before, rows()
 

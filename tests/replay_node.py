@@ -1,15 +1,23 @@
 """A replay node: JSON-RPC and REST answers of the real regtest node, from its recordings.
 
 It serves the chain of one recorded state at a time (`before-reorg` or `final`) and every block
-of both (a node keeps stale blocks). It can refuse connections, answer -28 (warming up), or
-drop connections without answering, to exercise the client's retries.
+of both (a node keeps stale blocks), over HTTP/1.1 keep-alive connections as Core does. Like a
+real node it can stop and restart (refusing connections meanwhile, and with `cookie_dir`,
+deleting its `.cookie` while down and writing a new one on start), answer -28 (warming up) or
+any other RPC error, drop connections without answering, serve only part of its chain (a node
+behind, or one whose tip shrinks), and call a hook on every call so a test can change it
+mid-sync.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +27,8 @@ STATES = {"before-reorg": "rpc-before-reorg.json", "final": "rpc-final.json"}
 
 class ReplayNode:
     def __init__(self, data_dir: Path, state: str = "final", *, rest: bool = True,
-                 user: str = "rpcuser", password: str = "rpcpass") -> None:
+                 user: str = "rpcuser", password: str = "rpcpass",
+                 cookie_dir: Path | None = None) -> None:
         self.recordings = {name: json.loads((data_dir / f).read_text())
                            for name, f in STATES.items()}
         self.blocks: dict[str, dict[str, Any]] = {}
@@ -34,7 +43,13 @@ class ReplayNode:
         self.requests = 0
         self.max_height: int | None = None  # pretend the node only has blocks up to here
         self.latency = 0.0  # seconds added to every answer
+        self.errors: list[tuple[int, str]] = []  # answer the next calls with these errors
+        self.on_call: Callable[[str, list[Any]], None] | None = None
+        self.connections = 0  # TCP connections accepted
+        self.cookie_dir = cookie_dir
+        self.pruned_below: int | None = None  # blocks below this height are pruned
         self._server: ThreadingHTTPServer | None = None
+        self._open: set[socket.socket] = set()
         self.port = 0
 
     # -- control ---------------------------------------------------------------------------
@@ -43,8 +58,25 @@ class ReplayNode:
         node = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
+
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                node.connections += 1
+                node._open.add(self.connection)
+
+            def finish(self) -> None:
+                node._open.discard(self.connection)
+                super().finish()
+
+            def empty(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 node.requests += 1
@@ -57,8 +89,7 @@ class ReplayNode:
                     self.connection.shutdown(2)
                     return
                 if not node.authorized(self.headers.get("Authorization")):
-                    self.send_response(401)
-                    self.end_headers()
+                    self.empty(401)
                     return
                 answer = node.answer(json.loads(body))
                 data = json.dumps(answer).encode()
@@ -74,8 +105,7 @@ class ReplayNode:
                 name = self.path.rsplit("/", 1)[-1]
                 block = node.blocks.get(name.removesuffix(".bin"))
                 if not node.rest or not self.path.startswith("/rest/block/") or block is None:
-                    self.send_response(404)
-                    self.end_headers()
+                    self.empty(404)
                     return
                 data = bytes.fromhex(block["raw"])
                 self.send_response(200)
@@ -84,25 +114,39 @@ class ReplayNode:
                 self.wfile.write(data)
 
         ThreadingHTTPServer.allow_reuse_address = True
+        ThreadingHTTPServer.daemon_threads = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
+        if self.cookie_dir is not None:  # bitcoind writes a new cookie at every start
+            self.auth = ("__cookie__", secrets.token_hex(32))
+            (self.cookie_dir / ".cookie").write_text(":".join(self.auth))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        """Stop listening: connections are refused until `start()` again (same port)."""
+        """Stop: open connections are cut, new ones refused until `start()` again (same
+        port); with `cookie_dir`, the cookie file is deleted as bitcoind does."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            for sock in list(self._open):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._server = None
+        if self.cookie_dir is not None:
+            (self.cookie_dir / ".cookie").unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def authorized(self, header: str | None) -> bool:
-        import base64
-
         want = "Basic " + base64.b64encode(":".join(self.auth).encode()).decode()
         return header == want
 
@@ -123,10 +167,17 @@ class ReplayNode:
             self.warming_up -= 1
             return {"id": rid, "result": None,
                     "error": {"code": -28, "message": "Loading block index…"}}
+        if self.on_call is not None:
+            self.on_call(request["method"], request.get("params", []))
+        if self.errors:
+            code, message = self.errors.pop(0)
+            return {"id": rid, "result": None, "error": {"code": code, "message": message}}
         try:
             result = self.method(request["method"], request.get("params", []))
         except LookupError as exc:
             return {"id": rid, "result": None, "error": {"code": -8, "message": str(exc)}}
+        except PermissionError as exc:
+            return {"id": rid, "result": None, "error": {"code": -1, "message": str(exc)}}
         return {"id": rid, "result": result, "error": None}
 
     def method(self, name: str, params: list[Any]) -> Any:
@@ -135,6 +186,9 @@ class ReplayNode:
             info = dict(self.recordings[self.state]["blockchaininfo"])
             info["blocks"] = info["headers"] = len(chain) - 1
             info["bestblockhash"] = chain[-1]["hash"]
+            info["pruned"] = self.pruned_below is not None
+            if self.pruned_below is not None:
+                info["pruneheight"] = self.pruned_below
             return info
         if name == "getbestblockhash":
             return chain[-1]["hash"]
@@ -151,6 +205,8 @@ class ReplayNode:
             block = self.blocks.get(params[0])
             if block is None:
                 raise LookupError("Block not found")
+            if self.pruned_below is not None and block["height"] < self.pruned_below:
+                raise PermissionError("Block not available (pruned data)")
             verbosity = params[1] if len(params) > 1 else 1
             return block["raw"] if verbosity == 0 else block["verbose3"]
         if name == "getchaintips":

@@ -18,13 +18,14 @@ def get_status(reader: Reader, request: Request) -> Status:
     tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
     follower: Follower | None = request.app.state.follower
     if follower is None:
-        node = NodeStatus(following=False, node_tip=None, lag=None, syncing=False,
-                          last_sync=None, last_error=None)
+        node = NodeStatus(following=False, state="off", node_tip=None, lag=None, syncing=False,
+                          last_sync=None, last_error=None, last_error_time=None, note=None)
     else:
         s = follower.status
-        node = NodeStatus(following=True, node_tip=s.node_tip,
+        node = NodeStatus(following=follower.alive, state=s.state, node_tip=s.node_tip,
                           lag=None if s.node_tip is None else s.node_tip - state.tip_height,
-                          syncing=s.syncing, last_sync=s.last_sync, last_error=s.last_error)
+                          syncing=s.syncing, last_sync=s.last_sync, last_error=s.last_error,
+                          last_error_time=s.last_error_time, note=s.note)
     return Status(version=__version__, network=state.network, index_format=state.format,
                   genesis=state.genesis, tip_height=state.tip_height, tip_hash=state.tip_hash,
                   tip_time=tip_time, pools_sha256=state.pools_sha256,

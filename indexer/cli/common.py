@@ -3,13 +3,16 @@ errors, progress and reports. Commands live in the sibling modules, one per conc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +28,7 @@ from indexer.config import (
     default_pools_path,
     get_network,
 )
-from indexer.errors import ConfigError, MinerflowError
+from indexer.errors import ConfigError, IndexMismatchError, MinerflowError
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
 from indexer.pipeline import FLUSH_BLOCKS, RunReport
 from indexer.source.node import LocalFiles, NodeSource
@@ -79,6 +82,11 @@ def resolve_lists(index: Path, network: Network, pools_path: Path | None,
         if (index / "CURRENT").exists():
             with Store(index) as store:
                 if store.state is not None:
+                    if store.state.network != network.name:
+                        raise IndexMismatchError(
+                            f"index {index} holds the {store.state.network!r} chain, not "
+                            f"{network.name!r}: give --network {store.state.network} (or a "
+                            f"new --index directory)")
                     stored_pools = store.get(keys.POOLS_LIST)
                     stored_labels = store.get(keys.LABELS_LIST)
     if pools_path is not None:
@@ -126,6 +134,10 @@ class Progress:
 
 
 def print_report(report: RunReport) -> None:
+    if report.waiting and not report.applied:
+        click.echo(f"indexed 0 block(s); tip {report.tip_height} {report.tip_hash}")
+        click.echo(f"waiting: {report.waiting}", err=True)
+        return
     click.echo(f"indexed {report.applied} block(s); tip {report.tip_height} {report.tip_hash}"
                + (f"; rolled back {report.rolled_back}" if report.rolled_back else "")
                + (f"; {report.stale} stale block(s) ignored" if report.stale else ""))
@@ -133,6 +145,38 @@ def print_report(report: RunReport) -> None:
         click.echo(f"warning: {note}", err=True)
     for note in report.damage:
         click.echo(f"damaged: {note}", err=True)
+    if report.waiting:
+        click.echo(f"waiting: {report.waiting}", err=True)
+
+
+class StopSignal:
+    """SIGINT or SIGTERM asks the pass to stop at the next block (`event`); a second SIGINT
+    interrupts at once. The index is left at a flushed block either way."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.name: str | None = None
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+        self.event.set()
+        for callback in self.callbacks:
+            callback()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignal]:
+        self.callbacks: list[Callable[[], None]] = []
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def fail_on_damage(report: RunReport) -> None:

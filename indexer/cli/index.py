@@ -1,4 +1,5 @@
-"""Commands that build the index: `reindex` (block files), `sync` (the node), `status`."""
+"""Commands that build the index: `reindex` (block files), `sync` (the node), `rollback`,
+`status`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import click
 
 from indexer.cli.common import (
     Progress,
+    StopSignal,
     blocksdir_option,
     datadir_option,
     existing_file,
@@ -34,6 +36,7 @@ from indexer.cli.common import (
     zmq_option,
 )
 from indexer.config import Network, blocks_dir
+from indexer.errors import ConfigError, MinerflowError
 from indexer.follow import Follower
 from indexer.pipeline import (
     FLUSH_BLOCKS,
@@ -44,6 +47,8 @@ from indexer.pipeline import (
     sync,
 )
 from indexer.reader import IndexReader
+from indexer.store.batch import rollback as undo_blocks
+from indexer.store.batch import undo_depth
 from indexer.store.db import Store
 
 
@@ -133,31 +138,69 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
     node = make_node_source(net, datadir, rpc_url, rpc_user, rpc_password, retries)
     pools_list, labels_set = resolve_lists(index, net, existing_file(pools, "pools"),
                                            existing_file(labels, "labels"))
+    notifier = make_notifier(net, zmq_url, datadir)
     store = open_for_writing(index, net, pools_list, labels_set)
     try:
-        if not follow:
-            progress = Progress("syncing")
+        with StopSignal().installed() as stop:
+            node.client.interrupt = stop.event
+            stop.callbacks.append(node.client.interrupt_now)
+            if not follow:
+                progress = Progress("syncing")
 
-            def on_block(height: int, size: int) -> None:
-                progress(height, size)
-                if throttle:
-                    time.sleep(throttle)
+                def on_block(height: int, size: int) -> None:
+                    progress(height, size)
+                    if throttle:
+                        time.sleep(throttle)
 
-            try:
-                report = sync(store, node, pools_list, labels_set, reorg_limit, on_block,
-                              flush_blocks=flush_every, on_total=progress.total)
-            finally:
-                progress.close()
-            print_report(report)
-            return
-        follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
-                            flush_every, make_notifier(net, zmq_url, datadir))
-        try:
-            follower.run(on_report=print_report)
-        except KeyboardInterrupt:
-            click.echo("stopped")
+                try:
+                    report = sync(store, node, pools_list, labels_set, reorg_limit, on_block,
+                                  flush_blocks=flush_every, on_total=progress.total,
+                                  stop=stop.event)
+                    print_report(report)
+                except MinerflowError:
+                    if stop.name is None:  # not a call cut short by the signal
+                        raise
+                finally:
+                    progress.close()
+            else:
+                follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
+                                    flush_every, notifier)
+                stop.callbacks.append(follower.stop)
+                follower.run(on_report=print_report)
+            if stop.name is not None:
+                click.echo(f"stopped on {stop.name}; the index is at height "
+                           f"{store.require_state().tip_height}", err=True)
     finally:
         store.close()
+        if notifier is not None:
+            notifier.close()
+
+
+@main.command()
+@index_option
+@click.option("--to", "to_height", required=True, type=click.IntRange(-1),
+              help="The height the index is to end at (its block stays indexed).")
+@one_line_errors
+def rollback(index: Path, to_height: int) -> None:
+    """Undo the newest blocks of the index down to a height, within the undo kept
+    (--reorg-limit blocks), in one atomic write; a following sync indexes them again.
+
+    Example: minerflow rollback --index ~/minerflow-index --to 870000
+    """
+    with Store(index) as store:
+        state = store.require_state()
+        if to_height >= state.tip_height:
+            raise ConfigError(f"--to {to_height}: the index tip is {state.tip_height}; "
+                              f"rollback only goes down")
+        kept = undo_depth(store)
+        if state.tip_height - to_height > kept:
+            raise ConfigError(f"--to {to_height}: the index keeps undo for its newest {kept} "
+                              f"block(s) (tip {state.tip_height}), so it can go down to height "
+                              f"{state.tip_height - kept} at the lowest; lower needs a re-index")
+        undo_blocks(store, to_height)
+        tip = store.require_state()
+    click.echo(f"rolled back {state.tip_height - to_height} block(s); tip {tip.tip_height} "
+               f"{tip.tip_hash}")
 
 
 @main.command()

@@ -93,5 +93,9 @@ def labels_from_json(data: bytes, network: Network) -> LabelSet:
     for address, entity, category, source in json.loads(data):
         labels.append(Label(address, entity, category, source))
         if category == "exchange":
-            exchanges.setdefault(script_for_address(address, network), entity)
+            try:
+                exchanges.setdefault(script_for_address(address, network), entity)
+            except AddressError as exc:
+                raise LabelsError(f"the index's stored labels: {exc} (is --network "
+                                  f"right?)") from None
     return LabelSet(tuple(labels), exchanges)

@@ -102,6 +102,12 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         known[block_hash] = (prev, time, bits, item.location, seq)
 
     genesis = bytes.fromhex(network.genesis_hash_hum)[::-1]
+    if genesis not in known and 0 not in files.paths:
+        first_name = files.path(min(files.paths)).name
+        raise SourceError(
+            f"{files.blocks_dir} is pruned: blk00000.dat is gone and the first file left is "
+            f"{first_name}; reindex needs every block from genesis (run the node without -prune, "
+            f"or sync an existing index from a node that still holds its next blocks)")
     if genesis not in known:
         raise SourceError(
             f"the {network.name} genesis block {network.genesis_hash_hum} is not in the block "

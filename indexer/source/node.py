@@ -5,6 +5,7 @@ rev files, else from `getblock <hash> 3`."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from indexer.flows.cohorts import SpentValues
 from indexer.parse.deserializer import RawBlock, hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
 from indexer.source.revfiles import UndoFiles, UndoMissing
-from indexer.source.rpc import NodeClient
+from indexer.source.rpc import NodeClient, RpcError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,16 @@ class LocalFiles:
         return self.where.get(hash_rev)
 
 
+@dataclass(frozen=True, slots=True)
+class ChainInfo:
+    """What `getblockchaininfo` says of the node's chain."""
+
+    chain: str
+    tip: int
+    best: str
+    prune_height: int | None  # the lowest height a pruned node still keeps; None: not pruned
+
+
 class NodeSource:
     """Chain and blocks of a running node."""
 
@@ -67,16 +78,26 @@ class NodeSource:
         self.local = local
         self.rest: bool | None = None  # unknown until tried
 
-    def check_network(self) -> None:
+    def info(self) -> ChainInfo:
+        """The node's chain, checked to be the network minerflow was told."""
         info = self.client.call("getblockchaininfo")
+        if not isinstance(info, dict):
+            raise SourceError(f"node at {self.client.url} answered getblockchaininfo with "
+                              f"something else")
         chain = info.get("chain")
         if chain != self.network.name:  # getblockchaininfo names chains as minerflow does
             raise ConfigError(f"the node at {self.client.url} runs {chain!r}, not "
                               f"{self.network.name!r}: check --network or --rpc-url")
+        pruned = bool(info.get("pruned")) and info.get("pruneheight") is not None
+        return ChainInfo(str(chain), int(info["blocks"]), str(info["bestblockhash"]),
+                         int(info["pruneheight"]) if pruned else None)
+
+    def check_network(self) -> None:
+        self.info()
 
     def tip(self) -> tuple[int, str]:
-        info = self.client.call("getblockchaininfo")
-        return int(info["blocks"]), str(info["bestblockhash"])
+        info = self.info()
+        return info.tip, info.best
 
     def hashes(self, start: int, stop: int) -> list[bytes]:
         """Hashes (serialized order) of the node's active chain at heights [start, stop)."""
@@ -94,7 +115,13 @@ class NodeSource:
             raw = self.client.rest_block(hash_hum)
             self.rest = raw is not None
         if raw is None:
-            raw = bytes.fromhex(str(self.client.call("getblock", hash_hum, 0)))
+            try:
+                raw = bytes.fromhex(str(self.client.call("getblock", hash_hum, 0)))
+            except RpcError as exc:
+                if "pruned" in str(exc):
+                    raise ConfigError(f"block {hash_hum}: the node has pruned it ({exc}); "
+                                      f"index from a node without -prune") from None
+                raise
         block = open_block(raw)
         if block.header.hash_rev != hash_rev:
             raise SourceError(f"the node sent block {hum(block.header.hash_rev)} for {hash_hum}")

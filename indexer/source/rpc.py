@@ -1,7 +1,9 @@
-"""A Bitcoin Core node client: JSON-RPC (with batching) and REST, cookie or bitcoin.conf auth.
+"""A Bitcoin Core node client: JSON-RPC (with batching, through python-bitcoinlib's proxy) and
+REST over one kept-alive connection, with cookie or bitcoin.conf auth.
 
-Transient failures (connection refused or dropped, timeouts, RPC -28 "warming up") are retried
-with exponential backoff, then reported as `NodeUnavailable`, a status rather than a crash.
+Transient failures (connection refused or dropped, timeouts, RPC -28 "warming up", HTTP 503, a
+cookie file gone while the node restarts) are retried with exponential backoff, then reported as
+`NodeUnavailable`, a status rather than a crash.
 Credentials never leave this module: URLs in messages carry no user or password.
 """
 
@@ -9,16 +11,16 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
 import logging
+import socket
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from bitcoin.rpc import JSONRPCError, RawProxy
 
 from indexer.config import Network
 from indexer.errors import ConfigError, SourceError
@@ -28,10 +30,15 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"main": 8332, "test": 18332, "testnet4": 48332, "signet": 38332,
                  "regtest": 18443}
 RPC_IN_WARMUP = -28
+RPC_INVALID_PARAMETER = -8  # getblockhash: "Block height out of range"
 
 
 class NodeUnavailable(SourceError):
     """The node cannot answer now (not running, warming up, connection dropped)."""
+
+
+class _CookieMissing(ConfigError):
+    """No cookie file: the node is down or restarting (a status while following)."""
 
 
 class RpcError(SourceError):
@@ -54,6 +61,9 @@ class NodeAuth:
         if self.cookie is not None:
             try:
                 token = self.cookie.read_bytes().decode("utf-8").strip()
+            except FileNotFoundError:  # the node deletes it while it is down
+                raise _CookieMissing(f"its cookie file {self.cookie} is missing (is the "
+                                     f"node running?)") from None
             except OSError:
                 raise ConfigError(f"cannot read the node's cookie file {self.cookie} "
                                   f"(is the node running, and is the file readable?)") from None
@@ -113,7 +123,7 @@ def node_endpoint(network: Network, rpc_url: str | None, datadir: Path | None,
     port = conf.get("rpcport", str(DEFAULT_PORTS[network.name]))
     url = rpc_url or f"http://{host}:{port}"
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme != "http" or not parts.hostname:
         raise ConfigError(f"--rpc-url must look like http://host:port, got {redact(url)}")
     user = rpc_user or (urllib.parse.unquote(parts.username) if parts.username else None)
     password = rpc_password or (urllib.parse.unquote(parts.password) if parts.password else None)
@@ -150,7 +160,12 @@ def redact(url: str) -> str:
 
 
 class NodeClient:
-    """JSON-RPC and REST calls to one node, with retries."""
+    """JSON-RPC and REST calls to one node over one kept-alive HTTP connection, with retries.
+
+    The calls go through python-bitcoinlib's `RawProxy`; the connection under it is ours, so
+    that every request carries credentials read anew (a restarted node writes a new cookie)
+    and REST shares the connection. A failed request closes it; the next one reconnects.
+    """
 
     def __init__(self, url: str, auth: NodeAuth, *, retries: int = 5, backoff: float = 0.5,
                  timeout: float = 60.0) -> None:
@@ -160,6 +175,23 @@ class NodeClient:
         self.backoff = backoff
         self.timeout = timeout
         self._ids = 0
+        self.interrupt: threading.Event | None = None  # set: give up retrying at once
+        parts = urllib.parse.urlsplit(url)
+        self._connection = _NodeConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                           timeout, auth)
+        self._proxy = RawProxy(service_url=url, connection=self._connection)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def interrupt_now(self) -> None:
+        """Cut a call in progress short (from another thread); `interrupt` must be set."""
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def call(self, method: str, *params: Any) -> Any:
         return self.batch([(method, list(params))])[0]
@@ -170,9 +202,9 @@ class NodeClient:
             return []
         first = self._ids
         self._ids += len(calls)
-        body = json.dumps([{"jsonrpc": "1.0", "id": first + i, "method": m, "params": p}
-                           for i, (m, p) in enumerate(calls)]).encode()
-        answers = self._with_retries(lambda: self._post(body), calls[0][0])
+        requests = [{"jsonrpc": "1.0", "id": first + i, "method": m, "params": p}
+                    for i, (m, p) in enumerate(calls)]
+        answers = self._with_retries(lambda: self._post(requests), calls[0][0])
         if not isinstance(answers, list) or len(answers) != len(calls):
             raise SourceError(f"node at {self.url} answered a batch of {len(calls)} calls "
                               f"with something else")
@@ -184,68 +216,102 @@ class NodeClient:
                 raise SourceError(f"node at {self.url} left call {calls[i][0]} unanswered")
             error = answer.get("error")
             if error:
-                raise RpcError(int(error.get("code", 0)), str(error.get("message", "")))
+                code = error.get("code", 0) if isinstance(error, dict) else 0
+                message = error.get("message", "") if isinstance(error, dict) else error
+                raise RpcError(int(code) if isinstance(code, int) else 0, str(message))
             results.append(answer.get("result"))
         return results
 
     def rest_block(self, hash_hum: str) -> bytes | None:
         """The raw block over REST, or None when the node has no -rest."""
-        url = f"{self.url.rstrip('/')}/rest/block/{hash_hum}.bin"
+        path = f"{urllib.parse.urlsplit(self.url).path.rstrip('/')}/rest/block/{hash_hum}.bin"
 
         def fetch() -> bytes | None:
-            try:
-                with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                    data: bytes = response.read()
-                    return data
-            except urllib.error.HTTPError as exc:
-                if exc.code in (403, 404):
-                    return None
-                raise
+            status, data = self._connection.get(path)
+            if status in (403, 404):
+                return None
+            if status != 200:
+                raise SourceError(f"node at {self.url} answered HTTP {status} for rest/block")
+            return data
 
         return self._with_retries(fetch, "rest/block")  # type: ignore[no-any-return]
 
-    def _post(self, body: bytes) -> Any:
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        header = self.auth.header()
-        if header is not None:
-            request.add_header("Authorization", header)
+    def _post(self, requests: list[dict[str, Any]]) -> Any:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:
+            answers = self._proxy._batch(requests)
+        except JSONRPCError:  # not JSON: bitcoinlib read the HTTP status, so do we
+            status = self._connection.last_status
+            if status == 401:
                 raise ConfigError(f"node at {self.url} rejected the credentials (check the "
                                   f"cookie file or rpcuser/rpcpassword)") from None
-            raw = exc.read()  # Core answers RPC errors with HTTP 500 and a JSON body
-            if not raw:
-                raise SourceError(f"node at {self.url} answered HTTP {exc.code}") from None
-        answers = json.loads(raw, parse_float=Decimal)
+            if status == 503:  # Core's work queue is full
+                raise _Transient(f"node at {self.url} is busy (HTTP 503)") from None
+            raise SourceError(f"node at {self.url} answered HTTP {status} without "
+                              f"JSON") from None
         warming = [a for a in (answers if isinstance(answers, list) else [answers])
-                   if isinstance(a, dict) and a.get("error")
+                   if isinstance(a, dict) and isinstance(a.get("error"), dict)
                    and a["error"].get("code") == RPC_IN_WARMUP]
         if warming:
-            raise _Warmup(str(warming[0]["error"].get("message", "warming up")))
+            message = warming[0]["error"].get("message", "warming up")
+            raise _Transient(f"node at {self.url} is warming up ({message})")
         return answers
 
     def _with_retries(self, attempt: Any, what: str) -> Any:
         delay = self.backoff
         last = ""
         for round_no in range(self.retries + 1):
+            if self.interrupt is not None and self.interrupt.is_set():
+                self._connection.close()
+                raise NodeUnavailable(f"call to node at {self.url} interrupted")
             try:
                 return attempt()
-            except _Warmup as exc:
-                last = f"node at {self.url} is warming up ({exc})"
-            except (ConnectionError, TimeoutError, http.client.HTTPException,
-                    urllib.error.URLError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"node at {self.url} is unreachable ({type(reason).__name__}: {reason})"
+            except _Transient as exc:
+                last = str(exc)
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout
+                last = f"node at {self.url} is unreachable ({type(exc).__name__}: {exc})"
+            except BaseException:
+                self._connection.close()
+                raise
+            self._connection.close()  # a half-used connection is not reused
             if round_no < self.retries:
                 log.info("%s; retrying %s in %.1fs", last, what, delay)
-                time.sleep(delay)
+                if self.interrupt is not None:
+                    self.interrupt.wait(delay)
+                else:
+                    time.sleep(delay)
                 delay = min(delay * 2, 30.0)
         raise NodeUnavailable(last)
 
 
-class _Warmup(Exception):
-    pass
+class _Transient(Exception):
+    """A failure worth retrying: warming up, busy, or no cookie while the node restarts."""
+
+
+class _NodeConnection(http.client.HTTPConnection):
+    """The one connection to the node; each request carries the credentials of that moment."""
+
+    def __init__(self, host: str, port: int, timeout: float, auth: NodeAuth) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.auth = auth
+        self.last_status = 0
+
+    def request(self, method: str, url: str, body: Any = None,
+                headers: Any = None, *, encode_chunked: bool = False) -> None:
+        fresh = {k: v for k, v in dict(headers or {}).items() if k.lower() != "authorization"}
+        try:
+            header = self.auth.header()
+        except _CookieMissing as exc:
+            raise _Transient(f"node at {self.host}:{self.port}: {exc}") from None
+        if header is not None:
+            fresh["Authorization"] = header
+        super().request(method, url, body, fresh, encode_chunked=encode_chunked)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        response = super().getresponse()
+        self.last_status = response.status
+        return response
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.request("GET", path)
+        response = self.getresponse()
+        return response.status, response.read()

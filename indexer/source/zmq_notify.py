@@ -5,6 +5,8 @@ Polling stays the fallback: a missed message only delays the next sync to the po
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
 from typing import Any
 
 import zmq
@@ -17,6 +19,7 @@ class BlockNotifier:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        check_resolvable(url)
         self._context: Any = zmq.Context.instance()
         self._socket: Any = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"hashblock")
@@ -38,3 +41,16 @@ class BlockNotifier:
 
     def close(self) -> None:
         self._socket.close()
+
+
+def check_resolvable(url: str) -> None:
+    """A tcp:// address whose host does not resolve is refused now: ZMQ would accept it and
+    silently never connect."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "tcp" or not parts.hostname:
+        return  # ipc:// and malformed addresses: ZMQ itself says what is wrong
+    try:
+        socket.getaddrinfo(parts.hostname, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"--zmq {url!r}: host {parts.hostname!r} does not resolve "
+                          f"({exc})") from None

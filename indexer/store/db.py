@@ -6,7 +6,6 @@ the tip. An index built for other settings is refused (re-index required) rather
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,14 +28,14 @@ class IndexState:
     tip_hash: str | None = None
 
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        return keys.pack_state(asdict(self))
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Path | str = "") -> IndexState:
         """Read leniently: the format is compared first, so that an index written by another
         format (with other fields) is refused with its version, never a traceback."""
         try:
-            raw = json.loads(data)
+            raw = keys.unpack_state(data)
             found = raw.get("format") if isinstance(raw, dict) else None
         except ValueError:
             raise StoreError(f"index {path}: its state record is damaged: re-index "

@@ -6,8 +6,10 @@ Hashes are stored in serialized byte order (`_rev`).
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 FORMAT_VERSION = 1
 ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
@@ -219,6 +221,34 @@ def unpack_coinbase(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
         outputs.append((value, data[p + 12:p + 12 + slen]))
         p += 12 + slen
     return script_sig, outputs
+
+
+SERIES_FIELDS = ("balance", "mined", "inflow", "outflow", "fees", "to_exchange")
+
+
+def pack_series_row(balance: int, mined: int, inflow: int, outflow: int, fees: int,
+                    to_exchange: int, to_exchange_by: dict[str, int]) -> bytes:
+    """A series row: compact JSON, the fields in this order, `to_exchange_by` sorted by
+    exchange name and without zeros."""
+    by = {name: value for name, value in sorted(to_exchange_by.items()) if value}
+    return json.dumps({"balance": balance, "mined": mined, "inflow": inflow,
+                       "outflow": outflow, "fees": fees, "to_exchange": to_exchange,
+                       "to_exchange_by": by}, separators=(",", ":")).encode()
+
+
+def unpack_series_row(value: bytes) -> dict[str, Any]:
+    row: dict[str, Any] = json.loads(value)
+    return row
+
+
+def pack_state(fields: dict[str, Any]) -> bytes:
+    """The state record: JSON with sorted keys."""
+    return json.dumps(fields, sort_keys=True).encode()
+
+
+def unpack_state(value: bytes) -> Any:
+    """The state record's JSON, whatever it holds (the caller checks the format first)."""
+    return json.loads(value)
 
 
 def pack_undo(changes: list[tuple[bytes, bytes | None]]) -> bytes:

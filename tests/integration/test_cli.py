@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,37 @@ def test_demo_indexes_the_bundled_chain(tmp_path: Path) -> None:
 def test_help_has_examples() -> None:
     for command in (["reindex"], ["export", "series"], ["labels", "import"], ["demo"]):
         assert "Example:" in cli(*command, "--help").stdout
+
+
+def test_rollback_undoes_exactly_and_a_reindex_restores(story_index: Path, tmp_path: Path,
+                                                        expected: Any) -> None:
+    import shutil
+
+    from tests.integration.test_sync import dump
+
+    index = tmp_path / "index"
+    shutil.copytree(story_index, index)
+    result = cli("rollback", "--index", index, "--to", "170")
+    block_170 = expected["blocks"][170]["hash"]
+    assert result.output == f"rolled back 12 block(s); tip 170 {block_170}\n"
+    with Store(index) as store:
+        assert store.require_state().tip_height == 170
+    assert "indexed 12 block(s)" in reindex_regtest(SAMPLE, index).output
+    assert dump(index) == dump(story_index)
+    result = cli("rollback", "--index", index, "--to", "182", ok=False)
+    assert result.output == ("Error: --to 182: the index tip is 182; rollback only goes "
+                             "down\n")
+
+
+def test_rollback_beyond_the_undo_kept_is_refused(tmp_path: Path) -> None:
+    from tests.integration.test_sync import dump
+
+    index = tmp_path / "index"
+    reindex_regtest(SAMPLE, index, "--reorg-limit", "5")
+    before = dump(index)
+    result = cli("rollback", "--index", index, "--to", "170", ok=False)
+    assert result.output == ("Error: --to 170: the index keeps undo for its newest 5 block(s) "
+                             "(tip 182), so it can go down to height 177 at the lowest; lower "
+                             "needs a re-index\n")
+    assert dump(index) == before
+    cli("rollback", "--index", index, "--to", "177")

@@ -171,8 +171,10 @@ def test_cookie_and_bitcoin_conf(node: ReplayNode, tmp_path: Path) -> None:
         assert store.require_state().tip_height == 178
     (datadir / "regtest" / ".cookie").unlink()
     result = cli("sync", "--index", tmp_path / "index", "--datadir", datadir, "--network",
-                 "regtest", ok=False)
-    assert "cannot read the node's cookie file" in result.output
+                 "regtest", "--retries", "1", ok=False)
+    assert result.output == (f"Error: node at 127.0.0.1:{node.port}: its cookie file "
+                             f"{datadir / 'regtest' / '.cookie'} is missing (is the node "
+                             f"running?)\n")
 
 
 def test_sync_reads_blocks_from_the_datadir_files(node: ReplayNode, tmp_path: Path,

@@ -1,0 +1,126 @@
+"""The on-disk bytes of every key and value layout, pinned: each expectation is assembled by hand
+from the layout in docs/schema.md, never by the codec under test, so a change to the format shows
+up here (and must come with a new FORMAT_VERSION). The last tests pin rows of a real index of the
+regtest story against the fixture's own numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from indexer.store import keys
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+def test_format_version() -> None:
+    assert keys.FORMAT_VERSION == 1
+
+
+def test_fixed_keys() -> None:
+    assert (keys.STATE, keys.POOLS_LIST, keys.LABELS_LIST) == (b"S", b"Lpools", b"Llabels")
+
+
+def test_height_keys() -> None:
+    assert keys.block_key(0x01020304) == b"H" + h("01020304")
+    assert keys.coinbase_key(7) == b"C" + h("00000007")
+    assert keys.undo_key(0xFFFFFFFF) == b"U" + h("ffffffff")
+    assert keys.day_key(20513) == b"D" + h("00005021")
+
+
+def test_hash_and_outpoint_keys() -> None:
+    txid = bytes(range(32))
+    assert keys.block_by_hash_key(txid) == b"B" + txid
+    assert keys.coin_key(txid, 0x0A0B0C0D) == b"o" + txid + h("0a0b0c0d")
+    assert keys.member_key(h("0014aabb")) == b"m" + h("0014aabb")
+
+
+def test_entity_keys() -> None:
+    assert keys.pool_block_key(0x1234, 0x00BC614E) == b"P" + h("1234 00bc614e")
+    assert keys.pool_block_prefix(0x1234) == b"P" + h("1234")
+    assert keys.series_key(keys.ALL_ENTITY, 1, 300) == b"e" + h("ffff 01 0000012c")
+    assert keys.series_prefix(2, 0) == b"e" + h("0002 00")
+    assert keys.balance_key(3, 1) == b"T" + h("0003 01")
+
+
+def test_small_values() -> None:
+    assert keys.pack_u32(182) == h("000000b6")
+    assert keys.pack_u64(2_100_000_000_000_000) == h("000775f05a074000")
+    assert keys.pack_day(100, 143) == h("00000064 0000008f")
+    assert keys.pack_member(0x0102, 1) == h("0102 01")
+    assert keys.pack_coin(0x0102, 0, 5_000_000_000) == h("0102 00 000000012a05f200")
+
+
+def test_block_record() -> None:
+    record = keys.BlockRecord(
+        height=5, hash_rev=bytes(range(32)), chain_time=0x5F5E1000, header_time=0x5F5E0FFF,
+        bits=0x207FFFFF, pool_id=0x0011, method="tag", tag_pool_id=None, conflict=True,
+        tx_count=3, size=0x0400, coinbase_value=5_000_001_000)
+    want = (bytes(range(32)) + h("5f5e1000 5f5e0fff 207fffff 0011 02 ffff 01 00000003 00000400")
+            + h("000000012a05f5e8"))
+    assert len(want) == 66 and keys.pack_block(record) == want
+    assert keys.unpack_block(5, want) == record
+
+
+def test_coinbase_record() -> None:
+    packed = keys.pack_coinbase(h("03b60000"), [(5_000_000_000, h("51")), (0, h("6a24aa21"))])
+    assert packed == (h("00000004 03b60000 00000002")
+                      + h("000000012a05f200 00000001 51")
+                      + h("0000000000000000 00000004 6a24aa21"))
+
+
+def test_undo_record() -> None:
+    packed = keys.pack_undo([(b"T" + h("000100"), h("0000000000000064")), (b"o" + bytes(36), None)])
+    assert packed == (h("00000004") + b"T" + h("000100") + h("00000008 0000000000000064")
+                      + h("00000025") + b"o" + bytes(36) + h("ffffffff"))
+
+
+def test_series_row() -> None:
+    packed = keys.pack_series_row(100, 50, 0, 7, 1, 7, {"okx": 0, "binance": 7, "bitfinex": 0})
+    assert packed == (b'{"balance":100,"mined":50,"inflow":0,"outflow":7,"fees":1,'
+                      b'"to_exchange":7,"to_exchange_by":{"binance":7}}')
+    assert keys.unpack_series_row(packed)["to_exchange_by"] == {"binance": 7}
+
+
+def test_state_record() -> None:
+    fields = {"tip_hash": None, "format": 1, "network": "regtest", "tip_height": -1}
+    assert keys.pack_state(fields) == (b'{"format": 1, "network": "regtest", "tip_hash": null, '
+                                       b'"tip_height": -1}')
+
+
+def rows(index: Path) -> dict[bytes, bytes]:
+    db = plyvel.DB(str(index))
+    try:
+        return dict(db.iterator())
+    finally:
+        db.close()
+
+
+def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
+                                                             expected: Any) -> None:
+    stored = rows(story_index)
+    state = json.loads(stored[b"S"])
+    assert list(state) == sorted(state) and state["format"] == 1
+    assert (state["tip_height"], state["tip_hash"]) == (expected["tip"]["height"],
+                                                        expected["tip"]["hash"])
+    for block in expected["blocks"]:
+        height = block["height"]
+        hash_rev = bytes.fromhex(block["hash"])[::-1]
+        value = stored[b"H" + height.to_bytes(4, "big")]
+        assert len(value) == 66 and value[:32] == hash_rev
+        assert int.from_bytes(value[36:40], "big") == block["time"]  # the header's time
+        assert int.from_bytes(value[44:46], "big") == block["pool_id"]
+        assert value[46] == ("none", "address", "tag").index(block["method"])
+        assert stored[b"B" + hash_rev] == height.to_bytes(4, "big")
+        pool_key = b"P" + block["pool_id"].to_bytes(2, "big") + height.to_bytes(4, "big")
+        assert stored[pool_key] == b""
+    entity_ids = {slug: e["id"] for slug, e in expected["entities"].items()} | {"all": 0xFFFF}
+    for slug, balances in expected["final_balances"].items():
+        for level in (0, 1):
+            key = b"T" + entity_ids[slug].to_bytes(2, "big") + bytes([level])
+            assert stored.get(key, bytes(8)) == balances[f"level{level}"].to_bytes(8, "big")
