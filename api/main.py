@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,12 +13,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.routers import blocks, miners, pools, status
+from api.schemas import ERROR_RESPONSES
 from indexer import __version__
 from indexer.errors import BadParameter, MinerflowError, NotFound
 from indexer.follow import Follower
 from indexer.store.db import Store
 
 STATIC = Path(__file__).parent / "static"
+STOP_TIMEOUT = 10.0
+log = logging.getLogger(__name__)
 
 
 def create_app(store: Store, *, follower: Follower | None = None,
@@ -30,8 +34,12 @@ def create_app(store: Store, *, follower: Follower | None = None,
         thread = follower.start_thread() if follower is not None else None
         yield
         if follower is not None and thread is not None:
-            follower.stop()
-            thread.join(timeout=30)
+            follower.stop()  # seen between blocks and in every wait: returns within a second
+            thread.join(timeout=STOP_TIMEOUT)
+            if thread.is_alive():  # never close the store under a writer
+                log.error("the follower did not stop within %ss; leaving the index open",
+                          STOP_TIMEOUT)
+                return
         if close_store:
             store.close()
 
@@ -40,32 +48,39 @@ def create_app(store: Store, *, follower: Follower | None = None,
     app.state.store = store
     app.state.follower = follower
     for module in (status, pools, blocks, miners):
-        app.include_router(module.router, prefix="/v1")
+        app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": str(exc), "errors": []}, status_code=404)
 
     @app.exception_handler(BadParameter)
     async def bad_parameter(_request: Request, exc: BadParameter) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": str(exc), "errors": []}, status_code=422)
 
     @app.exception_handler(MinerflowError)
     async def unavailable(_request: Request, exc: MinerflowError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse({"detail": str(exc), "errors": []}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
-            messages.append(f"{where}: {err.get('msg')}")
-        return JSONResponse({"detail": "; ".join(messages), "errors": jsonable(exc)},
-                            status_code=422)
+        return JSONResponse({"detail": one_line(exc), "errors": jsonable(exc)}, status_code=422)
 
     if (STATIC / "index.html").exists():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
     return app
+
+
+def one_line(exc: RequestValidationError) -> str:
+    """`name: what is wrong` per parameter, on one line; a union's branches joined by "or"."""
+    by_param: dict[str, list[str]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        name = loc[1] if len(loc) > 1 and loc[0] in ("query", "path") else ".".join(loc)
+        message = " ".join(str(err.get("msg", "")).split())
+        if message not in by_param.setdefault(name, []):
+            by_param[name].append(message)
+    return "; ".join(f"{name}: {' or '.join(messages)}" for name, messages in by_param.items())
 
 
 def jsonable(exc: RequestValidationError) -> list[dict[str, object]]:

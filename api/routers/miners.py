@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import Field
 
 from api.deps import Reader
 from api.schemas import BalanceList, EntityBalance, ExchangeFlow, ExchangeFlows, SeriesPage, Window
@@ -15,6 +17,12 @@ from indexer.series import series_rows
 
 router = APIRouter(tags=["miners"])
 Level = Annotated[int, Query(ge=0, le=1, description="0: 0-hop coins; 1: 0-hop and 1-hop.")]
+Bound = Annotated[int, Field(ge=0)] | date  # a height first: "170" is never a timestamp
+
+
+def as_text(bound: int | date | None) -> str | None:
+    """The bound as the series parser reads it (heights beyond the chain clamp there)."""
+    return None if bound is None else str(bound)
 
 
 @router.get("/miners/series", response_model=SeriesPage,
@@ -24,14 +32,16 @@ def miner_series(
     entity: Annotated[str, Query(description="A pool slug, 'unknown' or 'all'.")] = "all",
     level: Level = 1,
     interval: Literal["day", "block"] = "day",
-    since: Annotated[str | None, Query(description="YYYY-MM-DD or a height.")] = None,
-    until: Annotated[str | None, Query(description="YYYY-MM-DD or a height, inclusive.")] = None,
+    since: Annotated[Bound | None, Query(description="A height, or a day YYYY-MM-DD.")] = None,
+    until: Annotated[Bound | None, Query(description="A height, or a day YYYY-MM-DD; "
+                                         "inclusive.")] = None,
     format: Literal["json", "csv"] = "json",
     derived: Annotated[bool, Query(description="Daily only: add net_position_change_30d and "
                                    "outflow_multiple (BTC).")] = False,
 ) -> SeriesPage | Response:
     """Balance, mined, inflow, outflow, fees and flows to exchanges, per day or per block."""
-    rows = list(series_rows(reader, entity, level, interval, since, until, derived))
+    rows = list(series_rows(reader, entity, level, interval, as_text(since), as_text(until),
+                            derived))
     if format == "csv":
         return PlainTextResponse(to_csv(rows), media_type="text/csv")
     return SeriesPage(data=rows, count=len(rows), tip_height=reader.tip_height, entity=entity,
