@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -17,10 +16,12 @@ from indexer.series import series_rows
 
 router = APIRouter(tags=["miners"])
 Level = Annotated[int, Query(ge=0, le=1, description="0: 0-hop coins; 1: 0-hop and 1-hop.")]
-Bound = Annotated[int, Field(ge=0)] | date  # a height first: "170" is never a timestamp
+# A height, or a day as text (pydantic's date would take "1.5" as a unix timestamp); the series
+# parser checks the day is a real one.
+Bound = Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 
 
-def as_text(bound: int | date | None) -> str | None:
+def as_text(bound: int | str | None) -> str | None:
     """The bound as the series parser reads it (heights beyond the chain clamp there)."""
     return None if bound is None else str(bound)
 

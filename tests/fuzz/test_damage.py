@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.fuzz.damage import GOOD, KINDS, judge, prepare
 
 SEEDS = range(150)
 
 
+@pytest.mark.slow
 def test_no_mutated_datadir_gives_a_silently_wrong_index(tmp_path: Path) -> None:
     clean = prepare(tmp_path)
     verdicts = [judge(clean, tmp_path, seed) for seed in SEEDS]

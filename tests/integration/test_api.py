@@ -108,7 +108,9 @@ def test_taproot_payout_has_its_bech32m_address(client: TestClient, expected: An
     ("/v1/miners/series?entity=nobody", 404, "unknown entity 'nobody'"),
     ("/v1/miners/series?level=2", 422, "level"),
     ("/v1/miners/series?interval=week", 422, "interval"),
-    ("/v1/miners/series?since=yesterday", 422, "since: expected a date"),
+    ("/v1/miners/series?since=yesterday", 422,
+     "since: Input should be a valid integer, unable to parse string as an integer or String "
+     "should match pattern"),
     ("/v1/miners/series?until=2026-13-01", 422, "until: expected a date"),
     ("/v1/miners/series?format=xml", 422, "format"),
     ("/v1/exchanges/flows?window=forever", 422, "window"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from indexer.bench.run import Settings, dumps, run_bench, table
 from indexer.cli.bench import REPO_BLOCKS
 from tests.conftest import cli
@@ -15,6 +17,7 @@ FIGURES = ("parse_mb_s", "parse_tx_s", "bitcoinlib_mb_s", "hash_ceiling_mb_s", "
            "parse_vs_bitcoinlib", "e2e_vs_hash_ceiling")
 
 
+@pytest.mark.slow
 def test_a_tiny_run_reports_every_figure() -> None:
     said: list[str] = []
     result = run_bench(Settings(parse_mb=3, chain_blocks=24, runs=1, reference=True),

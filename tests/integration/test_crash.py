@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from indexer.store import keys
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY
@@ -41,21 +43,37 @@ def assert_consistent(index: Path) -> int:
         return state.tip_height
 
 
+def logs(index: Path) -> dict[str, int]:
+    """LevelDB's write-ahead logs in `index` and their sizes."""
+    sizes = {}
+    for path in index.glob("*.log") if index.exists() else ():
+        try:
+            sizes[path.name] = path.stat().st_size
+        except FileNotFoundError:  # rotated away while we looked
+            pass
+    return sizes
+
+
+def written(index: Path, before: set[str]) -> int:
+    """Bytes this run has logged so far: the size of logs that were not there before it."""
+    return sum(size for name, size in logs(index).items() if name not in before)
+
+
 def kill_runs(args: list[str], index: Path, rng: random.Random, wanted: int) -> int:
-    """Start `args` repeatedly and SIGKILL it after a random delay until `wanted` kills landed
-    mid-run; then let one run finish. Returns the number of kills."""
+    """Start `args` repeatedly and SIGKILL it once it has logged a random number of bytes
+    (a point in its progress, whatever the machine's pace) until `wanted` kills landed mid-run;
+    then let one run finish. Returns the number of kills."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     kills = 0
-    startup = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import indexer.cli"], env=env, check=True)
-    startup = time.monotonic() - startup  # before this nothing can be written
     for _attempt in range(wanted * 3):
         if kills >= wanted:
             break
+        before = set(logs(index))
+        threshold = rng.randint(200, 30_000)  # about 0 to 12 blocks of writes
         process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
-        # from late start-up to a few dozen blocks in: each run moves on a little
-        time.sleep(rng.uniform(0.8 * startup, startup + 0.12))
+        while process.poll() is None and written(index, before) < threshold:
+            time.sleep(0.001)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -69,6 +87,7 @@ def kill_runs(args: list[str], index: Path, rng: random.Random, wanted: int) -> 
     return kills
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_to_an_identical_index(tmp_path: Path,
                                                                  story_index: Path) -> None:
     rng = random.Random(20261121)
@@ -98,9 +117,5 @@ def test_sigkill_at_random_moments_resumes_to_an_identical_index(tmp_path: Path,
     finally:
         node.stop()
     assert dump(by_sync) == reference
-    for extra in range(6):  # how many kills land mid-run depends on the machine's pace
-        if kills >= 25:
-            break
-        kills += reindex_round(f"extra-{extra}")
     print(f"{kills} SIGKILLs landed mid-run")
     assert kills >= 25

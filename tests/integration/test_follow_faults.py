@@ -222,6 +222,7 @@ def test_a_dead_follower_is_shown_dead(tmp_path: Path) -> None:
         node.stop()
 
 
+@pytest.mark.slow
 def test_stopping_mid_catch_up_is_prompt_and_resumes_exactly(node: ReplayNode, tmp_path: Path,
                                                              story_index: Path) -> None:
     node.latency = 0.02

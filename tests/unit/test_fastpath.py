@@ -65,15 +65,13 @@ def test_scan_finds_exactly_the_transactions_that_touch_the_filters(path: Path) 
         if any(coin_fingerprint(i.prev_txid_rev, i.prev_vout) in coins for i in tx.inputs) or any(
                 script_fingerprint(o.script) in members for o in tx.outputs):
             expected.append((index, tx._start))
-    found = {impl.__name__: hits(impl, data, coins, members) for impl in IMPLEMENTATIONS}
-    start = block.txs[1]._start if len(block.txs) > 1 else len(data)
+    if len(block.txs) > 1:
+        assert expected, "the sampled filters touch no transaction: the test would be weak"
     for impl in IMPLEMENTATIONS:
-        got = found[impl.__name__]
+        got = hits(impl, data, coins, members)
         assert got[-1] == (len(block.txs), len(data))
         assert got[:-1] == expected
-        if not expected:
-            assert hits(impl, data, set(), set())[0] == (len(block.txs), len(data))
-    assert start <= len(data)
+        assert hits(impl, data, set(), set()) == [(len(block.txs), len(data))]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=("compiled", "reference"))

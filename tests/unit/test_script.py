@@ -37,7 +37,8 @@ VECTORS = [
 def test_vectors_decode_and_encode(address: str, script_hex: str) -> None:
     script = bytes.fromhex(script_hex)
     assert script_for_address(address, MAIN) == script
-    assert address_of(script, MAIN) == address.lower() if address[:2].lower() == "bc" else address
+    canonical = address.lower() if address[:2].lower() == "bc" else address  # bech32: lower case
+    assert address_of(script, MAIN) == canonical
 
 
 @pytest.mark.parametrize("bad", [
