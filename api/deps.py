@@ -1,8 +1,10 @@
 """Request dependencies: a reader over a snapshot of the app's index, released after the
-request, so a request never sees a block half-applied by the follower."""
+request, so a request never sees a block half-applied by the follower; and `public_text`,
+which every message from the indexer passes before it reaches an answer."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -22,3 +24,13 @@ def get_reader(request: Request) -> Iterator[IndexReader]:
 
 
 Reader = Annotated[IndexReader, Depends(get_reader)]
+
+
+# An absolute file path (not the //host of a URL): every directory part but the last name goes.
+_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"():;,]+/)+(?=[^\s/'\"():;,]*)")
+
+
+def public_text(text: str | None) -> str | None:
+    """`text` without the directories of any file path in it: answers name files, never say
+    where they live on the server."""
+    return None if text is None else _PATH.sub("", text)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.deps import public_text
 from api.routers import blocks, miners, pools, status
 from api.schemas import ERROR_RESPONSES
 from indexer import __version__
@@ -52,15 +53,18 @@ def create_app(store: Store, *, follower: Follower | None = None,
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "errors": []}, status_code=404)
+        return JSONResponse({"detail": public_text(str(exc)), "errors": []},
+                            status_code=404)
 
     @app.exception_handler(BadParameter)
     async def bad_parameter(_request: Request, exc: BadParameter) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "errors": []}, status_code=422)
+        return JSONResponse({"detail": public_text(str(exc)), "errors": []},
+                            status_code=422)
 
     @app.exception_handler(MinerflowError)
     async def unavailable(_request: Request, exc: MinerflowError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "errors": []}, status_code=503)
+        return JSONResponse({"detail": public_text(str(exc)), "errors": []},
+                            status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

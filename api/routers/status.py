@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import Reader
+from api.deps import Reader, public_text
 from api.schemas import NodeStatus, Status
 from indexer import __version__
 from indexer.follow import Follower
@@ -24,8 +24,9 @@ def get_status(reader: Reader, request: Request) -> Status:
         s = follower.status
         node = NodeStatus(following=follower.alive, state=s.state, node_tip=s.node_tip,
                           lag=None if s.node_tip is None else s.node_tip - state.tip_height,
-                          syncing=s.syncing, last_sync=s.last_sync, last_error=s.last_error,
-                          last_error_time=s.last_error_time, note=s.note)
+                          syncing=s.syncing, last_sync=s.last_sync,
+                          last_error=public_text(s.last_error),
+                          last_error_time=s.last_error_time, note=public_text(s.note))
     return Status(version=__version__, network=state.network, index_format=state.format,
                   genesis=state.genesis, tip_height=state.tip_height, tip_hash=state.tip_hash,
                   tip_time=tip_time, pools_sha256=state.pools_sha256,

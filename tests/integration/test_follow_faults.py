@@ -103,8 +103,10 @@ def test_node_restart_deletes_and_renews_its_cookie(node: ReplayNode, tmp_path: 
         assert down["node"]["following"] is True and down["tip_height"] == 100
         assert ("cookie file" in down["node"]["last_error"]
                 or "unreachable" in down["node"]["last_error"])
-        until(lambda: "cookie file" in (status(client)["node"]["last_error"] or ""),
-              "the missing cookie to be named")
+        named = until(lambda: "cookie file" in (status(client)["node"]["last_error"] or "")
+                      and status(client)["node"]["last_error"], "the missing cookie to be named")
+        assert named == (f"node at 127.0.0.1:{node.port}: its cookie file .cookie is missing "
+                         f"(is the node running?)")  # the name, never the server's directories
         node.max_height = None
         node.start()  # a new cookie, a new token
         until(lambda: at_tip(client, 182), "the catch-up after the restart")
