@@ -104,11 +104,11 @@ class Store(_Reads):
                     f"index {path} is in use by another process (a running `minerflow serve`, "
                     f"`sync` or `reindex`): stop it or use another --index"
                 ) from None
-            raise StoreError(f"cannot open index {path}: {exc}") from None
+            raise StoreError(f"cannot open index {path}: {reason(exc)}") from None
         except plyvel.CorruptionError as exc:
             raise _damaged(path, exc) from None
         except (plyvel.Error, OSError) as exc:
-            raise StoreError(f"cannot open index {path}: {exc}") from None
+            raise StoreError(f"cannot open index {path}: {reason(exc)}") from None
         self._source = self.db
         try:
             raw = self.get(keys.STATE)
@@ -161,7 +161,7 @@ class Store(_Reads):
                         wb.put(key, value)
                 wb.put(keys.STATE, state.to_bytes())
         except plyvel.Error as exc:  # a full disk, an I/O error: nothing of the batch landed
-            raise StoreError(f"index {self.path}: cannot write ({exc}); the index stays at "
+            raise StoreError(f"index {self.path}: cannot write ({reason(exc)}); the index stays at "
                              f"height {self.require_state().tip_height}") from None
         self.state = state
 
@@ -180,7 +180,7 @@ class Snapshot(_Reads):
 
 
 def _damaged(path: Path, exc: Exception) -> StoreError:
-    return StoreError(f"index {path} is damaged ({exc}): restore it or re-index into a new "
+    return StoreError(f"index {path} is damaged ({reason(exc)}): restore it or re-index into a new "
                       f"directory")
 
 
@@ -188,3 +188,9 @@ def _prefix_end(prefix: bytes) -> bytes:
     """The smallest key greater than every key starting with `prefix`."""
     trimmed = prefix.rstrip(b"\xff")
     return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\xff" * 64
+
+
+def reason(exc: Exception) -> str:
+    """LevelDB's message as text (plyvel gives it as bytes)."""
+    arg = exc.args[0] if exc.args else exc
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)

@@ -107,3 +107,69 @@ def test_a_damaged_table_file_is_one_line_never_wrong_data(story_index: Path,
         assert result.exit_code == 1
         assert result.output.strip().splitlines()[-1].startswith(f"Error: index {copy}")
         assert "damaged" in result.output and "Traceback" not in result.output
+
+
+def test_a_full_disk_is_one_line_and_the_index_resumes_exactly(story_index: Path,
+                                                               tmp_path: Path) -> None:
+    """The index on a 256 KiB tmpfs (the whole index needs about twice that): the pass stops
+    with one line at a flushed block, and the same index, moved to a roomy disk, resumes to
+    an identical one. Where mounting is not allowed, RLIMIT_FSIZE makes writes fail the same
+    way (EFBIG instead of ENOSPC)."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.test_sync import dump
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0
+
+    def limit_file_size() -> None:  # only when no tmpfs could be mounted
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    index = disk / "index"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "indexer", "reindex", "--datadir", str(SAMPLE), "--network",
+             "regtest", "--index", str(index), "--pools", str(SAMPLE / "pools.json"),
+             "--labels", str(LABELS), "--flush-every", "1"],
+            capture_output=True, text=True, timeout=300,
+            preexec_fn=None if mounted else limit_file_size,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+        moved = tmp_path / "moved"
+        shutil.copytree(index, moved)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=True)
+    assert run.returncode == 1, run.stdout + run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: index {index}: cannot write (IO error: ")
+    assert "Traceback" not in run.stderr
+    assert "No space left on device" in last or "File too large" in last
+    with Store(moved) as store:
+        stopped_at = store.require_state().tip_height
+        assert last.endswith(f"the index stays at height {stopped_at}")
+        assert 0 < stopped_at < 182
+        raw = store.get(keys.block_key(stopped_at))
+        assert raw is not None and store.get(keys.block_key(stopped_at + 1)) is None
+    cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", moved, "--pools",
+        SAMPLE / "pools.json", "--labels", LABELS)
+    assert dump(moved) == dump(story_index)
+
+
+def test_a_truncated_table_file_is_one_line(story_index: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(story_index, copy)
+    with Store(copy) as store:
+        store.db.compact_range()
+    table = max(copy.glob("*.ldb"), key=lambda p: p.stat().st_size)
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+    result = cli("export", "blocks", "--index", copy, ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: index {copy}")
