@@ -70,10 +70,6 @@ class Follower:
         self._stop.set()
         self.node.client.interrupt_now()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def step(self) -> RunReport | None:
         """One sync; None when the node failed (the status says how; the caller retries).
 
@@ -133,7 +129,7 @@ class Follower:
                 failures = 0
                 if on_report is not None and (report.applied or report.rolled_back):
                     on_report(report)
-                if report.notes and report.notes[-1].startswith("stopped"):
+                if report.stopped:
                     break
                 self._wait(self.poll)
         finally:

@@ -54,6 +54,7 @@ class RunReport:
     damage: list[str] = field(default_factory=list)  # what ended the chain short of its tip
     waiting: str | None = None  # why nothing was done: the node is behind the index
     node_tip: int | None = None  # the node's tip when the pass began (sync only)
+    stopped: bool = False  # the stop event ended the pass early
 
 
 class BlockFileSource:
@@ -237,6 +238,7 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
         for h, hash_rev in zip(range(height, stop_at), hashes, strict=True):
             if stop is not None and stop.is_set():
                 report.notes.append(f"stopped; indexed up to {h - 1}")
+                report.stopped = True
                 node_tip = -1
                 break
             block = node.block(hash_rev)

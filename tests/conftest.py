@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import plyvel
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -33,6 +34,15 @@ def cli(*args: str, ok: bool = True) -> Any:
     if ok:
         assert result.exit_code == 0, result.output
     return result
+
+
+def dump(index: Path) -> dict[bytes, bytes]:
+    """Every key and value of an index, read with plyvel directly."""
+    db = plyvel.DB(str(index))
+    try:
+        return dict(db.iterator())
+    finally:
+        db.close()
 
 
 def reindex_regtest(datadir: Path, index: Path, *extra: str) -> Any:

@@ -134,10 +134,6 @@ class Progress:
 
 
 def print_report(report: RunReport) -> None:
-    if report.waiting and not report.applied:
-        click.echo(f"indexed 0 block(s); tip {report.tip_height} {report.tip_hash}")
-        click.echo(f"waiting: {report.waiting}", err=True)
-        return
     click.echo(f"indexed {report.applied} block(s); tip {report.tip_height} {report.tip_hash}"
                + (f"; rolled back {report.rolled_back}" if report.rolled_back else "")
                + (f"; {report.stale} stale block(s) ignored" if report.stale else ""))

@@ -92,9 +92,6 @@ class NodeSource:
         return ChainInfo(str(chain), int(info["blocks"]), str(info["bestblockhash"]),
                          int(info["pruneheight"]) if pruned else None)
 
-    def check_network(self) -> None:
-        self.info()
-
     def tip(self) -> tuple[int, str]:
         info = self.info()
         return info.tip, info.best

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from indexer.store.db import Store
-from tests.conftest import LABELS, POOLS, SAMPLE, cli, reindex_regtest
+from tests.conftest import LABELS, POOLS, SAMPLE, cli, dump, reindex_regtest
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -113,9 +114,6 @@ def test_help_has_examples() -> None:
 
 def test_rollback_undoes_exactly_and_a_reindex_restores(story_index: Path, tmp_path: Path,
                                                         expected: Any) -> None:
-    import shutil
-
-    from tests.integration.test_sync import dump
 
     index = tmp_path / "index"
     shutil.copytree(story_index, index)
@@ -132,7 +130,6 @@ def test_rollback_undoes_exactly_and_a_reindex_restores(story_index: Path, tmp_p
 
 
 def test_rollback_beyond_the_undo_kept_is_refused(tmp_path: Path) -> None:
-    from tests.integration.test_sync import dump
 
     index = tmp_path / "index"
     reindex_regtest(SAMPLE, index, "--reorg-limit", "5")

@@ -16,8 +16,7 @@ import pytest
 
 from indexer.store import keys
 from indexer.store.db import Store
-from tests.conftest import LABELS, POOLS, SAMPLE, STORY
-from tests.integration.test_sync import dump
+from tests.conftest import LABELS, POOLS, SAMPLE, STORY, dump
 from tests.replay_node import ReplayNode
 
 ROOT = Path(__file__).parents[2]

@@ -28,8 +28,8 @@ from indexer.pipeline import open_for_writing, sync
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient
 from indexer.store.db import Store
-from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli
-from tests.integration.test_sync import dump, sync_cli
+from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
+from tests.integration.test_sync import sync_cli
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")

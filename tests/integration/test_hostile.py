@@ -9,7 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +23,7 @@ from fastapi.testclient import TestClient
 from indexer.errors import StoreError
 from indexer.store import keys
 from indexer.store.db import Store
-from tests.conftest import LABELS, SAMPLE, cli, load_json
+from tests.conftest import LABELS, SAMPLE, cli, dump, load_json
 
 FORMULAS = ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)")
 
@@ -115,14 +120,6 @@ def test_a_full_disk_is_one_line_and_the_index_resumes_exactly(story_index: Path
     with one line at a flushed block, and the same index, moved to a roomy disk, resumes to
     an identical one. Where mounting is not allowed, RLIMIT_FSIZE makes writes fail the same
     way (EFBIG instead of ENOSPC)."""
-    import os
-    import resource
-    import signal
-    import subprocess
-    import sys
-
-    from tests.integration.test_sync import dump
-
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import plyvel
 import pytest
 
 from indexer.attribution.pools import load_pools
@@ -18,7 +17,7 @@ from indexer.pipeline import open_for_writing, sync
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient, NodeUnavailable
 from indexer.store.db import Store
-from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli
+from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
 from tests.integration.test_reindex import assert_matches_expected
 from tests.replay_node import ReplayNode
 
@@ -41,14 +40,6 @@ def sync_cli(node: ReplayNode, index: Path, *extra: str, ok: bool = True) -> Any
     return cli("sync", "--index", index, "--rpc-url", node.url, "--rpc-user", "rpcuser",
                "--rpc-password", "rpcpass", "--network", "regtest", "--pools", POOLS,
                "--labels", LABELS, "--retries", "2", *extra, ok=ok)
-
-
-def dump(index: Path) -> dict[bytes, bytes]:
-    db = plyvel.DB(str(index))
-    try:
-        return dict(db.iterator())
-    finally:
-        db.close()
 
 
 def test_sync_through_the_reorg_equals_a_fresh_reindex(node: ReplayNode, tmp_path: Path,

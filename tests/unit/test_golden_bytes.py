@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import plyvel
-
 from indexer.store import keys
+from tests.conftest import dump
 
 
 def h(text: str) -> bytes:
@@ -93,17 +92,9 @@ def test_state_record() -> None:
                                        b'"tip_height": -1}')
 
 
-def rows(index: Path) -> dict[bytes, bytes]:
-    db = plyvel.DB(str(index))
-    try:
-        return dict(db.iterator())
-    finally:
-        db.close()
-
-
 def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
                                                              expected: Any) -> None:
-    stored = rows(story_index)
+    stored = dump(story_index)
     state = json.loads(stored[b"S"])
     assert list(state) == sorted(state) and state["format"] == 1
     assert (state["tip_height"], state["tip_hash"]) == (expected["tip"]["height"],
