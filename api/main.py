@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import public_text
-from api.routers import blocks, miners, pools, status
+from api.routers import blocks, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
 from indexer import __version__
 from indexer.errors import BadParameter, MinerflowError, NotFound
@@ -48,7 +48,7 @@ def create_app(store: Store, *, follower: Follower | None = None,
                   description="Pool attribution, miner balances and flows from your own node.")
     app.state.store = store
     app.state.follower = follower
-    for module in (status, pools, blocks, miners):
+    for module in (status, pools, blocks, miners, network):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
 
     @app.exception_handler(NotFound)

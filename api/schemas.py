@@ -63,12 +63,21 @@ class Balances(BaseModel):
     level1: int
 
 
+SATS = "Sats."
+HASHRATE = ("H/s: the work of the blocks (2**256 / (target + 1) each) over the window's length "
+            "in seconds; null when the window spans no time.")
+REVENUE = "Sats: subsidy plus claimed fees of the blocks."
+
+
 class PoolShare(BaseModel):
     id: int
     slug: str
     name: str
     blocks: int
-    share: float
+    share: float = Field(description="Of the window's blocks.")
+    hashrate: float | None = Field(description=HASHRATE)
+    empty_blocks: int = Field(description="Blocks holding the coinbase only.")
+    revenue: int = Field(description=REVENUE)
     balance: Balances
 
 
@@ -79,6 +88,8 @@ class PoolList(BaseModel):
     window: str
     from_height: int
     total_blocks: int
+    hashrate: float | None = Field(description="The network's, " + HASHRATE)
+    next_cursor: int | None
 
 
 class PoolDetail(BaseModel):
@@ -88,9 +99,99 @@ class PoolDetail(BaseModel):
     link: str
     tags: list[str]
     addresses: list[str]
-    blocks: dict[str, int]
-    share: dict[str, float]
+    blocks: dict[str, int] = Field(description="Per window.")
+    share: dict[str, float] = Field(description="Per window.")
+    hashrate: dict[str, float | None] = Field(description="Per window; " + HASHRATE)
+    empty_blocks: dict[str, int] = Field(description="Per window.")
+    revenue: dict[str, int] = Field(description="Per window; " + REVENUE)
     balance: Balances
+    tip_height: int
+
+
+DATE = "First UTC day of the row: its day, week (from Monday) or month."
+FEES = "Sats: coinbase outputs minus subsidy, what miners claimed (negative when less)."
+SUBSIDY = "Sats: the halving schedule's subsidy of the blocks."
+ROW_HASHRATE = "H/s: the work of the row's blocks over the row's full length in seconds."
+
+
+class NetworkRow(BaseModel):
+    date: str = Field(description=DATE)
+    blocks: int
+    subsidy: int = Field(description=SUBSIDY)
+    fees: int = Field(description=FEES)
+    difficulty: float | None = Field(description="Of the last block up to the row's end: the "
+                                     "network's pow-limit target over the block's target.")
+    hashrate: float = Field(description=ROW_HASHRATE)
+
+
+class PoolRow(BaseModel):
+    date: str = Field(description=DATE)
+    blocks: int
+    share: float | None = Field(description="Of the row's blocks; null when there were none.")
+    hashrate: float = Field(description=ROW_HASHRATE)
+    subsidy: int = Field(description=SUBSIDY)
+    fees: int = Field(description=FEES)
+    empty_blocks: int
+    hashrate_7d: float | None = Field(default=None, description="H/s: mean over the 7 days "
+                                      "ending at the row (daily hash rate endpoint only).")
+
+
+class NetworkBlockRow(BaseModel):
+    height: int
+    hash: str
+    time: int = Field(description="Chain time (unix seconds).")
+    pool: str
+    tx_count: int
+    size: int = Field(description="Bytes.")
+    weight: int = Field(description="Weight units (BIP 141).")
+    subsidy: int = Field(description=SUBSIDY)
+    fees: int = Field(description=FEES)
+    difficulty: float
+    empty: bool = Field(description="The coinbase is the block's only transaction.")
+
+
+class NetworkSeriesPage(BaseModel):
+    data: list[NetworkRow] | list[PoolRow] | list[NetworkBlockRow]
+    count: int
+    tip_height: int
+    pool: str | None
+    interval: str
+    next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class PoolHashratePage(BaseModel):
+    data: list[PoolRow]
+    count: int
+    tip_height: int
+    pool: str
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class DifficultyAdjustment(BaseModel):
+    height: int
+    hash: str
+    time: int = Field(description="Chain time (unix seconds).")
+    difficulty: float
+    previous_difficulty: float
+    change: float | None = Field(description="difficulty / previous_difficulty.")
+
+
+class AdjustmentPage(BaseModel):
+    data: list[DifficultyAdjustment]
+    count: int
+    tip_height: int
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class RewardStats(BaseModel):
+    from_height: int | None
+    to_height: int | None
+    blocks: int
+    subsidy: int = Field(description=SUBSIDY)
+    fees: int = Field(description=FEES)
+    revenue: int = Field(description=REVENUE)
+    tx_count: int = Field(description="Transactions, coinbases included.")
+    empty_blocks: int
     tip_height: int
 
 
@@ -112,7 +213,7 @@ class BlockPage(BaseModel):
     data: list[BlockRow]
     count: int
     tip_height: int
-    next_cursor: int | None
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class CoinbaseOutput(BaseModel):
@@ -142,6 +243,7 @@ class BalanceList(BaseModel):
     data: list[EntityBalance]
     count: int
     tip_height: int
+    next_cursor: int | None
 
 
 class SeriesPage(BaseModel):
@@ -151,6 +253,7 @@ class SeriesPage(BaseModel):
     entity: str
     level: int
     interval: str
+    next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class ExchangeFlow(BaseModel):
@@ -166,3 +269,4 @@ class ExchangeFlows(BaseModel):
     window: str
     level: int
     from_height: int
+    next_cursor: int | None

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from indexer import fastpath
 from indexer.attribution.matcher import attribute
 from indexer.attribution.pools import CompiledPools
+from indexer.config import get_network
+from indexer.errors import ParseError
 from indexer.flows.cohorts import LEVELS, BlockChanges, CohortStep, Coin, Flow, SpentValues
+from indexer.mining import SECONDS_PER_DAY, block_totals
 from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from indexer.store.db import Store
-
-SECONDS_PER_DAY = 86_400
 
 
 class Fingerprints:
@@ -101,6 +102,7 @@ class BlockApplier:
         self.store = store
         self.buffer = buffer
         self.pools = pools
+        self.network = get_network(store.require_state().network)
         self.view = IndexView(buffer, fingerprints or Fingerprints(store))
         self.step = CohortStep(self.view, exchanges)
         self.balances: dict[tuple[int, int], int] = {}
@@ -120,12 +122,18 @@ class BlockApplier:
         changes = self.step.run(block, who.pool_id, spent_values) if height > 0 else None
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
+        try:
+            weight = fastpath.block_weight(block.data)
+        except ValueError:
+            raise block.truncated() from None
+        if weight > keys.MAX_WEIGHT:  # consensus allows 4,000,000
+            raise ParseError(f"block {meta.hash_hum} weighs {weight}: no block can")
 
         buf.begin_block(height)
         record = keys.BlockRecord(
             height, meta.hash_rev, meta.chain_time, block.header.time, block.header.bits,
             who.pool_id, who.method, who.tag_pool_id, who.conflict, block.tx_count, block.size,
-            sum(value for value, _s in outputs),
+            sum(value for value, _s in outputs), weight,
         )
         buf.put(keys.block_key(height), keys.pack_block(record), None)
         buf.put(keys.block_by_hash_key(meta.hash_rev), keys.pack_u32(height), None)
@@ -135,10 +143,22 @@ class BlockApplier:
         day_raw = buf.get(keys.day_key(day))
         first = keys.unpack_day(day_raw)[0] if day_raw else height
         buf.put(keys.day_key(day), keys.pack_day(first, height), day_raw)
+        if height > 0:  # the genesis block is in no sum, as it is in no series
+            self._add_totals(day, record)
 
         if changes is not None:
             self._write_changes(height, changes)
         buf.end_block(meta.hash_hum)
+
+    def _add_totals(self, day: int, record: keys.BlockRecord) -> None:
+        """Add the block to its day's and the chain's totals, for the network and its pool."""
+        buf = self.buffer
+        totals = block_totals(record, self.network)
+        for entity in (keys.ALL_ENTITY, record.pool_id):
+            for key in (keys.day_totals_key(entity, day), keys.chain_totals_key(entity)):
+                old = buf.get(key)
+                new = totals if old is None else keys.unpack_totals(old) + totals
+                buf.put(key, keys.pack_totals(new), old)
 
     def _write_changes(self, height: int, changes: BlockChanges) -> None:
         buf = self.buffer

@@ -16,11 +16,11 @@ from typing import Any
 from indexer.attribution.pools import ALL_SLUG, Pool, PoolsList, parse_pools
 from indexer.config import Network, get_network
 from indexer.errors import NotFound
+from indexer.mining import SECONDS_PER_DAY
 from indexer.parse.script import address_of, classify
 from indexer.store import keys
 from indexer.store.db import IndexState, Snapshot, Store
 
-SECONDS_PER_DAY = 86_400
 FLOW_FIELDS = ("mined", "inflow", "outflow", "fees", "to_exchange")
 WINDOWS = {"24h": 86_400, "3d": 3 * 86_400, "1w": 7 * 86_400, "1m": 30 * 86_400,
            "3m": 91 * 86_400, "6m": 182 * 86_400, "1y": 365 * 86_400, "all": None}
@@ -150,22 +150,13 @@ class IndexReader:
                 break
         return heights
 
-    def pool_counts(self, window: str) -> tuple[dict[int, int], int, int]:
-        """Blocks per pool id over the window ending at the tip: (counts, total, from_height)."""
-        seconds = WINDOWS[window]
-        counts: dict[int, int] = {}
-        if self.tip_height < 0:
-            return counts, 0, 0
-        tip_time = self.block(self.tip_height).chain_time
-        first = self.tip_height + 1
-        for key, value in self.store.scan(keys.BLOCK, reverse=True):
-            height = keys.height_from_block_key(key)
-            r = keys.unpack_block(height, value)
-            if height == 0 or (seconds is not None and r.chain_time <= tip_time - seconds):
-                break
-            counts[r.pool_id] = counts.get(r.pool_id, 0) + 1
-            first = height
-        return counts, sum(counts.values()), first
+    def pool_heights_from(self, pool_id: int, start: int, stop: int) -> Iterator[int]:
+        """Heights of a pool's blocks with start <= height < stop, oldest first."""
+        prefix = keys.pool_block_prefix(pool_id)
+        end = keys.pool_block_key(pool_id, stop) if stop <= keys.MAX_HEIGHT else None
+        for key, _v in self.store.scan(prefix, start=keys.pool_block_key(pool_id, start),
+                                       stop=end):
+            yield keys.height_from_pool_block_key(key)
 
     # -- series -------------------------------------------------------------------------------
 
@@ -218,19 +209,27 @@ class IndexReader:
                 out.append((keys.day_from_key(key), max(first, 1), last))
         return out
 
+    def series_days(self, since_day: int | None,
+                    until_day: int | None) -> tuple[list[tuple[int, int, int]], int, int] | None:
+        """`days()`, and the first and last day of the series cut to [since_day, until_day];
+        None when that leaves no day."""
+        days = self.days()
+        if not days:
+            return None
+        first_day = days[0][0] if since_day is None else max(days[0][0], since_day)
+        last_day = days[-1][0] if until_day is None else min(days[-1][0], until_day)
+        return None if first_day > last_day else (days, first_day, last_day)
+
     def day_of_height(self, height: int) -> int:
         return self.block(height).chain_time // SECONDS_PER_DAY
 
     def daily_series(self, entity_id: int, level: int, since_day: int | None = None,
                      until_day: int | None = None) -> Iterator[dict[str, Any]]:
         """One row per UTC day from the day of block 1 to the day of the tip, gaps included."""
-        days = self.days()
-        if not days:
+        found = self.series_days(since_day, until_day)
+        if found is None:
             return
-        first_day = days[0][0] if since_day is None else max(days[0][0], since_day)
-        last_day = days[-1][0] if until_day is None else min(days[-1][0], until_day)
-        if first_day > last_day:
-            return
+        days, first_day, last_day = found
         spans = {day: (first, last) for day, first, last in days}
         start = next((spans[d][0] for d in range(first_day, last_day + 1) if d in spans),
                      self.tip_height + 1)

@@ -1,4 +1,5 @@
-"""Miner series as the user asks for them: entity, level, interval and a day or height range."""
+"""Series as the user asks for them: miner series (entity, level) and network series (the
+network or one pool), per block, day, week or month, over a day or height range."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from indexer.errors import BadParameter
-from indexer.reader import IndexReader, parse_day
+from indexer.mining_series import (
+    BUCKETS,
+    block_rows,
+    bucket_start,
+    day_totals,
+    network_rows,
+    pool_rows,
+)
+from indexer.reader import IndexReader, day_text, parse_day
 from indexer.store import keys
 
-INTERVALS = ("day", "block")
+INTERVALS = ("day", "week", "month", "block")
 _HEIGHT = re.compile(r"^[0-9]+$")  # ASCII digits only: int() would take '²' or '٣'
 
 
@@ -32,27 +41,84 @@ def parse_bound(name: str, text: str | None) -> tuple[str, int] | None:
 def series_rows(reader: IndexReader, entity_slug: str, level: int, interval: str,
                 since: str | None = None, until: str | None = None,
                 derived: bool = False) -> Iterator[dict[str, Any]]:
-    """The rows of SPEC 5's daily or per-block series for one entity and level."""
+    """The rows of SPEC 5's series for one entity and level: per block, or per day, week or
+    month (a week or month row: balance at its last block, flows summed over its days in the
+    range, labelled by its first day)."""
     if derived and interval != "day":
         raise BadParameter("derived: the derived series are daily; use interval=day")
     if level not in (0, 1):
         raise BadParameter(f"level: expected 0 or 1, got {level}")
-    if interval not in INTERVALS:
-        raise BadParameter(f"interval: expected day or block, got {interval!r}")
+    _check_interval(interval)
     entity = reader.entity(entity_slug)
+    if interval == "block":
+        start, stop = height_range(reader, since, until)
+        return reader.block_series(entity.id, level, start, stop)
+    since_day, until_day = day_range(reader, since, until)
+    if derived:  # computed over the whole history, then cut to the range asked for
+        revenue = {day_text(day): t.subsidy + t.fees
+                   for day, t in day_totals(reader, entity.id)}
+        rows = with_derived(reader.daily_series(entity.id, level), revenue)
+        return (r for r in rows if _in_days(r["day"], since_day, until_day))
+    days = reader.daily_series(entity.id, level, since_day, until_day)
+    return days if interval == "day" else _miner_buckets(days, interval)
+
+
+def network_series(reader: IndexReader, pool_slug: str | None, interval: str,
+                   since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
+    """SPEC 5's network series, or one pool's, per block, day, week or month."""
+    _check_interval(interval)
+    pool_id = None if pool_slug is None else reader.pool(pool_slug).id
+    if interval == "block":
+        start, stop = height_range(reader, since, until)
+        return block_rows(reader, pool_id, start, stop)
+    since_day, until_day = day_range(reader, since, until)
+    if pool_id is None:
+        return network_rows(reader, interval, since_day, until_day)
+    return pool_rows(reader, pool_id, interval, since_day, until_day)
+
+
+def _check_interval(interval: str) -> None:
+    if interval not in INTERVALS:
+        raise BadParameter(f"interval: expected one of {', '.join(INTERVALS)}, got {interval!r}")
+
+
+def height_range(reader: IndexReader, since: str | None,
+                  until: str | None) -> tuple[int, int | None]:
     lo = parse_bound("since", since)
     hi = parse_bound("until", until)
-    tip = reader.tip_height
-    if interval == "day":
-        since_day = _as_day(reader, lo, tip, first=True)
-        until_day = _as_day(reader, hi, tip, first=False)
-        if derived:  # computed over the whole history, then cut to the range asked for
-            rows = with_derived(reader.daily_series(entity.id, level))
-            return (r for r in rows if _in_days(r["day"], since_day, until_day))
-        return reader.daily_series(entity.id, level, since_day, until_day)
     start = _as_height(reader, lo, first=True) if lo else 1
     stop = (_as_height(reader, hi, first=False) + 1) if hi else None
-    return reader.block_series(entity.id, level, start, stop)
+    return start, stop
+
+
+def day_range(reader: IndexReader, since: str | None,
+               until: str | None) -> tuple[int | None, int | None]:
+    tip = reader.tip_height
+    since_day = _as_day(reader, parse_bound("since", since), tip, first=True)
+    until_day = _as_day(reader, parse_bound("until", until), tip, first=False)
+    return since_day, until_day
+
+
+def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict[str, Any]]:
+    assert bucket in BUCKETS
+    current: dict[str, Any] | None = None
+    for row in days:
+        start = day_text(bucket_start(parse_day(row["day"]), bucket))
+        if current is not None and current["day"] != start:
+            yield current
+            current = None
+        if current is None:
+            current = {**row, "day": start, "to_exchange_by": dict(row["to_exchange_by"])}
+            continue
+        current["balance"] = row["balance"]
+        for f in ("mined", "inflow", "outflow", "fees", "to_exchange"):
+            current[f] += row[f]
+        by = current["to_exchange_by"]
+        for name, value in row["to_exchange_by"].items():
+            by[name] = by.get(name, 0) + value
+        current["to_exchange_by"] = dict(sorted(by.items()))
+    if current is not None:
+        yield current
 
 
 def _in_days(day: str, since_day: int | None, until_day: int | None) -> bool:
@@ -82,15 +148,20 @@ def _as_height(reader: IndexReader, bound: tuple[str, int], first: bool) -> int:
     return next((last for d, _f, last in reversed(days) if d <= value), 0)
 
 
-def with_derived(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Daily rows plus two derived fields, in BTC:
+def with_derived(rows: Iterator[dict[str, Any]],
+                 revenue: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Daily rows plus three derived fields:
 
     - `net_position_change_30d`: balance(d) − balance(d − 30 days), Glassnode's Miner Net
       Position Change; null for the first 30 days of the series.
     - `outflow_multiple`: outflow(d) / mean(outflow over the 365 days ending at d), Glassnode's
       Miner Outflow Multiple; the mean is over the days present when the series is younger than
       365 days, and the value is null while that mean is zero.
+    - `outflow_revenue_ratio`: outflow(d) / revenue(d), both in sats, where revenue is subsidy
+      plus claimed fees of the blocks the entity found that day (the network's for `all`):
+      Coin Metrics' Miner Outflow Multiple of Revenue in coin terms; null on days without revenue.
     """
+    revenue = revenue or {}
     balances: list[int] = []
     outflows: list[int] = []
     window_sum = 0
@@ -106,4 +177,6 @@ def with_derived(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             **row,
             "net_position_change_30d": None if change is None else change / 1e8,
             "outflow_multiple": outflows[-1] * days / window_sum if window_sum else None,
+            "outflow_revenue_ratio": (outflows[-1] / revenue[row["day"]]
+                                      if revenue.get(row["day"]) else None),
         }

@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.config import get_network
+from indexer.config import bits_to_target, get_network
 from indexer.parse.deserializer import merkle_root, sha256d
 from indexer.parse.script import address_of
 from indexer.source.blkfiles import xor_at
@@ -129,6 +129,8 @@ class ChainStats:
     block_bytes: int = 0
     files: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    # thin chains: (header time, pools.json id of the pool that found it, bits) per block
+    made: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 class ChainMaker:
@@ -439,6 +441,44 @@ def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
         for t in all_txs:
             for _v, _s, kind in t.outputs:
                 stats.kinds[kind] = stats.kinds.get(kind, 0) + 1
+    stats.files = writer.files
+    write_pools(out / "pools.json", maker)
+    write_labels(out / "exchanges.csv", maker)
+    return stats
+
+
+HARDER_BITS = 0x203FFFFF  # half regtest's pow-limit target: difficulty 2
+RETARGET_INTERVAL = 2016
+
+
+def make_thin_chain(out: Path, blocks: int, seed: int = 1, gap_every: int = 5000) -> ChainStats:
+    """A long chain of coinbase-only blocks for read-side scale tests: the pools of
+    `make_chain`, 5-15 minutes apart with a three-day gap every `gap_every` blocks, and a target
+    that alternates between regtest's pow limit and half of it at every multiple of 2016."""
+    maker = ChainMaker(seed, 1)
+    writer = BlockWriter(out / "regtest" / "blocks", None)
+    genesis = bytes.fromhex(GENESIS_HEX)
+    writer.write(genesis)
+    prev_hash = sha256d(genesis[:80])
+    stats = maker.stats
+    witness_root = merkle_root([bytes(32)])
+    time = 1_296_688_602
+    rng = maker.rng
+    for height in range(1, blocks + 1):
+        pool = rng.choices(range(len(POOL_NAMES)), POOL_WEIGHTS)[0]
+        coinbase = maker.coinbase(height, pool, 0, witness_root)
+        time += 300 + rng.randrange(600) + (3 * 86_400 if height % gap_every == 0 else 0)
+        bits = HARDER_BITS if (height // RETARGET_INTERVAL) % 2 else NETWORK.pow_limit_bits
+        header76 = (struct.pack("<i", 0x20000000) + prev_hash + coinbase.txid
+                    + struct.pack("<II", time, bits))
+        header = grind(header76, bits_to_target(bits))
+        block = header + b"\x01" + coinbase.raw
+        writer.write(block, undo_record([coinbase]), prev_hash)
+        prev_hash = sha256d(header)
+        stats.made.append((time, pool + 1, bits))
+        stats.blocks += 1
+        stats.txs += 1
+        stats.block_bytes += len(block)
     stats.files = writer.files
     write_pools(out / "pools.json", maker)
     write_labels(out / "exchanges.csv", maker)

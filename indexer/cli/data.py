@@ -26,7 +26,7 @@ from indexer.export import write_rows as export_rows
 from indexer.flows.labels import load_labels
 from indexer.pipeline import open_for_writing
 from indexer.reader import IndexReader
-from indexer.series import series_rows
+from indexer.series import INTERVALS, network_series, series_rows
 from indexer.store.db import Store
 
 
@@ -68,12 +68,13 @@ def export_blocks(index: Path, fmt: str, output: Path | None) -> None:
 @click.option("--entity", default="all", show_default=True, help="A pool slug, unknown or all.")
 @click.option("--level", type=click.Choice(["0", "1"]), default="1", show_default=True,
               help="0: coins of 0-hop scripts only; 1: 0-hop and 1-hop.")
-@click.option("--interval", type=click.Choice(["day", "block"]), default="day",
-              show_default=True)
+@click.option("--interval", type=click.Choice(INTERVALS), default="day", show_default=True,
+              help="Weeks start on Monday, months on the 1st (UTC); rows name their first day.")
 @click.option("--since", help="First day (YYYY-MM-DD) or height.")
 @click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
 @click.option("--derived", is_flag=True,
-              help="Daily only: add net_position_change_30d and outflow_multiple (BTC).")
+              help="Daily only: add net_position_change_30d (BTC), outflow_multiple and "
+              "outflow_revenue_ratio.")
 @format_option
 @output_option
 @one_line_errors
@@ -87,6 +88,28 @@ def export_series(index: Path, entity: str, level: str, interval: str, since: st
         reader = IndexReader(store)
         rows = series_rows(reader, entity, int(level), interval, since, until, derived)
         write_rows(rows, fmt, output)
+
+
+@export.command("network")
+@index_option
+@click.option("--pool", help="A pool slug (or unknown): that pool's blocks, share and hash rate.")
+@click.option("--interval", type=click.Choice(INTERVALS), default="day", show_default=True,
+              help="Weeks start on Monday, months on the 1st (UTC); rows name their first day.")
+@click.option("--since", help="First day (YYYY-MM-DD) or height.")
+@click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
+@format_option
+@output_option
+@one_line_errors
+def export_network(index: Path, pool: str | None, interval: str, since: str | None,
+                   until: str | None, fmt: str, output: Path | None) -> None:
+    """Network series (SPEC 5): date, blocks, subsidy and fees (sats), difficulty, hashrate
+    (H/s); with --pool: date, blocks, share, hashrate, subsidy, fees, empty_blocks.
+
+    Example: minerflow export network --index ~/idx --pool foundryusa --format csv
+    """
+    with Store(index) as store:
+        reader = IndexReader(store)
+        write_rows(network_series(reader, pool, interval, since, until), fmt, output)
 
 
 @main.group()

@@ -30,6 +30,7 @@ from indexer.cli.index import run_reindex
 from indexer.config import get_network
 from indexer.flows.labels import labels_from_json
 from indexer.follow import Follower
+from indexer.mining_series import window_totals
 from indexer.reader import IndexReader
 from indexer.store import keys
 from indexer.store.db import Store
@@ -119,10 +120,12 @@ def demo(index: Path | None, host: str, port: int, no_serve: bool) -> None:
 
 
 def summary_lines(reader: IndexReader) -> Iterator[str]:
-    counts, total, _first = reader.pool_counts("all")
+    totals = window_totals(reader, "all")
+    total = totals.network.blocks
     yield f"{'pool':14} {'blocks':>6} {'share':>6} {'balance L0 BTC':>15} {'balance L1 BTC':>15}"
     for entity in reader.entities():
-        blocks = counts.get(entity.id, 0) if entity.slug != "all" else total
+        blocks = totals.pools[entity.id].blocks if entity.id in totals.pools else 0
+        blocks = total if entity.slug == "all" else blocks
         share = f"{blocks / total:.1%}" if total else "-"
         yield (f"{entity.slug:14} {blocks:>6} {share:>6} "
                f"{reader.balance(entity.id, 0) / 1e8:>15.8f} "

@@ -7,6 +7,7 @@
  *   parse_block_undo  the spent values of every transaction of a CBlockUndo record
  *   xor_at            de-obfuscate bytes read from a blk/rev file offset (GIL released)
  *   merkle_root       the merkle root of a whole block's transactions (GIL released)
+ *   block_weight      BIP 141 weight of a whole block (GIL released)
  *
  * Nothing read from a buffer is trusted: every length, count and offset is checked against what
  * is left before it is used, in a form that cannot overflow, and a malformed input raises
@@ -515,15 +516,21 @@ static void sha256d(const uint8_t *p, size_t n, uint8_t out[32]) {
 /* ---------------------------------------------------------------------------------------- */
 /* merkle_root(block) -> bytes                                                                */
 
-/* Walk one transaction; its txid is the double SHA-256 of version, inputs and outputs, lock
- * time, without the segwit marker, flag and witnesses. */
-static void tx_id(Cursor *c, uint8_t out[32]) {
-    Py_ssize_t start = c->p;
+/* Where one transaction's witness-stripped serialization lies: [start, body_start) holds the
+ * version (and, when body_start > start + 4, the segwit marker and flag), [body_start, body_end)
+ * the inputs and outputs, [lock, lock + 4) the lock time; the transaction ends at lock + 4. */
+typedef struct {
+    Py_ssize_t start, body_start, body_end, lock;
+} TxSpan;
+
+/* Walk one transaction, leaving the cursor after it (or bad). */
+static void tx_walk(Cursor *c, TxSpan *t) {
+    t->start = c->p;
     if (!need(c, 6)) return;
     c->p += 4;
     int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
     if (segwit) c->p += 2;
-    Py_ssize_t body_start = c->p;
+    t->body_start = c->p;
     uint64_t n_in = compact_size(c);
     for (uint64_t i = 0; i < n_in && !c->bad; i++) {
         skip(c, 36);
@@ -535,25 +542,47 @@ static void tx_id(Cursor *c, uint8_t out[32]) {
         skip(c, 8);
         skip(c, compact_size(c));
     }
-    Py_ssize_t body_end = c->p;
+    t->body_end = c->p;
     if (segwit) {
         for (uint64_t i = 0; i < n_in && !c->bad; i++) {
             uint64_t items = compact_size(c);
             for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
         }
     }
-    Py_ssize_t lock = c->p;
+    t->lock = c->p;
     skip(c, 4);
+}
+
+/* Step over a block's header and read its transaction count; the reason it cannot be a
+ * block, or NULL. A transaction takes ten bytes at least: a larger count cannot be honest. */
+static const char *block_start(Cursor *c, uint64_t *n_tx) {
+    skip(c, 80);
+    *n_tx = compact_size(c);
+    if (c->bad || *n_tx > (uint64_t)(c->n - c->p) / 10) return "block runs past its end";
+    if (*n_tx == 0) return "block holds no transactions";
+    return NULL;
+}
+
+/* The stripped size of a walked transaction: version, inputs and outputs, lock time. */
+static Py_ssize_t tx_stripped_size(const TxSpan *t) {
+    return 4 + (t->body_end - t->body_start) + 4;
+}
+
+/* Walk one transaction; its txid is the double SHA-256 of version, inputs and outputs, lock
+ * time, without the segwit marker, flag and witnesses. */
+static void tx_id(Cursor *c, uint8_t out[32]) {
+    TxSpan t;
+    tx_walk(c, &t);
     if (c->bad) return;
-    if (!segwit) {
-        sha256d(c->d + start, (size_t)(c->p - start), out);
+    if (t.body_start == t.start + 4) {
+        sha256d(c->d + t.start, (size_t)(c->p - t.start), out);
         return;
     }
     Sha256 s;
     sha256_init(&s);
-    sha256_update(&s, c->d + start, 4);
-    sha256_update(&s, c->d + body_start, (size_t)(body_end - body_start));
-    sha256_update(&s, c->d + lock, 4);
+    sha256_update(&s, c->d + t.start, 4);
+    sha256_update(&s, c->d + t.body_start, (size_t)(t.body_end - t.body_start));
+    sha256_update(&s, c->d + t.lock, 4);
     sha256d_finish(&s, out);
 }
 
@@ -564,13 +593,9 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
     uint8_t *nodes = NULL;
     uint8_t root[32];
     const char *why = NULL;
-    skip(&c, 80);
-    uint64_t n_tx = compact_size(&c);
-    /* a transaction takes ten bytes at least: a larger count cannot be honest */
-    if (c.bad || n_tx > (uint64_t)(view.len - c.p) / 10) {
-        why = "block runs past its end";
-    } else if (n_tx == 0) {
-        why = "block holds no transactions";
+    uint64_t n_tx = 0;
+    if ((why = block_start(&c, &n_tx)) != NULL) {
+        /* nothing to walk */
     } else if ((nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
@@ -604,6 +629,41 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)root, 32);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* block_weight(block) -> int                                                                 */
+
+/* BIP 141 weight: three times the stripped size (header, transaction count and every
+ * transaction without marker, flag and witnesses) plus the total size. */
+static PyObject *block_weight(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Cursor c = {view.buf, view.len, 0, 0};
+    const char *why = NULL;
+    Py_ssize_t stripped = 0;
+    uint64_t n_tx = 0;
+    if ((why = block_start(&c, &n_tx)) == NULL) {
+        stripped = c.p;
+        Py_BEGIN_ALLOW_THREADS
+        for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
+            TxSpan span;
+            tx_walk(&c, &span);
+            if (!c.bad) stripped += tx_stripped_size(&span);
+        }
+        Py_END_ALLOW_THREADS
+        if (c.bad) why = "block runs past its end";
+        else if (c.p != c.n) why = "block has bytes after its last transaction";
+    }
+    Py_ssize_t total = view.len;
+    PyBuffer_Release(&view);
+    if (why != NULL) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
+    return PyLong_FromUnsignedLongLong(3 * (unsigned long long)stripped
+                                       + (unsigned long long)total);
+}
+
 static PyMethodDef core_methods[] = {
     {"scan_block", scan_block, METH_VARARGS,
      "scan_block(data, pos, index, n_tx, coins, members) -> (index, pos) of the next "
@@ -614,6 +674,8 @@ static PyMethodDef core_methods[] = {
     {"xor_at", xor_at, METH_VARARGS, "De-obfuscate bytes read at a file offset."},
     {"merkle_root", merkle_root, METH_O,
      "The merkle root (serialized order) of the txids of a whole serialized block."},
+    {"block_weight", block_weight, METH_O,
+     "BIP 141 weight of a whole serialized block: 3 x stripped size + total size."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,6 @@
 """The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same five names; the differential harness
+`indexer/fastpath/_core.c` implements the same six names; the differential harness
 (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
 sanitizer build) checks that both give the same result or both raise the same error type on
 every input, and the index tests that both build byte-identical indexes. Fingerprints:
@@ -16,8 +16,8 @@ import struct
 from typing import Any
 
 from indexer.errors import ParseError
+from indexer.parse.deserializer import Tx, parse_block, read_compact_size, skip_witnesses
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
-from indexer.parse.deserializer import parse_block, read_compact_size, skip_witnesses
 
 _U32 = struct.Struct("<I")
 _MASK64 = (1 << 64) - 1
@@ -198,11 +198,22 @@ def xor_at(data: bytes, key: bytes, offset: int) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(n, "little")
 
 
-def merkle_root(block: Any) -> bytes:
-    """The merkle root (serialized order) of the txids of a whole serialized block."""
-    data = bytes(block)
+def _whole_block(data: bytes) -> list[Tx]:
+    """The transactions of a whole block; ValueError when the bytes are not exactly one."""
     try:
-        txs = parse_block(data, require_coinbase=False).txs
+        return parse_block(data, require_coinbase=False).txs
     except ParseError as exc:
         raise ValueError(str(exc)) from None
-    return merkle_of_txids([tx.txid_rev for tx in txs])
+
+
+def merkle_root(block: Any) -> bytes:
+    """The merkle root (serialized order) of the txids of a whole serialized block."""
+    return merkle_of_txids([tx.txid_rev for tx in _whole_block(bytes(block))])
+
+
+def block_weight(block: Any) -> int:
+    """BIP 141 weight of a whole serialized block: 3 x stripped size + total size."""
+    data = bytes(block)
+    txs = _whole_block(data)
+    _n, stripped = read_compact_size(data, 80)
+    return 3 * (stripped + sum(tx.stripped_size for tx in txs)) + len(data)

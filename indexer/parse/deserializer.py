@@ -90,6 +90,11 @@ class Tx:
         return self._txid_rev
 
     @property
+    def stripped_size(self) -> int:
+        """Bytes without the segwit marker, flag and witnesses (BIP 141's base size)."""
+        return 4 + (self._body_end - self._body_start) + 4
+
+    @property
     def txid_hum(self) -> str:
         return hum(self.txid_rev)
 

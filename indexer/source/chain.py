@@ -21,15 +21,11 @@ from dataclasses import dataclass, field
 
 from indexer.config import Network, bits_to_target
 from indexer.errors import ParseError, SourceError
+from indexer.mining import block_work
 from indexer.parse.deserializer import hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Gap, Record, RecordLocation, TornRecord
 
 _HEADER_LINKS = struct.Struct("<4x32s32sII")  # prev hash, merkle root, time, bits
-
-
-def block_work(bits: int) -> int:
-    """Expected hashes to find a block at this target: 2**256 // (target + 1)."""
-    return (1 << 256) // (bits_to_target(bits) + 1)
 
 
 @dataclass(frozen=True, slots=True)

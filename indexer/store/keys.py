@@ -11,11 +11,12 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
 NO_POOL = 0xFFFF  # "no tag matched" in a block record
 MAX_POOL_ID = 0xFFFE  # pool ids are u16 in keys, and 0xFFFF is taken by `all`
 MAX_HEIGHT = 0xFFFFFFFF  # heights are u32 in keys
+MAX_WEIGHT = 0xFFFFFFFF  # block weights are u32 in block records
 
 STATE = b"S"  # -> JSON state record (format, network, genesis, hashes, tip)
 POOLS_LIST = b"Lpools"  # -> the pools list JSON the index was built with
@@ -30,6 +31,8 @@ MEMBER = b"m"  # + script -> entity u16, cohort u8
 COIN = b"o"  # + txid_rev 32 + vout u32 -> entity u16, level u8, value u64
 SERIES = b"e"  # + entity u16 + level u8 + height u32 -> SeriesRow JSON
 BALANCE = b"T"  # + entity u16 + level u8 -> balance u64 after the tip
+DAY_TOTALS = b"A"  # + entity u16 + day u32 -> Totals of the entity's blocks that day
+CHAIN_TOTALS = b"W"  # + entity u16 -> Totals of the entity's blocks from height 1 to the tip
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -39,7 +42,9 @@ _ENTITY_LEVEL = struct.Struct(">HB")
 _MEMBER_VALUE = struct.Struct(">HB")
 _COIN_VALUE = struct.Struct(">HBQ")
 _DAY_VALUE = struct.Struct(">II")
-_BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQ")
+_BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQI")
+_ENTITY_DAY = struct.Struct(">HI")
+_TOTALS_VALUE = struct.Struct(">IIQQQQq40s")  # work: 2**32 blocks of 2**255 fit
 METHODS = ("none", "address", "tag")
 
 
@@ -179,6 +184,7 @@ class BlockRecord:
     tx_count: int
     size: int
     coinbase_value: int
+    weight: int
 
     @property
     def hash_hum(self) -> str:
@@ -189,15 +195,74 @@ def pack_block(r: BlockRecord) -> bytes:
     tag = NO_POOL if r.tag_pool_id is None else r.tag_pool_id
     return _BLOCK_VALUE.pack(r.hash_rev, r.chain_time, r.header_time, r.bits, r.pool_id,
                              METHODS.index(r.method), tag, int(r.conflict), r.tx_count, r.size,
-                             r.coinbase_value)
+                             r.coinbase_value, r.weight)
 
 
 def unpack_block(height: int, value: bytes) -> BlockRecord:
     (hash_rev, chain_time, header_time, bits, pool_id, method, tag, conflict, tx_count, size,
-     coinbase_value) = _BLOCK_VALUE.unpack(value)
+     coinbase_value, weight) = _BLOCK_VALUE.unpack(value)
     return BlockRecord(height, hash_rev, chain_time, header_time, bits, pool_id, METHODS[method],
                        None if tag == NO_POOL else tag, bool(conflict), tx_count, size,
-                       coinbase_value)
+                       coinbase_value, weight)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Sums over a set of blocks: what the network series and pool windows are made of.
+
+    `fees` is what the coinbases claimed beyond the subsidy (negative when a miner claimed
+    less); `work` is the sum of 2**256 // (target + 1) over the blocks.
+    """
+
+    blocks: int = 0
+    empty_blocks: int = 0
+    tx_count: int = 0
+    size: int = 0
+    weight: int = 0
+    subsidy: int = 0
+    fees: int = 0
+    work: int = 0
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(*(a + b for a, b in zip(_fields(self), _fields(other), strict=True)))
+
+    def __sub__(self, other: Totals) -> Totals:
+        return Totals(*(a - b for a, b in zip(_fields(self), _fields(other), strict=True)))
+
+
+def _fields(t: Totals) -> tuple[int, ...]:
+    return (t.blocks, t.empty_blocks, t.tx_count, t.size, t.weight, t.subsidy, t.fees, t.work)
+
+
+def pack_totals(t: Totals) -> bytes:
+    return _TOTALS_VALUE.pack(t.blocks, t.empty_blocks, t.tx_count, t.size, t.weight, t.subsidy,
+                              t.fees, t.work.to_bytes(40, "big"))
+
+
+def unpack_totals(value: bytes) -> Totals:
+    blocks, empty, tx_count, size, weight, subsidy, fees, work = _TOTALS_VALUE.unpack(value)
+    return Totals(blocks, empty, tx_count, size, weight, subsidy, fees,
+                  int.from_bytes(work, "big"))
+
+
+def day_totals_key(entity: int, day: int) -> bytes:
+    return DAY_TOTALS + _ENTITY_DAY.pack(entity, day)
+
+
+def day_totals_prefix(entity: int) -> bytes:
+    return DAY_TOTALS + _U16.pack(entity)
+
+
+def day_from_totals_key(key: bytes) -> int:
+    return int(_ENTITY_DAY.unpack_from(key, 1)[1])
+
+
+def chain_totals_key(entity: int) -> bytes:
+    return CHAIN_TOTALS + _U16.pack(entity)
+
+
+def entity_from_chain_totals_key(key: bytes) -> int:
+    return int(_U16.unpack_from(key, 1)[0])
 
 
 def pack_coinbase(script_sig: bytes, outputs: list[tuple[int, bytes]]) -> bytes:

@@ -62,7 +62,7 @@ def _rev_file_for_undo_block() -> bytes:
 def seeds(target: str) -> tuple[bytes, ...]:
     if target == "scan_block":
         return tuple(bytes(16) + b for b in blocks())
-    if target in ("merkle_root", "deserializer"):
+    if target in ("merkle_root", "block_weight", "deserializer"):
         return blocks()
     if target == "parse_block_undo":
         return undo_records()

@@ -218,6 +218,14 @@ def merkle_root(raw: bytes) -> None:
         parse_block(raw, require_coinbase=False)  # a matching root implies a whole block
 
 
+def block_weight(raw: bytes) -> None:
+    got = agree("block_weight", "block_weight", raw)
+    walked = outcome(reference.merkle_root, raw)
+    assert (got[0] == "ok") == (walked[0] == "ok"), "weight and merkle walks disagree"
+    if got[0] == "ok":
+        assert len(raw) < got[1] <= 4 * len(raw), "weight outside (size, 4 x size]"
+
+
 # -- readers of outside input: a result or a typed error --------------------------------------
 
 
@@ -340,6 +348,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "xor_at": xor_at,
     "filter": filter_ops,
     "merkle_root": merkle_root,
+    "block_weight": block_weight,
     "deserializer": deserializer,
     "blk_reader": blk_reader,
     "rev_reader": rev_reader,

@@ -22,7 +22,7 @@ def get(client: TestClient, url: str, status: int = 200) -> Any:
 
 def test_status(client: TestClient, expected: Any) -> None:
     body = get(client, "/v1/status")
-    assert body["network"] == "regtest" and body["index_format"] == 1
+    assert body["network"] == "regtest" and body["index_format"] == 2
     assert (body["tip_height"], body["tip_hash"]) == (expected["tip"]["height"],
                                                       expected["tip"]["hash"])
     assert body["tip_time"] == expected["blocks"][-1]["time"] and body["pools"] == 7
@@ -107,7 +107,7 @@ def test_taproot_payout_has_its_bech32m_address(client: TestClient, expected: An
     ("/v1/pools/antpool/blocks?limit=abc", 422, "limit"),
     ("/v1/miners/series?entity=nobody", 404, "unknown entity 'nobody'"),
     ("/v1/miners/series?level=2", 422, "level"),
-    ("/v1/miners/series?interval=week", 422, "interval"),
+    ("/v1/miners/series?interval=year", 422, "interval"),
     ("/v1/miners/series?since=yesterday", 422,
      "since: Input should be a valid integer, unable to parse string as an integer or String "
      "should match pattern"),

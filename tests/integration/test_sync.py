@@ -47,11 +47,21 @@ def test_sync_through_the_reorg_equals_a_fresh_reindex(node: ReplayNode, tmp_pat
     index = tmp_path / "index"
     first = sync_cli(node, index)
     assert "indexed 179 block(s); tip 178 4b565b15" in first.stdout
+    before = totals(index)
     node.state = "final"
     second = sync_cli(node, index)
     assert "indexed 8 block(s)" in second.stdout and "rolled back 4" in second.stdout
     assert_matches_expected(index, expected)
     assert dump(index) == dump(story_index)
+    # the per-day and whole-chain totals were rolled back with the stale blocks, byte for byte
+    after = totals(index)
+    assert after == totals(story_index) and after != before
+    assert after[b"W\xff\xff"][:4] == (182).to_bytes(4, "big")  # blocks 1-182
+
+
+def totals(index: Path) -> dict[bytes, bytes]:
+    """The `A` (per day) and `W` (whole chain) entries of an index."""
+    return {k: v for k, v in dump(index).items() if k[:1] in (b"A", b"W")}
 
 
 def test_sync_without_rest_uses_getblock(node: ReplayNode, tmp_path: Path,

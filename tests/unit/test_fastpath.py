@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from bitcoin.core import CBlock
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -100,6 +101,17 @@ def rev_records(blocks_dir: Path) -> list[bytes]:
             bodies.append(data[pos + 8:pos + 8 + size])
             pos += 8 + size + 32
     return bodies
+
+
+@pytest.mark.parametrize("path", MAINNET_BLOCKS, ids=lambda p: p.name[:6])
+def test_block_weight_is_bip141s_as_python_bitcoinlib_computes_it(path: Path) -> None:
+    data = path.read_bytes()
+    want = CBlock.deserialize(data).GetWeight()
+    assert _core.block_weight(data) == reference.block_weight(data) == want
+    for impl in IMPLEMENTATIONS:  # one byte short, one byte over: both refuse alike
+        for bad in (data[:-1], data + b"\0"):
+            with pytest.raises(ValueError):
+                impl.block_weight(bad)  # type: ignore[attr-defined]
 
 
 def test_undo_records_decode_the_same(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ def h(text: str) -> bytes:
 
 
 def test_format_version() -> None:
-    assert keys.FORMAT_VERSION == 1
+    assert keys.FORMAT_VERSION == 2
 
 
 def test_fixed_keys() -> None:
@@ -45,6 +45,18 @@ def test_entity_keys() -> None:
     assert keys.series_key(keys.ALL_ENTITY, 1, 300) == b"e" + h("ffff 01 0000012c")
     assert keys.series_prefix(2, 0) == b"e" + h("0002 00")
     assert keys.balance_key(3, 1) == b"T" + h("0003 01")
+    assert keys.day_totals_key(2, 20_513) == b"A" + h("0002 00005021")
+    assert keys.day_totals_prefix(keys.ALL_ENTITY) == b"A" + h("ffff")
+    assert keys.chain_totals_key(keys.ALL_ENTITY) == b"W" + h("ffff")
+
+
+def test_totals_value() -> None:
+    totals = keys.Totals(blocks=144, empty_blocks=2, tx_count=300_000, size=0x08000000,
+                         weight=0x20000000, subsidy=450_000_000 * 144, fees=-1, work=1 << 100)
+    want = (h("00000090 00000002 00000000000493e0 0000000008000000 0000000020000000")
+            + h("0000000f16618800 ffffffffffffffff") + bytes(27) + h("10") + bytes(12))
+    assert len(want) == 88 and keys.pack_totals(totals) == want
+    assert keys.unpack_totals(want) == totals
 
 
 def test_small_values() -> None:
@@ -59,10 +71,10 @@ def test_block_record() -> None:
     record = keys.BlockRecord(
         height=5, hash_rev=bytes(range(32)), chain_time=0x5F5E1000, header_time=0x5F5E0FFF,
         bits=0x207FFFFF, pool_id=0x0011, method="tag", tag_pool_id=None, conflict=True,
-        tx_count=3, size=0x0400, coinbase_value=5_000_001_000)
+        tx_count=3, size=0x0400, coinbase_value=5_000_001_000, weight=0x0C00)
     want = (bytes(range(32)) + h("5f5e1000 5f5e0fff 207fffff 0011 02 ffff 01 00000003 00000400")
-            + h("000000012a05f5e8"))
-    assert len(want) == 66 and keys.pack_block(record) == want
+            + h("000000012a05f5e8 00000c00"))
+    assert len(want) == 70 and keys.pack_block(record) == want
     assert keys.unpack_block(5, want) == record
 
 
@@ -96,14 +108,14 @@ def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
                                                              expected: Any) -> None:
     stored = dump(story_index)
     state = json.loads(stored[b"S"])
-    assert list(state) == sorted(state) and state["format"] == 1
+    assert list(state) == sorted(state) and state["format"] == 2
     assert (state["tip_height"], state["tip_hash"]) == (expected["tip"]["height"],
                                                         expected["tip"]["hash"])
     for block in expected["blocks"]:
         height = block["height"]
         hash_rev = bytes.fromhex(block["hash"])[::-1]
         value = stored[b"H" + height.to_bytes(4, "big")]
-        assert len(value) == 66 and value[:32] == hash_rev
+        assert len(value) == 70 and value[:32] == hash_rev
         assert int.from_bytes(value[36:40], "big") == block["time"]  # the header's time
         assert int.from_bytes(value[44:46], "big") == block["pool_id"]
         assert value[46] == ("none", "address", "tag").index(block["method"])
