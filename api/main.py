@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import pages
 from api.deps import public_text
 from api.routers import blocks, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
@@ -70,8 +71,8 @@ def create_app(store: Store, *, follower: Follower | None = None,
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": one_line(exc), "errors": jsonable(exc)}, status_code=422)
 
-    if (STATIC / "index.html").exists():
-        app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 

@@ -24,6 +24,7 @@ from indexer.config import default_pools_path
 from indexer.errors import ConfigError
 from indexer.export import write_rows as export_rows
 from indexer.flows.labels import load_labels
+from indexer.parquet import write_parquet
 from indexer.pipeline import open_for_writing
 from indexer.reader import IndexReader
 from indexer.series import INTERVALS, network_series, series_rows
@@ -35,13 +36,22 @@ def export() -> None:
     """Export blocks or series as JSON lines or CSV."""
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
-                             default="jsonl", show_default=True)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
+    show_default=True, help="parquet: a directory of files partitioned by year (--output DIR; "
+    "needs pip install 'minerflow[parquet]').")
 output_option = click.option("--output", "-o", type=click.Path(path_type=Path),
-                             help="Write to this file instead of standard output.")
+                             help="Write to this file (a new directory for parquet) instead of "
+                             "standard output.")
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) -> int:
+    if fmt == "parquet":
+        if output is None:
+            raise ConfigError("--format parquet writes a directory: give --output DIR")
+        count = write_parquet(rows, output)
+        click.echo(f"{count} rows written under {output}", err=True)
+        return count
     if output is None:
         return export_rows(rows, fmt, sys.stdout)
     with output.open("w", newline="", encoding="utf-8") as stream:

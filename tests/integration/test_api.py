@@ -219,8 +219,19 @@ def test_export_file_matches_expected_json(tmp_path: Path, story_index: Path) ->
         assert row["tag_pool"] == (want["tag_pool"] or "")
 
 
-def test_dashboard_is_served_at_the_root(client: TestClient) -> None:
+def test_dashboard_is_served_at_the_root_with_its_charting_library(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    for endpoint in ("/v1/status", "/v1/pools?window=", "/v1/miners/series", "/docs"):
-        assert endpoint in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("/static/dashboard.js", "/static/vendor/uplot/uPlot.iife.min.js",
+                  "/static/vendor/uplot/uPlot.min.css", "/docs"):
+        assert asset in page.text
+        if asset.startswith("/static"):
+            assert client.get(asset).status_code == 200
+    script = client.get("/static/dashboard.js").text
+    for endpoint in ("/v1/miners/series", "/v1/network/series", "/v1/pools", "/hashrate"):
+        assert endpoint in script
+    license_text = client.get("/static/vendor/uplot/LICENSE").text
+    assert "MIT License" in license_text and "Leon Sorokin" in license_text
+    assert client.get("/pools/no-such-pool").status_code == 404
+    assert client.get("/blocks/99999999999").status_code == 404

@@ -1,42 +1,41 @@
-"""The dashboard in a real browser (Debian's Chromium driven by Playwright) over a served port:
-text from a pools file written by a stranger is shown as text, never run as markup."""
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) over a served port.
+
+Every chart is waited for and its numbers checked against the API; level and window are
+switched, blocks and pools clicked through, screenshots taken; any console error, failed request
+or HTTP error fails the test. Tables also render with JavaScript off, and text from a pools file
+written by a stranger is shown as text, never run as markup.
+
+`MINERFLOW_SCREENSHOTS=DIR` keeps the screenshots there (the README's comes from this test).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from api.main import create_app
 from indexer.store.db import Store
-from tests.conftest import POOLS, SAMPLE, cli
+from tests.conftest import LABELS, POOLS, SAMPLE, cli
 from tests.net import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAYLOAD = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">Evil & Co'
+OVERVIEW_CHARTS = ("chart-balance", "chart-exchange-pool", "chart-exchange-by", "chart-netpos",
+                   "chart-pool-hashrate", "chart-network")
 
 
-@pytest.fixture()
-def hostile_index(tmp_path: Path) -> Path:
-    pools = json.loads(POOLS.read_text())
-    pools[0]["name"] = PAYLOAD  # Foundry USA, which mined blocks of the sample chain
-    hostile = tmp_path / "pools.json"
-    hostile.write_text(json.dumps(pools))
-    index = tmp_path / "index"
-    cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", index, "--pools",
-        hostile)
-    return index
-
-
-@pytest.fixture()
-def served(hostile_index: Path) -> Iterator[str]:
-    store = Store(hostile_index)
+def serve(index: Path) -> Iterator[str]:
+    store = Store(index)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
                                           log_level="warning"))
@@ -46,28 +45,203 @@ def served(hostile_index: Path) -> Iterator[str]:
         while not server.started:
             assert thread.is_alive(), "the server did not start"
             threading.Event().wait(0.02)
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         store.close()
 
 
-def test_pool_names_are_text_not_markup(served: str) -> None:
+@pytest.fixture(scope="module")
+def served(story_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    copy = tmp_path_factory.mktemp("dashboard") / "index"
+    shutil.copytree(story_index, copy)
+    yield from serve(copy)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "Chromium is needed (.ci/run installs Debian's chromium)"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--headless=new"])
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=["--no-sandbox", "--headless=new"])
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page whose console errors, failed requests and HTTP errors are collected."""
+
+    def __init__(self, browser: Browser, javascript: bool = True) -> None:
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900},
+                                           java_script_enabled=javascript)
+        self.page: Page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(
+            f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(
+            f"HTTP {r.status}: {r.url}"))
+
+    def charts_ready(self, ids: tuple[str, ...]) -> None:
+        for chart in ids:
+            self.page.wait_for_selector(f"#{chart}[data-ready]", state="attached",
+                                        timeout=20_000)
+            assert self.page.get_attribute(f"#{chart}", "data-ready") == "1", chart
+            assert self.page.locator(f"#{chart} canvas").count() == 1, chart
+
+    def chart(self, chart: str) -> Any:
+        return self.page.evaluate(f"window.minerflow.charts[{json.dumps(chart)}]")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("MINERFLOW_SCREENSHOTS", tmp_path))
+
+
+def api(base: str, path: str) -> Any:
+    response = httpx.get(base + path)
+    assert response.status_code == 200, path
+    return response.json()
+
+
+def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
+                                            tmp_path: Path) -> None:
+    shots = shots_dir(tmp_path)
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.goto(served + "/")
+        watched.charts_ready(OVERVIEW_CHARTS)
+        status = api(served, "/v1/status")
+        assert page.text_content("#tip-height") == str(status["tip_height"])
+        page.screenshot(path=str(shots / "dashboard.png"))  # the README's: the first screen
+
+        # the pools table is the window's blocks per pool
+        pools = api(served, "/v1/pools?window=1w")["data"]
+        rows = page.locator("#pools tbody tr")
+        assert rows.count() == len(pools)
+        for i, pool in enumerate(pools):
+            assert rows.nth(i).get_attribute("data-slug") == pool["slug"]
+            assert rows.nth(i).locator("td.blocks").text_content() == str(pool["blocks"])
+
+        # balance, stacked by pool: the layers add up to all miners' balance, each its pool's
+        balances = {b["entity"]: b for b in api(served, "/v1/miners/balances")["data"]}
+        names = {b["name"]: b["entity"] for b in balances.values()}
+
+        def check_balance(level: int) -> None:
+            chart = watched.chart("chart-balance")
+            last = {name: values[-1] for name, values in chart["series"].items()}
+            assert sum(last.values()) == pytest.approx(balances["all"][f"level{level}"] / 1e8)
+            for name, value in last.items():
+                if name != "other":
+                    assert value == balances[names[name]][f"level{level}"] / 1e8
+
+        check_balance(1)
+        daily = api(served, "/v1/miners/series?entity=all&level=1&limit=10000")["data"]
+        by_exchange = watched.chart("chart-exchange-by")["series"]
+        assert len(by_exchange) >= 2
+        for exchange, values in by_exchange.items():
+            assert sum(values) == pytest.approx(
+                sum(r["to_exchange_by"].get(exchange, 0) for r in daily) / 1e8)
+        by_pool = watched.chart("chart-exchange-pool")["series"]
+        assert sum(sum(v) for v in by_pool.values()) == pytest.approx(
+            sum(r["to_exchange"] for r in daily) / 1e8)
+        network = api(served, "/v1/network/series?limit=10000")["data"]
+        shown = watched.chart("chart-network")
+        assert shown["series"]["hash rate"] == [r["hashrate"] for r in network]
+        assert shown["series"]["difficulty"] == [r["difficulty"] for r in network]
+        derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true")["data"]
+        assert watched.chart("chart-netpos")["series"]["net position change, 30 d"] == [
+            r["net_position_change_30d"] for r in derived]
+        top = pools[0]
+        hashrate = api(served, f"/v1/pools/{top['slug']}/hashrate")["data"]
+        shown_rates = watched.chart("chart-pool-hashrate")["series"][top["name"]]
+        assert shown_rates[-1] == hashrate[-1]["hashrate_7d"]
+
+        # switch the level: the balance layers are level 0's
+        page.select_option("#level", "0")
+        page.wait_for_url("**level=0**")
+        watched.charts_ready(OVERVIEW_CHARTS)
+        check_balance(0)
+        # switch the window: the table is the whole chain's
+        page.select_option("#window", "all")
+        page.wait_for_url("**window=all**")
+        watched.charts_ready(OVERVIEW_CHARTS)
+        everything = api(served, "/v1/pools?window=all")["data"]
+        assert page.locator("#pools tbody tr").count() == len(everything)
+        assert page.locator("#pools td.blocks").all_text_contents() == [
+            str(p["blocks"]) for p in everything]
+        page.screenshot(path=str(shots / "dashboard-all-level0.png"), full_page=True)
+
+        # click through: the newest block, then its pool
+        page.click("#blocks tbody tr:first-child td:first-child a")
+        page.wait_for_selector("#block")
+        tip = api(served, f"/v1/blocks/{status['tip_height']}")
+        assert page.locator("#block code").first.text_content() == tip["hash"]
+        page.click("#block a[href^='/pools/']")
+        page.wait_for_selector("#pool-name")
+        assert page.text_content("#pool-name") == tip["pool_name"]
+        watched.charts_ready(("chart-pool",))
+        daily_rate = watched.chart("chart-pool")["series"]["daily"]
+        assert daily_rate == [r["hashrate"] for r in api(
+            served, f"/v1/pools/{tip['pool']}/hashrate")["data"]]
+        page.screenshot(path=str(shots / "pool.png"), full_page=True)
+    finally:
+        watched.close()
+    assert watched.problems == []
+    assert all((shots / name).stat().st_size > 20_000
+               for name in ("dashboard.png", "dashboard-all-level0.png", "pool.png"))
+
+
+def test_tables_work_without_javascript(served: str, browser: Browser) -> None:
+    watched = Watched(browser, javascript=False)
+    try:
+        watched.page.goto(served + "/?window=all&level=0")
+        pools = api(served, "/v1/pools?window=all")["data"]
+        assert watched.page.locator("#pools tbody tr").count() == len(pools)
+        assert watched.page.locator("#blocks tbody tr").count() == 20
+        watched.page.click("#controls button")  # the form submits without a script
+        assert "window=all" in watched.page.url and "level=0" in watched.page.url
+    finally:
+        watched.close()
+    assert watched.problems == []
+
+
+@pytest.fixture()
+def hostile_index(tmp_path: Path) -> Path:
+    pools = json.loads(POOLS.read_text())
+    pools[0]["name"] = PAYLOAD  # Foundry USA, which mined blocks of the sample chain
+    pools[0]["link"] = "javascript:window.__xss=1"
+    hostile = tmp_path / "pools.json"
+    hostile.write_text(json.dumps(pools))
+    index = tmp_path / "index"
+    cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", index, "--pools",
+        hostile, "--labels", LABELS)
+    return index
+
+
+def test_pool_names_are_text_not_markup(hostile_index: Path, browser: Browser) -> None:
+    for base in serve(hostile_index):
+        watched = Watched(browser)
+        page = watched.page
         try:
-            page = browser.new_page()
-            page.goto(served)
-            page.wait_for_selector("#pools tbody tr")
-            page.wait_for_selector("#chart polyline", state="attached")
+            page.goto(base + "/?window=all")
+            watched.charts_ready(OVERVIEW_CHARTS)
             cells = page.locator("#pools tbody td:first-child").all_text_contents()
-            options = page.locator("#entity option").all_text_contents()
-            injected = page.locator("#pools img, #entity img").count()
+            legend = page.locator("#chart-balance .u-legend .u-label").all_text_contents()
+            page.locator("#pools tbody a", has_text="Evil & Co").click()
+            page.wait_for_selector("#pool-name")
+            watched.charts_ready(("chart-pool",))
+            title = page.text_content("#pool-name")
+            links = page.locator("a[href^='javascript']").count()
+            injected = page.locator("main img").count()
             ran = page.evaluate("window.__xss === undefined ? 0 : window.__xss")
         finally:
-            browser.close()
-    assert PAYLOAD in cells and PAYLOAD in options
-    assert injected == 0 and ran == 0
+            watched.close()
+        assert PAYLOAD in cells and PAYLOAD in legend and title == PAYLOAD
+        assert injected == 0 and ran == 0 and links == 0
+        assert watched.problems == []

@@ -1,0 +1,172 @@
+"""The dashboard's HTML pages, rendered on the server so that every table works without
+JavaScript; the charts are drawn in the browser from the /v1 API (static/dashboard.js).
+
+Templates autoescape: pool names, coinbase text and exchange labels come from files and blocks
+written by strangers, and reach the page as text only. Pages carry a Content-Security-Policy that
+admits scripts and styles from this server alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+import jinja2
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.deps import Reader, public_text
+from api.schemas import Window
+from indexer.errors import NotFound
+from indexer.follow import Follower
+from indexer.mining import block_totals, difficulty, hashrate
+from indexer.mining_series import window_totals
+from indexer.reader import IndexReader
+
+TEMPLATES = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True))
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+RECENT_BLOCKS = 20
+router = APIRouter(include_in_schema=False)
+
+
+def btc(sats: int) -> str:
+    return f"{sats / 1e8:,.8f}"
+
+
+def rate(hashes_per_second: float | None) -> str:
+    """A hash rate with an SI prefix: 1.23 EH/s."""
+    if hashes_per_second is None:
+        return "–"
+    value = hashes_per_second
+    for unit in ("H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"):
+        if abs(value) < 1000 or unit == "EH/s":
+            return f"{value:.3g} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def utc(seconds: int | None) -> str:
+    if seconds is None:
+        return "–"
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def web_link(url: str) -> str | None:
+    """The URL when it is an http(s) one; a pools file may name `javascript:` links."""
+    return url if url.lower().startswith(("https://", "http://")) else None
+
+
+TEMPLATES.env.filters.update(btc=btc, rate=rate, utc=utc, web_link=web_link)
+
+
+def render(request: Request, name: str, context: dict[str, Any],
+           status_code: int = 200) -> HTMLResponse:
+    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
+    """Tip, node state and lag, list versions, and a warning when the series are behind."""
+    state = reader.state
+    tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
+    follower: Follower | None = request.app.state.follower
+    node: dict[str, Any] = {"state": "off", "lag": None, "error": None}
+    warning = None
+    if follower is not None:
+        s = follower.status
+        lag = None if s.node_tip is None else s.node_tip - state.tip_height
+        node = {"state": s.state, "lag": lag, "error": public_text(s.last_error)}
+        if s.state in ("dead", "retrying"):
+            warning = f"Following the node is {s.state}: the series may be stale."
+        elif lag is not None and lag > 6:
+            warning = f"The index is {lag} blocks behind the node: the series are stale."
+    return {"network": state.network, "tip_height": state.tip_height, "tip_time": tip_time,
+            "tip_hash": state.tip_hash, "pools_sha256": state.pools_sha256,
+            "labels_sha256": state.labels_sha256, "format": state.format, "node": node,
+            "warning": warning}
+
+
+def block_line(reader: IndexReader, height: int) -> dict[str, Any]:
+    detail = reader.block_detail(reader.block(height))
+    totals = block_totals(reader.block(height), reader.network)
+    return {**detail, "fees": totals.fees, "subsidy": totals.subsidy}
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, reader: Reader,
+             window: Annotated[Window, Query()] = "1w",
+             level: Annotated[int, Query(ge=0, le=1)] = 1) -> HTMLResponse:
+    totals = window_totals(reader, window)
+    total = totals.network.blocks
+    by_id = reader.pools.by_id
+    pools = [
+        {"slug": by_id[i].slug, "name": by_id[i].name, "blocks": t.blocks,
+         "share": t.blocks / total if total else 0.0,
+         "hashrate": None if totals.seconds is None else hashrate(t.work, totals.seconds),
+         "empty_blocks": t.empty_blocks, "revenue": t.subsidy + t.fees,
+         "level0": reader.balance(i, 0), "level1": reader.balance(i, 1)}
+        for i, t in sorted(totals.pools.items(), key=lambda kv: (-kv[1].blocks, kv[0]))
+    ]
+    tip = reader.tip_height
+    recent = [block_line(reader, h) for h in range(tip, max(tip - RECENT_BLOCKS, 0), -1)]
+    network = {
+        "hashrate": None if totals.seconds is None else hashrate(totals.network.work,
+                                                                  totals.seconds),
+        "difficulty": difficulty(reader.block(tip).bits, reader.network) if tip >= 0 else None,
+        "blocks": total, "from_height": totals.from_height,
+    }
+    return render(request, "overview.html", {
+        "fresh": freshness(reader, request), "window": window, "windows": get_args(Window),
+        "level": level, "pools": pools, "recent": recent, "network": network,
+    })
+
+
+@router.get("/blocks/{ref}", response_class=HTMLResponse)
+def block_page(request: Request, reader: Reader, ref: str) -> HTMLResponse:
+    try:
+        is_height = ref.isascii() and ref.isdigit() and len(ref) < 64
+        record = reader.block(int(ref)) if is_height else reader.block_by_hash(ref)
+    except NotFound as exc:
+        return not_found(request, reader, str(exc))
+    block = block_line(reader, record.height)
+    block["difficulty"] = difficulty(record.bits, reader.network)
+    block["weight"] = record.weight
+    return render(request, "block.html", {"fresh": freshness(reader, request), "block": block})
+
+
+@router.get("/pools/{slug}", response_class=HTMLResponse)
+def pool_page(request: Request, reader: Reader, slug: str) -> HTMLResponse:
+    try:
+        pool = reader.pool(slug)
+    except NotFound as exc:
+        return not_found(request, reader, str(exc))
+    windows = []
+    for window in get_args(Window):
+        totals = window_totals(reader, window, [pool.id])
+        mine = totals.pools.get(pool.id)
+        blocks = mine.blocks if mine else 0
+        windows.append({
+            "window": window, "blocks": blocks,
+            "share": blocks / totals.network.blocks if totals.network.blocks else 0.0,
+            "hashrate": (hashrate(mine.work, totals.seconds)
+                         if mine and totals.seconds is not None else None),
+            "empty_blocks": mine.empty_blocks if mine else 0,
+            "revenue": mine.subsidy + mine.fees if mine else 0,
+        })
+    heights = reader.pool_heights(pool.id, None, RECENT_BLOCKS)
+    return render(request, "pool.html", {
+        "fresh": freshness(reader, request), "pool": pool, "windows": windows,
+        "balance": {"level0": reader.balance(pool.id, 0), "level1": reader.balance(pool.id, 1)},
+        "recent": [block_line(reader, h) for h in heights],
+    })
+
+
+def not_found(request: Request, reader: IndexReader, message: str) -> HTMLResponse:
+    return render(request, "missing.html", {"fresh": freshness(reader, request),
+                                            "message": public_text(message)}, status_code=404)

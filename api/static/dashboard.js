@@ -1,0 +1,211 @@
+// minerflow dashboard: draws the charts of a server-rendered page from the /v1 API with uPlot.
+// Every text from the index (pool names, exchange labels) reaches the page as text: uPlot
+// writes legends with textContent, and this file never builds markup from strings.
+"use strict";
+
+const PALETTE = ["#d97706", "#2563eb", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#65a30d",
+                 "#db2777", "#6b7280"];
+const WINDOW_SECONDS = {"24h": 86400, "3d": 3 * 86400, "1w": 7 * 86400, "1m": 30 * 86400,
+                        "3m": 91 * 86400, "6m": 182 * 86400, "1y": 365 * 86400, "all": null};
+const TOP = 6;
+const compact = new Intl.NumberFormat("en", {notation: "compact", maximumFractionDigits: 2});
+const drawn = {};
+window.minerflow = {charts: drawn};
+
+async function fetchJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// Every row of a list endpoint, following next_cursor.
+async function allRows(path, params) {
+  const rows = [];
+  let cursor = null;
+  for (;;) {
+    const query = new URLSearchParams({...params, limit: "10000"});
+    if (cursor !== null) query.set("cursor", String(cursor));
+    const body = await fetchJson(`${path}?${query}`);
+    rows.push(...body.data);
+    cursor = body.next_cursor;
+    if (cursor === null || cursor === undefined) return rows;
+  }
+}
+
+const daySeconds = day => Date.parse(`${day}T00:00:00Z`) / 1000;
+const toBtc = sats => sats === null || sats === undefined ? null : sats / 1e8;
+
+function siRate(v) {
+  if (v === null || v === undefined) return "–";
+  if (v !== 0 && Math.abs(v) < 0.01) return `${v.toExponential(1)} H/s`;
+  const units = ["H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"];
+  let i = 0;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${v.toPrecision(3)} ${units[i]}`;
+}
+
+function empty(el, text) {
+  const note = document.createElement("p");
+  note.className = "empty";
+  note.textContent = text;
+  el.replaceChildren(note);
+  el.dataset.ready = "empty";
+}
+
+// Draw one chart: x in unix seconds, named series of raw values; `stacked` fills cumulative
+// areas while legends and the exposed data keep each series' own values.
+function plot(el, x, named, {stacked = false, unit = "", format = null, right = null} = {}) {
+  const names = Object.keys(named);
+  drawn[el.id] = {x, series: named};
+  if (x.length === 0 || names.length === 0) return empty(el, "No data yet.");
+  const show = format || (v => v === null || v === undefined ? "–" : `${v.toLocaleString()} ${unit}`);
+  const values = names.map(n => named[n]);
+  let lines = values;
+  if (stacked) {
+    const sums = new Array(x.length).fill(0);
+    lines = values.map(v => v.map((y, i) => (sums[i] += y || 0)));
+    lines.reverse();  // the tallest first, so each smaller area paints over it
+  }
+  const order = stacked ? [...names].reverse() : names;
+  const raw = stacked ? [...values].reverse() : values;
+  const series = [{}].concat(order.map((name, i) => {
+    const color = PALETTE[(stacked ? names.length - 1 - i : i) % PALETTE.length];
+    return {
+      label: name, stroke: color, width: 1.5,
+      fill: stacked ? color + "55" : undefined,
+      scale: right && right.names.includes(name) ? "right" : "y",
+      value: (u, _v, si, di) => di === null || di === undefined ? "–" :
+        (right && right.names.includes(name) ? right.format : show)(raw[si - 1][di]),
+    };
+  }));
+  const tick = format || (v => `${compact.format(v)} ${unit}`);
+  const axes = [{}, {scale: "y", size: 90, values: (u, ticks) => ticks.map(t => tick(t))}];
+  if (right) axes.push({scale: "right", side: 1, size: 70, grid: {show: false},
+                        values: (u, ticks) => ticks.map(t => right.format(t))});
+  const opts = {
+    width: Math.max(320, el.clientWidth || 900), height: 240, series, axes,
+    scales: {x: {time: true}, y: {}, right: {}},
+  };
+  el.replaceChildren();
+  new uPlot(opts, [x, ...lines], el);
+  el.dataset.ready = "1";
+}
+
+const body = document.body.dataset;
+const level = body.level || "1";
+
+async function topPools() {
+  const balances = await fetchJson("/v1/miners/balances?limit=10000");
+  return balances.data.filter(b => b.entity !== "all" && b[`level${level}`] > 0)
+    .slice(0, TOP);
+}
+
+async function minerSeries(entity, extra = {}) {
+  return allRows("/v1/miners/series", {entity, level, interval: "day", ...extra});
+}
+
+async function drawBalance(el) {
+  const pools = await topPools();
+  const all = await minerSeries("all");
+  const x = all.map(r => daySeconds(r.day));
+  const named = {};
+  const rest = all.map(r => r.balance);
+  for (const p of pools) {
+    const rows = await minerSeries(p.entity);
+    named[p.name] = rows.map(r => toBtc(r.balance));
+    rows.forEach((r, i) => { rest[i] -= r.balance; });
+  }
+  if (rest.some(v => v !== 0)) named["other"] = rest.map(toBtc);
+  plot(el, x, named, {stacked: true, unit: "BTC"});
+}
+
+async function drawExchangeByPool(el) {
+  const pools = await topPools();
+  const all = await minerSeries("all");
+  const x = all.map(r => daySeconds(r.day));
+  const named = {};
+  const rest = all.map(r => r.to_exchange);
+  for (const p of pools) {
+    const rows = await minerSeries(p.entity);
+    named[p.name] = rows.map(r => toBtc(r.to_exchange));
+    rows.forEach((r, i) => { rest[i] -= r.to_exchange; });
+  }
+  if (rest.some(v => v !== 0)) named["other"] = rest.map(toBtc);
+  plot(el, x, named, {unit: "BTC"});
+}
+
+async function drawExchangeByExchange(el) {
+  const all = await minerSeries("all");
+  const totals = new Map();
+  for (const r of all) {
+    for (const [name, v] of Object.entries(r.to_exchange_by)) {
+      totals.set(name, (totals.get(name) || 0) + v);
+    }
+  }
+  const names = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a)).slice(0, TOP);
+  const named = {};
+  for (const name of names) named[name] = all.map(r => toBtc(r.to_exchange_by[name] || 0));
+  plot(el, all.map(r => daySeconds(r.day)), named, {unit: "BTC"});
+}
+
+async function drawNetPosition(el) {
+  const rows = await minerSeries("all", {derived: "true"});
+  plot(el, rows.map(r => daySeconds(r.day)),
+       {"net position change, 30 d": rows.map(r => r.net_position_change_30d)}, {unit: "BTC"});
+}
+
+async function drawPoolHashrate(el) {
+  const window_ = body.window || "1w";
+  const pools = (await fetchJson(`/v1/pools?window=${encodeURIComponent(window_)}`)).data
+    .slice(0, TOP - 1);
+  const seconds = WINDOW_SECONDS[window_];
+  const params = {};
+  if (seconds && body.tipTime) {
+    params.since = new Date((Number(body.tipTime) - seconds) * 1000).toISOString().slice(0, 10);
+  }
+  const named = {};
+  let x = [];
+  for (const p of pools) {
+    const rows = await allRows(`/v1/pools/${encodeURIComponent(p.slug)}/hashrate`, params);
+    x = rows.map(r => daySeconds(r.date));
+    named[p.name] = rows.map(r => r.hashrate_7d);
+  }
+  plot(el, x, named, {format: siRate});
+}
+
+async function drawNetwork(el) {
+  const rows = await allRows("/v1/network/series", {interval: "day"});
+  plot(el, rows.map(r => daySeconds(r.date)),
+       {"hash rate": rows.map(r => r.hashrate), "difficulty": rows.map(r => r.difficulty)},
+       {format: siRate, right: {names: ["difficulty"], format: v => v === null ? "–" :
+         Number(v).toPrecision(4)}});
+}
+
+async function drawPool(el) {
+  const rows = await allRows(`/v1/pools/${encodeURIComponent(body.pool)}/hashrate`, {});
+  plot(el, rows.map(r => daySeconds(r.date)),
+       {"daily": rows.map(r => r.hashrate), "7-day mean": rows.map(r => r.hashrate_7d)},
+       {format: siRate});
+}
+
+const CHARTS = {
+  "balance": drawBalance, "exchange-pool": drawExchangeByPool,
+  "exchange-by": drawExchangeByExchange, "netpos": drawNetPosition,
+  "pool-hashrate": drawPoolHashrate, "network": drawNetwork, "pool": drawPool,
+};
+
+function autoSubmit() {
+  const form = document.getElementById("controls");
+  if (!form) return;
+  for (const select of form.querySelectorAll("select")) {
+    select.addEventListener("change", () => form.submit());
+  }
+}
+
+autoSubmit();
+for (const el of document.querySelectorAll("[data-chart]")) {
+  CHARTS[el.dataset.chart](el).catch(error => {
+    el.dataset.ready = "error";
+    console.error(`chart ${el.id}: ${error.message}`);
+  });
+}
