@@ -9,6 +9,7 @@ block's keys; everything it writes goes through the buffer and so into the block
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexer import fastpath
@@ -16,7 +17,15 @@ from indexer.attribution.matcher import attribute
 from indexer.attribution.pools import CompiledPools
 from indexer.config import get_network
 from indexer.errors import ParseError
-from indexer.flows.cohorts import LEVELS, BlockChanges, CohortStep, Coin, Flow, SpentValues
+from indexer.flows.cohorts import (
+    LEVELS,
+    BlockChanges,
+    CohortStep,
+    Coin,
+    Flow,
+    SpentValues,
+    TxFlow,
+)
 from indexer.mining import SECONDS_PER_DAY, block_totals
 from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
@@ -89,6 +98,10 @@ class BlockMeta:
         return self.hash_rev[::-1].hex()
 
 
+TxSink = Callable[[BlockMeta, list[TxFlow]], None]
+"""Hears each applied block's flows per transaction (see `BlockChanges.tx_flows`)."""
+
+
 def series_row(flow: Flow, balance: int) -> bytes:
     return keys.pack_series_row(balance, flow.mined, flow.inflow, flow.outflow, flow.fees,
                                 flow.to_exchange, flow.to_exchange_by)
@@ -98,13 +111,15 @@ class BlockApplier:
     """Applies blocks in height order on top of an index."""
 
     def __init__(self, store: Store, buffer: WriteBuffer, pools: CompiledPools,
-                 exchanges: dict[bytes, str], fingerprints: Fingerprints | None = None) -> None:
+                 exchanges: dict[bytes, str], fingerprints: Fingerprints | None = None,
+                 tx_sink: TxSink | None = None) -> None:
         self.store = store
         self.buffer = buffer
         self.pools = pools
         self.network = get_network(store.require_state().network)
         self.view = IndexView(buffer, fingerprints or Fingerprints(store))
-        self.step = CohortStep(self.view, exchanges)
+        self.step = CohortStep(self.view, exchanges, record_txs=tx_sink is not None)
+        self.tx_sink = tx_sink
         self.balances: dict[tuple[int, int], int] = {}
         for key, value in self.store.scan(keys.BALANCE):
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
@@ -149,6 +164,8 @@ class BlockApplier:
         if changes is not None:
             self._write_changes(height, changes)
         buf.end_block(meta.hash_hum)
+        if self.tx_sink is not None:
+            self.tx_sink(meta, changes.tx_flows if changes is not None else [])
 
     def _add_totals(self, day: int, record: keys.BlockRecord) -> None:
         """Add the block to its day's and the chain's totals, for the network and its pool."""

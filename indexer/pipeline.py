@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer import fastpath
-from indexer.apply import BlockApplier, BlockMeta, Fingerprints
+from indexer.apply import BlockApplier, BlockMeta, Fingerprints, TxSink
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
 from indexer.errors import ConfigError, DamagedBlockError, ParseError, StoreError
@@ -265,8 +265,10 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
 
 def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
             reorg_limit: int = 288, progress: ProgressFn | None = None,
-            flush_blocks: int = FLUSH_BLOCKS, on_total: TotalFn | None = None) -> RunReport:
-    """Bring the index to the active chain of the block files."""
+            flush_blocks: int = FLUSH_BLOCKS, on_total: TotalFn | None = None,
+            stop_height: int | None = None, tx_sink: TxSink | None = None) -> RunReport:
+    """Bring the index to the active chain of the block files (up to `stop_height` when
+    given); `tx_sink` hears every block's flows per transaction."""
     chain = source.chain()
     network = source.network
     hashes = [cb.hash_rev for cb in chain.blocks]
@@ -280,11 +282,14 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 
     buffer = WriteBuffer(store, reorg_limit)
-    applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges)
+    applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges,
+                           tx_sink=tx_sink)
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
+    todo = chain.blocks[fork + 1:] if stop_height is None else chain.blocks[
+        fork + 1:stop_height + 1]
     if on_total is not None:
-        on_total(len(chain.blocks) - fork - 1)
-    for cb, data in read_ahead(source.read_checked, chain.blocks[fork + 1:]):
+        on_total(len(todo))
+    for cb, data in read_ahead(source.read_checked, todo):
         try:
             if isinstance(data, DamagedBlockError):
                 raise data

@@ -11,6 +11,8 @@ import click
 
 from indexer.attribution.pools import load_pools
 from indexer.cli.common import (
+    blocksdir_option,
+    datadir_option,
     existing_file,
     index_option,
     main,
@@ -20,9 +22,10 @@ from indexer.cli.common import (
     pools_option,
     resolve_lists,
 )
-from indexer.config import default_pools_path
+from indexer.config import blocks_dir, default_pools_path
 from indexer.errors import ConfigError
 from indexer.export import write_rows as export_rows
+from indexer.flow_export import replay_flows
 from indexer.flows.labels import load_labels
 from indexer.parquet import write_parquet
 from indexer.pipeline import open_for_writing
@@ -120,6 +123,29 @@ def export_network(index: Path, pool: str | None, interval: str, since: str | No
     with Store(index) as store:
         reader = IndexReader(store)
         write_rows(network_series(reader, pool, interval, since, until), fmt, output)
+
+
+@export.command("flows")
+@index_option
+@datadir_option
+@blocksdir_option
+@click.option("--trust-files", is_flag=True,
+              help="Skip checking each block against its merkle root.")
+@format_option
+@output_option
+@one_line_errors
+def export_flows(index: Path, datadir: Path | None, blocksdir: Path | None, trust_files: bool,
+                 fmt: str, output: Path | None) -> None:
+    """Flows per transaction: one row per transaction and (entity, level) whose numbers it
+    changed (mined, inflow, outflow, fees, to_exchange, to_exchange_by, balance_change), for
+    the indexed chain, replayed from the node's block files with the index's lists.
+
+    Example: minerflow export flows --index ~/idx --datadir ~/.bitcoin --format parquet -o flows/
+    """
+    with Store(index) as store:
+        reader = IndexReader(store)
+        where = blocks_dir(datadir, reader.network, blocksdir)
+        write_rows(replay_flows(reader, where, trust_files), fmt, output)
 
 
 @main.group()

@@ -19,6 +19,7 @@ from indexer.parse.script import is_unspendable
 LEVELS = (0, 1)
 Coin = tuple[int, int, int]  # entity, level, value
 Outpoint = tuple[bytes, int]  # txid_rev, vout
+TxFlow = tuple[int, bytes, int, int, "Flow"]  # tx index, txid_rev, entity, level, flow
 
 
 class CohortView(Protocol):
@@ -79,6 +80,9 @@ class BlockChanges:
     created: dict[Outpoint, Coin] = field(default_factory=dict)  # still unspent after the block
     spent: dict[Outpoint, Coin] = field(default_factory=dict)  # coins from before the block
     flows: dict[tuple[int, int], Flow] = field(default_factory=dict)
+    # with `CohortStep(record_txs=True)`: (tx index, txid_rev, entity, level, flow) of every
+    # transaction and (entity, level) whose numbers it changed, in block order
+    tx_flows: list[TxFlow] = field(default_factory=list)
 
     def flow(self, entity: int, level: int) -> Flow:
         key = (entity, level)
@@ -91,9 +95,11 @@ class BlockChanges:
 class CohortStep:
     """Apply SPEC 5 to one block on top of `view`."""
 
-    def __init__(self, view: CohortView, exchanges: dict[bytes, str]) -> None:
+    def __init__(self, view: CohortView, exchanges: dict[bytes, str],
+                 record_txs: bool = False) -> None:
         self.view = view
         self.exchanges = exchanges
+        self.record_txs = record_txs
 
     def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
         out = BlockChanges()
@@ -168,9 +174,10 @@ class CohortStep:
             self._create(tx, vout, (owner, level, txout.value), out, coinbase=True)
             for at in LEVELS:
                 if level <= at:
-                    flow = out.flow(owner, at)
-                    flow.mined += txout.value
-                    flow.balance += txout.value
+                    mined = Flow(mined=txout.value, balance=txout.value)
+                    out.flow(owner, at).add(mined)
+                    if self.record_txs:
+                        out.tx_flows.append((0, tx.txid_rev, owner, at, mined))
 
     def _spend(self, index: int, tx: Tx, spent_values: SpentValues, out: BlockChanges) -> None:
         spent: list[Coin | None] = [
@@ -216,6 +223,8 @@ class CohortStep:
                 flow.balance -= mine_in
                 if not flow.is_zero():
                     out.flow(owner, at).add(flow)
+                    if self.record_txs:
+                        out.tx_flows.append((index, tx.txid_rev, owner, at, flow))
 
     def _tx_flow(self, tx: Tx, created: list[Coin | None], owner: int, at: int, mine_in: int,
                  total_in: int, fee: int) -> Flow:
