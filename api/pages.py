@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import jinja2
 from fastapi import APIRouter, Query, Request
@@ -23,6 +23,7 @@ from indexer.errors import NotFound
 from indexer.follow import Follower
 from indexer.mining import block_totals, difficulty, hashrate
 from indexer.mining_series import window_totals
+from indexer.prices import price_summary
 from indexer.reader import IndexReader
 
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
@@ -77,12 +78,14 @@ def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
     tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
     follower: Follower | None = request.app.state.follower
     node: dict[str, Any] = {"state": "off", "lag": None, "error": None}
-    warning = None
+    warning = None if state.stale is None else f"Miner series are stale: {state.stale}."
     if follower is not None:
         s = follower.status
         lag = None if s.node_tip is None else s.node_tip - state.tip_height
         node = {"state": s.state, "lag": lag, "error": public_text(s.last_error)}
-        if s.state in ("dead", "retrying"):
+        if warning is not None:
+            pass
+        elif s.state in ("dead", "retrying"):
             warning = f"Following the node is {s.state}: the series may be stale."
         elif lag is not None and lag > 6:
             warning = f"The index is {lag} blocks behind the node: the series are stale."
@@ -101,7 +104,8 @@ def block_line(reader: IndexReader, height: int) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, reader: Reader,
              window: Annotated[Window, Query()] = "1w",
-             level: Annotated[int, Query(ge=0, le=1)] = 1) -> HTMLResponse:
+             level: Annotated[int, Query(ge=0, le=1)] = 1,
+             unit: Annotated[Literal["btc", "usd"], Query()] = "btc") -> HTMLResponse:
     totals = window_totals(reader, window)
     total = totals.network.blocks
     by_id = reader.pools.by_id
@@ -124,6 +128,7 @@ def overview(request: Request, reader: Reader,
     return render(request, "overview.html", {
         "fresh": freshness(reader, request), "window": window, "windows": get_args(Window),
         "level": level, "pools": pools, "recent": recent, "network": network,
+        "prices": (prices := price_summary(reader)), "unit": unit if prices else "btc",
     })
 
 

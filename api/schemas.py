@@ -44,6 +44,17 @@ class NodeStatus(BaseModel):
     note: str | None = Field(description="Why the follower waits, when it does.")
 
 
+class PriceRange(BaseModel):
+    first: str
+    last: str
+    days: int
+
+
+class PoolsVersion(BaseModel):
+    sha256: str
+    blocks: int
+
+
 class Status(BaseModel):
     version: str
     network: str
@@ -55,6 +66,13 @@ class Status(BaseModel):
     pools_sha256: str
     labels_sha256: str
     pools: int
+    pools_versions: list[PoolsVersion] = Field(description="The pools lists that attributed "
+                                               "the index's blocks, oldest first.")
+    stale: bool = Field(description="The miner series were built with another pools list "
+                        "than the blocks' attribution (after `pools update`).")
+    stale_reason: str | None
+    prices: PriceRange | Literal["none"] = Field(description="The imported daily USD closes, "
+                                                  "or none: USD fields are then left out.")
     node: NodeStatus
 
 
@@ -226,6 +244,7 @@ class CoinbaseOutput(BaseModel):
 class BlockDetail(BlockRow):
     header_time: int
     bits: str
+    pools_sha256: str | None = Field(description="The pools list that attributed the block.")
     coinbase_value: int
     coinbase_hex: str
     coinbase_text: str
@@ -244,6 +263,8 @@ class BalanceList(BaseModel):
     count: int
     tip_height: int
     next_cursor: int | None
+    stale: bool = Field(default=False, description="See /v1/status: the series were built "
+                        "with another pools list than the blocks' attribution.")
 
 
 class SeriesPage(BaseModel):
@@ -254,6 +275,11 @@ class SeriesPage(BaseModel):
     level: int
     interval: str
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
+    stale: bool = Field(default=False, description="See /v1/status: the series were built "
+                        "with another pools list than the blocks' attribution.")
+    prices: Literal["imported", "none"] = Field(
+        default="none", description="imported: rows carry <field>_usd (null on days without a "
+        "close) and derived rows revenue_usd, puell_multiple and mpi; none: they are left out.")
 
 
 class ExchangeFlow(BaseModel):
@@ -270,3 +296,5 @@ class ExchangeFlows(BaseModel):
     level: int
     from_height: int
     next_cursor: int | None
+    stale: bool = Field(default=False, description="See /v1/status: the series were built "
+                        "with another pools list than the blocks' attribution.")

@@ -148,7 +148,7 @@ class BlockApplier:
         record = keys.BlockRecord(
             height, meta.hash_rev, meta.chain_time, block.header.time, block.header.bits,
             who.pool_id, who.method, who.tag_pool_id, who.conflict, block.tx_count, block.size,
-            sum(value for value, _s in outputs), weight,
+            sum(value for value, _s in outputs), weight, self._count_version(),
         )
         buf.put(keys.block_key(height), keys.pack_block(record), None)
         buf.put(keys.block_by_hash_key(meta.hash_rev), keys.pack_u32(height), None)
@@ -166,6 +166,16 @@ class BlockApplier:
         buf.end_block(meta.hash_hum)
         if self.tx_sink is not None:
             self.tx_sink(meta, changes.tx_flows if changes is not None else [])
+
+    def _count_version(self) -> int:
+        """The current pools list attributes the block: count it; its index in the table."""
+        raw = self.buffer.get(keys.POOLS_VERSIONS)
+        assert raw is not None, "an index always has its pools versions"
+        versions = keys.unpack_versions(raw)
+        sha, blocks = versions[-1]
+        versions[-1] = (sha, blocks + 1)
+        self.buffer.put(keys.POOLS_VERSIONS, keys.pack_versions(versions), raw)
+        return len(versions) - 1
 
     def _add_totals(self, day: int, record: keys.BlockRecord) -> None:
         """Add the block to its day's and the chain's totals, for the network and its pool."""

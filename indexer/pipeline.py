@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer import fastpath
@@ -139,6 +139,16 @@ def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: Lab
         store.close()
         raise
     return store
+
+
+def replace_labels(store: Store, labels: LabelSet) -> None:
+    """Set new exchange labels in one batch. Flows already indexed were built with the old
+    ones: the state keeps their hash, and the index reports its series stale until a re-index."""
+    state = store.require_state()
+    built = (state.series_labels_sha256 or state.labels_sha256) if state.tip_height >= 0 else None
+    store.write({keys.LABELS_LIST: labels.to_json()},
+                replace(state, labels_sha256=labels.sha256,
+                        series_labels_sha256=None if built in (None, labels.sha256) else built))
 
 
 def fork_point(store: Store, hashes: list[bytes]) -> int:

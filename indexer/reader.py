@@ -76,6 +76,11 @@ class IndexReader:
             raise NotFound(f"unknown pool {slug!r}")
         return pool
 
+    def pools_versions(self) -> list[tuple[str, int]]:
+        """The pools lists that attributed the index's blocks, oldest first: (sha256, blocks)."""
+        raw = self.store.get(keys.POOLS_VERSIONS)
+        return keys.unpack_versions(raw) if raw else []
+
     def slug_of(self, pool_id: int | None) -> str | None:
         return None if pool_id is None else self._by_id[pool_id].slug
 
@@ -118,6 +123,11 @@ class IndexReader:
             "tx_count": r.tx_count, "size": r.size,
         }
 
+    def pools_sha256_of(self, r: keys.BlockRecord) -> str | None:
+        """The sha256 of the pools list that attributed the block."""
+        versions = self.pools_versions()
+        return versions[r.pools_version][0] if r.pools_version < len(versions) else None
+
     def block_detail(self, r: keys.BlockRecord) -> dict[str, Any]:
         """A block with its coinbase: scriptSig (hex and text) and payout outputs."""
         row = self.block_row(r)
@@ -126,6 +136,7 @@ class IndexReader:
         script_sig, outputs = keys.unpack_coinbase(raw)
         row.update({
             "header_time": r.header_time, "bits": f"{r.bits:08x}",
+            "pools_sha256": self.pools_sha256_of(r),
             "coinbase_value": r.coinbase_value,
             "coinbase_hex": script_sig.hex(),
             "coinbase_text": script_sig.decode("utf-8", "replace").translate(_UNPRINTABLE),

@@ -7,7 +7,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from indexer.derived import DerivedInputs, with_derived, with_usd
 from indexer.errors import BadParameter
+from indexer.mining import SECONDS_PER_DAY
 from indexer.mining_series import (
     BUCKETS,
     block_rows,
@@ -16,6 +18,7 @@ from indexer.mining_series import (
     network_rows,
     pool_rows,
 )
+from indexer.prices import price_table
 from indexer.reader import IndexReader, day_text, parse_day
 from indexer.store import keys
 
@@ -50,17 +53,26 @@ def series_rows(reader: IndexReader, entity_slug: str, level: int, interval: str
         raise BadParameter(f"level: expected 0 or 1, got {level}")
     _check_interval(interval)
     entity = reader.entity(entity_slug)
+    prices = price_table(reader)
     if interval == "block":
         start, stop = height_range(reader, since, until)
-        return reader.block_series(entity.id, level, start, stop)
+        rows = reader.block_series(entity.id, level, start, stop)
+        return with_usd(rows, prices, lambda r: int(r["time"]) // SECONDS_PER_DAY)
     since_day, until_day = day_range(reader, since, until)
     if derived:  # computed over the whole history, then cut to the range asked for
-        revenue = {day_text(day): t.subsidy + t.fees
-                   for day, t in day_totals(reader, entity.id)}
-        rows = with_derived(reader.daily_series(entity.id, level), revenue)
-        return (r for r in rows if _in_days(r["day"], since_day, until_day))
-    days = reader.daily_series(entity.id, level, since_day, until_day)
+        inputs = DerivedInputs(
+            revenue={day: t.subsidy + t.fees for day, t in day_totals(reader, entity.id)},
+            issuance={day: t.subsidy for day, t in day_totals(reader, keys.ALL_ENTITY)},
+            prices=prices)
+        daily = with_usd(reader.daily_series(entity.id, level), prices, _day_of)
+        return (r for r in with_derived(daily, inputs)
+                if _in_days(r["day"], since_day, until_day))
+    days = with_usd(reader.daily_series(entity.id, level, since_day, until_day), prices, _day_of)
     return days if interval == "day" else _miner_buckets(days, interval)
+
+
+def _day_of(row: dict[str, Any]) -> int:
+    return parse_day(row["day"])
 
 
 def network_series(reader: IndexReader, pool_slug: str | None, interval: str,
@@ -113,6 +125,11 @@ def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict
         current["balance"] = row["balance"]
         for f in ("mined", "inflow", "outflow", "fees", "to_exchange"):
             current[f] += row[f]
+        if "balance_usd" in row:  # USD flows need every day's price; the balance its last
+            current["balance_usd"] = row["balance_usd"]
+            for f in ("mined", "inflow", "outflow", "fees", "to_exchange"):
+                a, b = current[f"{f}_usd"], row[f"{f}_usd"]
+                current[f"{f}_usd"] = None if a is None or b is None else a + b
         by = current["to_exchange_by"]
         for name, value in row["to_exchange_by"].items():
             by[name] = by.get(name, 0) + value
@@ -146,37 +163,3 @@ def _as_height(reader: IndexReader, bound: tuple[str, int], first: bool) -> int:
     if first:
         return next((f for d, f, _l in days if d >= value), reader.tip_height + 1)
     return next((last for d, _f, last in reversed(days) if d <= value), 0)
-
-
-def with_derived(rows: Iterator[dict[str, Any]],
-                 revenue: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
-    """Daily rows plus three derived fields:
-
-    - `net_position_change_30d`: balance(d) − balance(d − 30 days), Glassnode's Miner Net
-      Position Change; null for the first 30 days of the series.
-    - `outflow_multiple`: outflow(d) / mean(outflow over the 365 days ending at d), Glassnode's
-      Miner Outflow Multiple; the mean is over the days present when the series is younger than
-      365 days, and the value is null while that mean is zero.
-    - `outflow_revenue_ratio`: outflow(d) / revenue(d), both in sats, where revenue is subsidy
-      plus claimed fees of the blocks the entity found that day (the network's for `all`):
-      Coin Metrics' Miner Outflow Multiple of Revenue in coin terms; null on days without revenue.
-    """
-    revenue = revenue or {}
-    balances: list[int] = []
-    outflows: list[int] = []
-    window_sum = 0
-    for row in rows:
-        balances.append(int(row["balance"]))
-        outflows.append(int(row["outflow"]))
-        window_sum += outflows[-1]
-        if len(outflows) > 365:
-            window_sum -= outflows[-366]
-        days = min(len(outflows), 365)
-        change = balances[-1] - balances[-31] if len(balances) > 30 else None
-        yield {
-            **row,
-            "net_position_change_30d": None if change is None else change / 1e8,
-            "outflow_multiple": outflows[-1] * days / window_sum if window_sum else None,
-            "outflow_revenue_ratio": (outflows[-1] / revenue[row["day"]]
-                                      if revenue.get(row["day"]) else None),
-        }

@@ -24,6 +24,7 @@ from api.paging import (
 )
 from api.schemas import BalanceList, EntityBalance, ExchangeFlow, ExchangeFlows, SeriesPage, Window
 from indexer.mining_series import window_totals
+from indexer.prices import price_summary
 from indexer.reader import exchange_flows
 from indexer.series import series_rows
 
@@ -55,7 +56,9 @@ def miner_series(
     if format == "csv":
         return csv_page(page, next_cursor)
     return SeriesPage(data=page, count=len(page), tip_height=reader.tip_height, entity=entity,
-                      level=level, interval=interval, next_cursor=next_cursor)
+                      level=level, interval=interval, next_cursor=next_cursor,
+                      stale=reader.state.stale is not None,
+                      prices="imported" if price_summary(reader) else "none")
 
 
 @router.get("/miners/balances", response_model=BalanceList, responses=CSV_RESPONSE)
@@ -72,7 +75,7 @@ def miner_balances(reader: Reader, cursor: Offset = 0, limit: Limit = 1000,
     if format == "csv":
         return csv_page((r.model_dump() for r in page), next_cursor)
     return BalanceList(data=page, count=len(page), tip_height=reader.tip_height,
-                       next_cursor=next_cursor)
+                       next_cursor=next_cursor, stale=reader.state.stale is not None)
 
 
 @router.get("/exchanges/flows", response_model=ExchangeFlows, responses=CSV_RESPONSE)
@@ -90,4 +93,4 @@ def exchange_flow_totals(reader: Reader, window: Window = "1m", level: Level = 1
         return csv_page((r.model_dump() for r in page), next_cursor)
     return ExchangeFlows(data=page, count=len(page), tip_height=reader.tip_height,
                          window=window, level=level, from_height=first,
-                         next_cursor=next_cursor)
+                         next_cursor=next_cursor, stale=reader.state.stale is not None)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import Reader, public_text
-from api.schemas import NodeStatus, Status
+from api.schemas import NodeStatus, PoolsVersion, PriceRange, Status
 from indexer import __version__
 from indexer.follow import Follower
+from indexer.prices import price_summary
 
 router = APIRouter(tags=["status"])
 
@@ -31,4 +32,9 @@ def get_status(reader: Reader, request: Request) -> Status:
                   genesis=state.genesis, tip_height=state.tip_height, tip_hash=state.tip_hash,
                   tip_time=tip_time, pools_sha256=state.pools_sha256,
                   labels_sha256=state.labels_sha256, pools=len(reader.pools.pools) - 1,
+                  pools_versions=[PoolsVersion(sha256=sha, blocks=n)
+                                  for sha, n in reader.pools_versions()],
+                  stale=state.stale is not None, stale_reason=state.stale,
+                  prices=PriceRange(first=span.first, last=span.last, days=span.days)
+                  if (span := price_summary(reader)) else "none",
                   node=node)

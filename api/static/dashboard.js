@@ -105,18 +105,20 @@ async function minerSeries(entity, extra = {}) {
 }
 
 async function drawBalance(el) {
+  const usd = body.unit === "usd";
+  const value = usd ? (r => r.balance_usd) : (r => toBtc(r.balance));
   const pools = await topPools();
   const all = await minerSeries("all");
   const x = all.map(r => daySeconds(r.day));
   const named = {};
-  const rest = all.map(r => r.balance);
+  const rest = all.map(value);
   for (const p of pools) {
     const rows = await minerSeries(p.entity);
-    named[p.name] = rows.map(r => toBtc(r.balance));
-    rows.forEach((r, i) => { rest[i] -= r.balance; });
+    named[p.name] = rows.map(value);
+    rows.forEach((r, i) => { rest[i] = rest[i] === null || value(r) === null ? null : rest[i] - value(r); });
   }
-  if (rest.some(v => v !== 0)) named["other"] = rest.map(toBtc);
-  plot(el, x, named, {stacked: true, unit: "BTC"});
+  if (rest.some(v => v !== null && Math.abs(v) > 1e-9)) named["other"] = rest;
+  plot(el, x, named, {stacked: true, unit: usd ? "USD" : "BTC"});
 }
 
 async function drawExchangeByPool(el) {
@@ -198,7 +200,11 @@ function autoSubmit() {
   const form = document.getElementById("controls");
   if (!form) return;
   for (const select of form.querySelectorAll("select")) {
-    select.addEventListener("change", () => form.submit());
+    select.addEventListener("change", () => {
+      if (form.dataset.sent) return;  // one navigation per change, never two racing
+      form.dataset.sent = "1";
+      form.submit();
+    });
   }
 }
 

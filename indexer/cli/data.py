@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from indexer.attribution.pools import load_pools
+from indexer.attribution.pools import PoolsList, load_pools
 from indexer.cli.common import (
     blocksdir_option,
     datadir_option,
@@ -22,14 +22,16 @@ from indexer.cli.common import (
     pools_option,
     resolve_lists,
 )
-from indexer.config import blocks_dir, default_pools_path
+from indexer.config import blocks_dir, default_pools_path, get_network
 from indexer.errors import ConfigError
 from indexer.export import write_rows as export_rows
 from indexer.flow_export import replay_flows
 from indexer.flows.labels import load_labels
 from indexer.parquet import write_parquet
-from indexer.pipeline import open_for_writing
+from indexer.pipeline import open_for_writing, replace_labels
+from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
+from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS, network_series, series_rows
 from indexer.store.db import Store
 
@@ -160,32 +162,35 @@ def labels() -> None:
 @pools_option
 @one_line_errors
 def labels_import(file: Path, index: Path, network: str, pools: Path | None) -> None:
-    """Check a labels CSV and set it as the labels of an index that holds no blocks yet.
+    """Set the exchange labels of an index. On an index that holds blocks, the network comes
+    from the index, and the flows already indexed keep the old labels: the series are reported
+    stale until a re-index.
 
-    An index with blocks keeps its labels: flows depend on them, so new labels need a re-index
-    (`minerflow reindex --labels FILE` into a new --index).
-
-    Example: minerflow labels import exchanges.csv --index ~/idx --network main
+    Example: minerflow labels import exchanges.csv --index ~/idx
     """
-    net = network_named(network)
     existing_file(file, "labels")
-    labels_set = load_labels(file, net)
-    pools_list, _labels = resolve_lists(index, net, existing_file(pools, "pools"), file)
     if (index / "CURRENT").exists():
         with Store(index) as store:
             state = store.state
-            if state is not None and state.tip_height >= 0:
+            if state is not None:
+                labels_set = load_labels(file, get_network(state.network))
                 if state.labels_sha256 == labels_set.sha256:
                     click.echo(f"index {index} already uses these labels")
                     return
-                raise ConfigError(
-                    f"index {index} holds {state.tip_height + 1} blocks indexed with other "
-                    f"labels: re-index with `minerflow reindex --labels {file}` into a new --index"
-                )
+                replace_labels(store, labels_set)
+                stale = store.require_state().stale
+                click.echo(f"{len(labels_set.labels)} labels "
+                           f"({len(labels_set.exchanges)} exchange addresses) set for {index}")
+                if stale:
+                    click.echo(f"miner series are stale: {stale}")
+                return
+    net = network_named(network)
+    labels_set = load_labels(file, net)
+    pools_list, _labels = resolve_lists(index, net, existing_file(pools, "pools"), file)
     store = open_for_writing(index, net, pools_list, labels_set)
     store.close()
-    exchanges = len(labels_set.exchanges)
-    click.echo(f"{len(labels_set.labels)} labels ({exchanges} exchange addresses) set for {index}")
+    click.echo(f"{len(labels_set.labels)} labels ({len(labels_set.exchanges)} exchange "
+               f"addresses) set for {index}")
 
 
 @main.group()
@@ -214,3 +219,103 @@ def pools_show(pools_path: Path | None, index: Path | None) -> None:
     click.echo(f"{len(plist.pools) - 1} pools, sha256 {plist.sha256}")
 
 
+
+
+@pools.command("update")
+@index_option
+@click.option("--pools", "pools_path", type=click.Path(path_type=Path),
+              help="A pools-v2.json file (default: the bundled list).")
+@one_line_errors
+def pools_update(index: Path, pools_path: Path | None) -> None:
+    """Attribute every indexed block with a new pools list, in place and atomically, from the
+    stored coinbases (no block file is read). The miner series stay as they were built and are
+    reported stale until a re-index.
+
+    Example: minerflow pools update --index ~/idx --pools pools-v2.json
+    """
+    new = load_pools(existing_file(pools_path, "pools") or default_pools_path())
+    with Store(index) as store:
+        before = IndexReader(store).pools
+        plan, moved = update_pools(store, new)
+        state = store.require_state()
+    if not moved and new.sha256 == before.sha256:
+        click.echo(f"index {index} already uses this pools list ({new.sha256[:12]})")
+        return
+    click.echo(f"{plan.blocks} blocks matched, {moved} re-attributed; pools list "
+               f"{new.sha256[:12]}")
+    for line in move_lines(plan, before, new):
+        click.echo(f"  {line}")
+    if state.stale:
+        click.echo(f"miner series are stale: {state.stale}")
+
+
+@pools.command("diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--index", type=click.Path(path_type=Path),
+              help="Also say which of this index's blocks the new list would move.")
+@one_line_errors
+def pools_diff(old: Path, new: Path, index: Path | None) -> None:
+    """Which pools a new list adds, removes or changes; with --index, how many blocks move.
+
+    Example: minerflow pools diff pools-old.json pools-v2.json --index ~/idx
+    """
+    before = load_pools(existing_file(old, "pools") or old)
+    after = load_pools(existing_file(new, "pools") or new)
+    for line in pool_changes(before, after):
+        click.echo(line)
+    if index is not None:
+        with Store(index) as store:
+            plan = plan_update(store, after)
+        click.echo(f"{len(plan.moves)} of {plan.blocks} blocks would be re-attributed")
+        for line in move_lines(plan, before, after):
+            click.echo(f"  {line}")
+
+
+def pool_changes(before: PoolsList, after: PoolsList) -> list[str]:
+    old, new = before.by_id, after.by_id
+    lines = [f"+ {new[i].slug} (id {i})" for i in sorted(set(new) - set(old))]
+    lines += [f"- {old[i].slug} (id {i})" for i in sorted(set(old) - set(new))]
+    for i in sorted(set(old) & set(new)):
+        a, b = old[i], new[i]
+        what = [name for name, x, y in (("name", a.name, b.name), ("tags", a.tags, b.tags),
+                                         ("addresses", a.addresses, b.addresses),
+                                         ("link", a.link, b.link)) if x != y]
+        if what:
+            lines.append(f"~ {b.slug} (id {i}): {', '.join(what)}")
+    return lines or ["no pool changed"]
+
+
+def move_lines(plan: UpdatePlan, before: PoolsList, after: PoolsList) -> list[str]:
+    def slug(pool_id: int, *lists: PoolsList) -> str:
+        for plist in lists:
+            if pool_id in plist.by_id:
+                return plist.by_id[pool_id].slug
+        return f"id {pool_id}"
+
+    return [f"{slug(a, before, after)} -> {slug(b, after, before)}: {n} blocks"
+            for (a, b), n in sorted(plan.moved_between().items(), key=lambda kv: -kv[1])]
+
+
+@main.group()
+def prices() -> None:
+    """Daily USD prices for the USD fields and price-based indicators."""
+
+
+@prices.command("import")
+@index_option
+@click.argument("file", type=click.Path(path_type=Path))
+@one_line_errors
+def prices_import(index: Path, file: Path) -> None:
+    """Add or replace daily closes from a CSV file `date,close_usd`; a bad row is reported
+    with its line number and nothing is written.
+
+    Example: minerflow prices import --index ~/idx btc-usd.csv
+    """
+    loaded = load_prices(existing_file(file, "prices") or file)
+    with Store(index) as store:
+        import_prices(store, loaded)
+        summary = price_summary(IndexReader(store))
+    assert summary is not None
+    click.echo(f"{len(loaded)} prices imported; the index holds {summary.days} days of "
+               f"prices, {summary.first} to {summary.last}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -46,6 +47,7 @@ from indexer.pipeline import (
     reindex,
     sync,
 )
+from indexer.prices import price_summary
 from indexer.reader import IndexReader
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
@@ -222,6 +224,9 @@ def status(index: Path, as_json: bool) -> None:
             else None,
             "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
             "pools": len(reader.pools.pools) - 1,
+            "pools_versions": [{"sha256": sha, "blocks": n} for sha, n in reader.pools_versions()],
+            "stale": state.stale,
+            "prices": asdict(span) if (span := price_summary(reader)) else "none",
         }
     if as_json:
         click.echo(json.dumps(info))

@@ -26,6 +26,26 @@ class IndexState:
     labels_sha256: str
     tip_height: int = -1
     tip_hash: str | None = None
+    # the lists the miner cohort series were built with, when other than the current ones
+    # (after `pools update`): the series are stale until a re-index
+    series_pools_sha256: str | None = None
+    series_labels_sha256: str | None = None
+
+    @property
+    def stale(self) -> str | None:
+        """Why the miner series do not follow the current lists, or None."""
+        reasons = []
+        if self.series_pools_sha256 not in (None, self.pools_sha256):
+            reasons.append(f"the miner series were built with pools list "
+                           f"{self.series_pools_sha256[:12]}, blocks are attributed with "
+                           f"{self.pools_sha256[:12]}")
+        if self.series_labels_sha256 not in (None, self.labels_sha256):
+            reasons.append(f"the flows to exchanges were built with labels "
+                           f"{self.series_labels_sha256[:12]}, the index now holds "
+                           f"{self.labels_sha256[:12]}")
+        if not reasons:
+            return None
+        return "; ".join(reasons) + ": re-index into a new --index directory to update them"
 
     def to_bytes(self) -> bytes:
         return keys.pack_state(asdict(self))
@@ -132,6 +152,7 @@ class Store(_Reads):
         if self.state is None:
             with self.db.write_batch(transaction=True) as wb:
                 wb.put(keys.POOLS_LIST, pools_json)
+                wb.put(keys.POOLS_VERSIONS, keys.pack_versions([(wanted.pools_sha256, 0)]))
                 wb.put(keys.LABELS_LIST, labels_json)
                 wb.put(keys.STATE, wanted.to_bytes())
             self.state = wanted

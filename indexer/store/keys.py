@@ -21,6 +21,7 @@ MAX_WEIGHT = 0xFFFFFFFF  # block weights are u32 in block records
 STATE = b"S"  # -> JSON state record (format, network, genesis, hashes, tip)
 POOLS_LIST = b"Lpools"  # -> the pools list JSON the index was built with
 LABELS_LIST = b"Llabels"  # -> the exchange labels JSON the index was built with
+POOLS_VERSIONS = b"Lversions"  # -> JSON [[pools list sha256, blocks it attributed], ...]
 BLOCK = b"H"  # + height u32 -> BlockRecord
 BLOCK_BY_HASH = b"B"  # + hash_rev 32 -> height u32
 COINBASE = b"C"  # + height u32 -> coinbase scriptSig and outputs
@@ -33,6 +34,7 @@ SERIES = b"e"  # + entity u16 + level u8 + height u32 -> SeriesRow JSON
 BALANCE = b"T"  # + entity u16 + level u8 -> balance u64 after the tip
 DAY_TOTALS = b"A"  # + entity u16 + day u32 -> Totals of the entity's blocks that day
 CHAIN_TOTALS = b"W"  # + entity u16 -> Totals of the entity's blocks from height 1 to the tip
+PRICE = b"Q"  # + day u32 -> the day's close in USD, as decimal text
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -42,7 +44,7 @@ _ENTITY_LEVEL = struct.Struct(">HB")
 _MEMBER_VALUE = struct.Struct(">HB")
 _COIN_VALUE = struct.Struct(">HBQ")
 _DAY_VALUE = struct.Struct(">II")
-_BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQI")
+_BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQIH")
 _ENTITY_DAY = struct.Struct(">HI")
 _TOTALS_VALUE = struct.Struct(">IIQQQQq40s")  # work: 2**32 blocks of 2**255 fit
 METHODS = ("none", "address", "tag")
@@ -185,6 +187,7 @@ class BlockRecord:
     size: int
     coinbase_value: int
     weight: int
+    pools_version: int = 0  # index into POOLS_VERSIONS: the list that attributed the block
 
     @property
     def hash_hum(self) -> str:
@@ -195,15 +198,25 @@ def pack_block(r: BlockRecord) -> bytes:
     tag = NO_POOL if r.tag_pool_id is None else r.tag_pool_id
     return _BLOCK_VALUE.pack(r.hash_rev, r.chain_time, r.header_time, r.bits, r.pool_id,
                              METHODS.index(r.method), tag, int(r.conflict), r.tx_count, r.size,
-                             r.coinbase_value, r.weight)
+                             r.coinbase_value, r.weight, r.pools_version)
 
 
 def unpack_block(height: int, value: bytes) -> BlockRecord:
     (hash_rev, chain_time, header_time, bits, pool_id, method, tag, conflict, tx_count, size,
-     coinbase_value, weight) = _BLOCK_VALUE.unpack(value)
+     coinbase_value, weight, version) = _BLOCK_VALUE.unpack(value)
     return BlockRecord(height, hash_rev, chain_time, header_time, bits, pool_id, METHODS[method],
                        None if tag == NO_POOL else tag, bool(conflict), tx_count, size,
-                       coinbase_value, weight)
+                       coinbase_value, weight, version)
+
+
+def pack_versions(versions: list[tuple[str, int]]) -> bytes:
+    """The pools lists that attributed the index's blocks, oldest first: (sha256, blocks)."""
+    return json.dumps([[sha, blocks] for sha, blocks in versions],
+                      separators=(",", ":")).encode()
+
+
+def unpack_versions(value: bytes) -> list[tuple[str, int]]:
+    return [(str(sha), int(blocks)) for sha, blocks in json.loads(value)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +268,18 @@ def day_totals_prefix(entity: int) -> bytes:
 
 def day_from_totals_key(key: bytes) -> int:
     return int(_ENTITY_DAY.unpack_from(key, 1)[1])
+
+
+def price_key(day: int) -> bytes:
+    return PRICE + _U32.pack(day)
+
+
+def pack_price(close_usd: str) -> bytes:
+    return close_usd.encode("ascii")
+
+
+def unpack_price(value: bytes) -> float:
+    return float(value.decode("ascii"))
 
 
 def chain_totals_key(entity: int) -> bytes:

@@ -63,17 +63,6 @@ def test_labels_import_sets_labels_before_indexing(tmp_path: Path) -> None:
     assert "already uses these labels" in again.stdout
 
 
-def test_labels_import_refuses_to_change_an_indexed_chain(story_index: Path,
-                                                          tmp_path: Path) -> None:
-    other = tmp_path / "other.csv"
-    other.write_text(LABELS.read_text().splitlines()[0] + "\n" +
-                     LABELS.read_text().splitlines()[1] + "\n")
-    index = tmp_path / "index"
-    reindex_regtest(SAMPLE, index)
-    result = cli("labels", "import", other, "--index", index, "--network", "regtest", ok=False)
-    assert result.exit_code == 1 and "re-index with" in result.output
-
-
 @pytest.mark.parametrize("content,message", [
     ("address,entity,category\nbcrt1qvj4h52kfmzfy3zkxr78dyrh9k7fkf9remwen4a,X\n",
      "line 2: expected address,entity,category[,source], got 2 field(s)"),

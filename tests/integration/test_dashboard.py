@@ -80,7 +80,8 @@ class Watched:
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(
             f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        self.page.on("requestfailed", lambda r: self.problems.append(
+            f"failed ({r.resource_type}, {r.failure}): {r.url}"))
         self.page.on("response", lambda r: r.status >= 400 and self.problems.append(
             f"HTTP {r.status}: {r.url}"))
 
@@ -244,4 +245,35 @@ def test_pool_names_are_text_not_markup(hostile_index: Path, browser: Browser) -
             watched.close()
         assert PAYLOAD in cells and PAYLOAD in legend and title == PAYLOAD
         assert injected == 0 and ran == 0 and links == 0
+        assert watched.problems == []
+
+
+def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Path,
+                                                 browser: Browser) -> None:
+    from tests.integration.test_prices import CLOSES, DAYS, prices_file
+
+    index = tmp_path / "index"
+    shutil.copytree(story_index, index)
+    cli("prices", "import", "--index", index, prices_file(
+        tmp_path / "prices.csv", [f"{d},{c}" for d, c in zip(DAYS, CLOSES, strict=True)]))
+    for base in serve(index):
+        watched = Watched(browser)
+        page = watched.page
+        try:
+            page.goto(base + "/")
+            watched.charts_ready(OVERVIEW_CHARTS)
+            assert "prices: 2026-03-01 to 2026-03-13" in page.text_content("#prices")
+            page.select_option("#unit", "usd")
+            page.wait_for_url("**unit=usd**")
+            watched.charts_ready(OVERVIEW_CHARTS)
+            shown = watched.chart("chart-balance")["series"]
+        finally:
+            watched.close()
+        balances = api(base, "/v1/miners/balances")["data"]
+        for b in balances:
+            if b["name"] in shown:
+                rows = api(base, f"/v1/miners/series?entity={b['entity']}&level=1")["data"]
+                assert shown[b["name"]] == [r["balance_usd"] for r in rows]
+        last_all = api(base, "/v1/miners/series?entity=all&level=1")["data"][-1]
+        assert sum(v[-1] for v in shown.values()) == pytest.approx(last_all["balance_usd"])
         assert watched.problems == []

@@ -1,11 +1,14 @@
 """The read side at mainnet's length: a generated chain of 300,000 coinbase-only blocks
 (about 2,300 days, with empty days and a retarget every 2016 blocks) indexed for real, then the
 pool windows, the network series and the difficulty adjustments checked against the chain's own
-record of what it holds. Answer times (p50 over 20 calls) are printed, not asserted."""
+record of what it holds. Answer times (p50 over 20 calls) are printed, not asserted.
+
+`MINERFLOW_SCALE_BLOCKS=930000` runs it at mainnet's height (about 6,500 days; 4 minutes)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import time
 from collections import Counter
@@ -21,7 +24,7 @@ from indexer.bench.chainmaker import ChainStats, make_thin_chain
 from indexer.store.db import Store
 from tests.conftest import cli
 
-BLOCKS = 300_000
+BLOCKS = int(os.environ.get("MINERFLOW_SCALE_BLOCKS", "300000"))
 DAY = 86_400
 POW_LIMIT_BITS = 0x207FFFFF
 
@@ -92,7 +95,7 @@ def test_days_gaps_and_retargets(chain: tuple[Path, ChainStats], client: TestCli
             break
     assert len(rows) == last - first + 1
     empty = [r for r in rows if r["blocks"] == 0]
-    assert len(empty) >= 100  # three empty days at each of the 60 gaps, at least
+    assert len(empty) >= 2 * (BLOCKS // 5000)  # a jump of 3 days leaves 2 or 3 of them empty
     bits_by_day = {t // DAY: b for t, _p, b in made}  # of the day's last block
     bits = None
     for row in rows:

@@ -50,6 +50,11 @@ def test_entity_keys() -> None:
     assert keys.chain_totals_key(keys.ALL_ENTITY) == b"W" + h("ffff")
 
 
+def test_pools_versions_value() -> None:
+    assert keys.pack_versions([("ab" * 32, 5), ("cd" * 32, 0)]) == (
+        b'[["' + b"ab" * 32 + b'",5],["' + b"cd" * 32 + b'",0]]')
+
+
 def test_totals_value() -> None:
     totals = keys.Totals(blocks=144, empty_blocks=2, tx_count=300_000, size=0x08000000,
                          weight=0x20000000, subsidy=450_000_000 * 144, fees=-1, work=1 << 100)
@@ -71,10 +76,10 @@ def test_block_record() -> None:
     record = keys.BlockRecord(
         height=5, hash_rev=bytes(range(32)), chain_time=0x5F5E1000, header_time=0x5F5E0FFF,
         bits=0x207FFFFF, pool_id=0x0011, method="tag", tag_pool_id=None, conflict=True,
-        tx_count=3, size=0x0400, coinbase_value=5_000_001_000, weight=0x0C00)
+        tx_count=3, size=0x0400, coinbase_value=5_000_001_000, weight=0x0C00, pools_version=2)
     want = (bytes(range(32)) + h("5f5e1000 5f5e0fff 207fffff 0011 02 ffff 01 00000003 00000400")
-            + h("000000012a05f5e8 00000c00"))
-    assert len(want) == 70 and keys.pack_block(record) == want
+            + h("000000012a05f5e8 00000c00 0002"))
+    assert len(want) == 72 and keys.pack_block(record) == want
     assert keys.unpack_block(5, want) == record
 
 
@@ -115,7 +120,7 @@ def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
         height = block["height"]
         hash_rev = bytes.fromhex(block["hash"])[::-1]
         value = stored[b"H" + height.to_bytes(4, "big")]
-        assert len(value) == 70 and value[:32] == hash_rev
+        assert len(value) == 72 and value[:32] == hash_rev
         assert int.from_bytes(value[36:40], "big") == block["time"]  # the header's time
         assert int.from_bytes(value[44:46], "big") == block["pool_id"]
         assert value[46] == ("none", "address", "tag").index(block["method"])

@@ -53,10 +53,10 @@ def test_undo(changes: list[tuple[bytes, bytes | None]]) -> None:
 
 @given(heights, st.binary(min_size=32, max_size=32), heights, heights, st.integers(0, 2**32 - 1),
        ids, st.sampled_from(keys.METHODS), st.none() | st.integers(0, 2**16 - 2), st.booleans(),
-       heights, heights, values, heights)
+       heights, heights, values, heights, ids)
 def test_block_record(height: int, hash_rev: bytes, chain_time: int, header_time: int,
                       bits: int, pool: int, method: str, tag: int | None, conflict: bool,
-                      tx_count: int, size: int, total: int, weight: int) -> None:
+                      tx_count: int, size: int, total: int, weight: int, version: int) -> None:
     record = keys.BlockRecord(height, hash_rev, chain_time, header_time, bits, pool, method, tag,
-                              conflict, tx_count, size, total, weight)
+                              conflict, tx_count, size, total, weight, version)
     assert keys.unpack_block(height, keys.pack_block(record)) == record
