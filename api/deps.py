@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
@@ -15,7 +15,7 @@ from indexer.store.db import Store
 
 
 def get_reader(request: Request) -> Iterator[IndexReader]:
-    store: Store = request.app.state.store
+    store: Store = request.app.state.served.current()
     snapshot = store.snapshot()
     try:
         yield IndexReader(snapshot)
@@ -34,3 +34,20 @@ def public_text(text: str | None) -> str | None:
     """`text` without the directories of any file path in it: answers name files, never say
     where they live on the server."""
     return None if text is None else _PATH.sub("", text)
+
+
+class Staleness(TypedDict):
+    stale: bool
+    stale_reason: str | None
+
+
+def staleness(reader: IndexReader) -> Staleness:
+    """The `stale` and `stale_reason` fields of answers built on the miner series."""
+    reason = reader.state.stale
+    return {"stale": reason is not None, "stale_reason": reason}
+
+
+def stale_header(reader: IndexReader) -> dict[str, str]:
+    """The same for CSV answers, as a header (absent when fresh)."""
+    reason = reader.state.stale
+    return {} if reason is None else {"X-Minerflow-Stale": reason}

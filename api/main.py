@@ -16,39 +16,38 @@ from api import pages
 from api.deps import public_text
 from api.routers import blocks, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
+from api.served import STOP_TIMEOUT, FollowerFactory, ServedIndex
 from indexer import __version__
 from indexer.errors import BadParameter, MinerflowError, NotFound
 from indexer.follow import Follower
 from indexer.store.db import Store
 
 STATIC = Path(__file__).parent / "static"
-STOP_TIMEOUT = 10.0
 log = logging.getLogger(__name__)
 
 
 def create_app(store: Store, *, follower: Follower | None = None,
-               close_store: bool = False) -> FastAPI:
-    """An app serving `store`; with `follower`, it follows the node in a background thread
-    while it serves. With `close_store`, the store closes when the app shuts down."""
+               close_store: bool = False,
+               follower_factory: FollowerFactory | None = None) -> FastAPI:
+    """An app serving `store`; with `follower` (or `follower_factory`, which can follow a new
+    generation after a rebuild too), it follows the node in a background thread while it
+    serves. With `close_store`, the store closes when the app shuts down."""
+    served = ServedIndex(store, follower, follower_factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        thread = follower.start_thread() if follower is not None else None
+        served.start()
         yield
-        if follower is not None and thread is not None:
-            follower.stop()  # seen between blocks and in every wait: returns within a second
-            thread.join(timeout=STOP_TIMEOUT)
-            if thread.is_alive():  # never close the store under a writer
-                log.error("the follower did not stop within %ss; leaving the index open",
-                          STOP_TIMEOUT)
-                return
+        if not served.stop():  # never close the store under a writer
+            log.error("the follower did not stop within %ss; leaving the index open",
+                      STOP_TIMEOUT)
+            return
         if close_store:
-            store.close()
+            served.close()
 
     app = FastAPI(title="minerflow", version=__version__, lifespan=lifespan,
                   description="Pool attribution, miner balances and flows from your own node.")
-    app.state.store = store
-    app.state.follower = follower
+    app.state.served = served
     for module in (status, pools, blocks, miners, network):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
 

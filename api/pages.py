@@ -76,7 +76,7 @@ def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
     """Tip, node state and lag, list versions, and a warning when the series are behind."""
     state = reader.state
     tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
-    follower: Follower | None = request.app.state.follower
+    follower: Follower | None = request.app.state.served.follower
     node: dict[str, Any] = {"state": "off", "lag": None, "error": None}
     warning = None if state.stale is None else f"Miner series are stale: {state.stale}."
     if follower is not None:

@@ -66,6 +66,9 @@ def take_from(rows: list[T], offset: int, limit: int) -> tuple[list[T], int | No
     return rows[offset:end], end if end < len(rows) else None
 
 
-def csv_page(rows: Iterable[dict[str, Any]], next_cursor: object) -> Response:
-    headers = {} if next_cursor is None else {NEXT_CURSOR_HEADER: str(next_cursor)}
+def csv_page(rows: Iterable[dict[str, Any]], next_cursor: object,
+             headers: dict[str, str] | None = None) -> Response:
+    headers = dict(headers or {})
+    if next_cursor is not None:
+        headers[NEXT_CURSOR_HEADER] = str(next_cursor)
     return PlainTextResponse(to_csv(rows), media_type="text/csv", headers=headers)

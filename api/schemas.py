@@ -108,6 +108,10 @@ class PoolList(BaseModel):
     total_blocks: int
     hashrate: float | None = Field(description="The network's, " + HASHRATE)
     next_cursor: int | None
+    stale: bool = Field(default=False, description="The miner series (and balances) were "
+                        "built with other lists than the index's now; see stale_reason.")
+    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
+                                     "to date (`minerflow rebuild`).")
 
 
 class PoolDetail(BaseModel):
@@ -124,6 +128,10 @@ class PoolDetail(BaseModel):
     revenue: dict[str, int] = Field(description="Per window; " + REVENUE)
     balance: Balances
     tip_height: int
+    stale: bool = Field(default=False, description="The miner series (and balances) were "
+                        "built with other lists than the index's now; see stale_reason.")
+    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
+                                     "to date (`minerflow rebuild`).")
 
 
 DATE = "First UTC day of the row: its day, week (from Monday) or month."
@@ -263,8 +271,10 @@ class BalanceList(BaseModel):
     count: int
     tip_height: int
     next_cursor: int | None
-    stale: bool = Field(default=False, description="See /v1/status: the series were built "
-                        "with another pools list than the blocks' attribution.")
+    stale: bool = Field(default=False, description="The miner series (and balances) were "
+                        "built with other lists than the index's now; see stale_reason.")
+    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
+                                     "to date (`minerflow rebuild`).")
 
 
 class SeriesPage(BaseModel):
@@ -275,8 +285,10 @@ class SeriesPage(BaseModel):
     level: int
     interval: str
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
-    stale: bool = Field(default=False, description="See /v1/status: the series were built "
-                        "with another pools list than the blocks' attribution.")
+    stale: bool = Field(default=False, description="The miner series (and balances) were "
+                        "built with other lists than the index's now; see stale_reason.")
+    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
+                                     "to date (`minerflow rebuild`).")
     prices: Literal["imported", "none"] = Field(
         default="none", description="imported: rows carry <field>_usd (null on days without a "
         "close) and derived rows revenue_usd, puell_multiple and mpi; none: they are left out.")
@@ -296,5 +308,7 @@ class ExchangeFlows(BaseModel):
     level: int
     from_height: int
     next_cursor: int | None
-    stale: bool = Field(default=False, description="See /v1/status: the series were built "
-                        "with another pools list than the blocks' attribution.")
+    stale: bool = Field(default=False, description="The miner series (and balances) were "
+                        "built with other lists than the index's now; see stale_reason.")
+    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
+                                     "to date (`minerflow rebuild`).")

@@ -149,6 +149,7 @@ def replace_labels(store: Store, labels: LabelSet) -> None:
     store.write({keys.LABELS_LIST: labels.to_json()},
                 replace(state, labels_sha256=labels.sha256,
                         series_labels_sha256=None if built in (None, labels.sha256) else built))
+    store.record_lists()
 
 
 def fork_point(store: Store, hashes: list[bytes]) -> int:

@@ -140,6 +140,7 @@ def apply_update(store: Store, plan: UpdatePlan) -> int:
     store.write(puts, replace(state, pools_sha256=plan.pools.sha256,
                               series_pools_sha256=None if series == plan.pools.sha256
                               else series))
+    store.record_lists()
     return len(plan.moves)
 
 

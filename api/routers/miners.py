@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.deps import Reader
+from api.deps import Reader, stale_header, staleness
 from api.paging import (
     CSV_RESPONSE,
     Cursor,
@@ -54,11 +54,11 @@ def miner_series(
                        as_text(until), derived)
     page, next_cursor = take(rows, limit, lambda r: r["height" if interval == "block" else "day"])
     if format == "csv":
-        return csv_page(page, next_cursor)
+        return csv_page(page, next_cursor, stale_header(reader))
     return SeriesPage(data=page, count=len(page), tip_height=reader.tip_height, entity=entity,
                       level=level, interval=interval, next_cursor=next_cursor,
-                      stale=reader.state.stale is not None,
-                      prices="imported" if price_summary(reader) else "none")
+                      prices="imported" if price_summary(reader) else "none",
+                      **staleness(reader))
 
 
 @router.get("/miners/balances", response_model=BalanceList, responses=CSV_RESPONSE)
@@ -73,9 +73,9 @@ def miner_balances(reader: Reader, cursor: Offset = 0, limit: Limit = 1000,
     rows.sort(key=lambda r: (r.entity != "all", -r.level1, r.entity))
     page, next_cursor = take_from(rows, cursor, limit)
     if format == "csv":
-        return csv_page((r.model_dump() for r in page), next_cursor)
+        return csv_page((r.model_dump() for r in page), next_cursor, stale_header(reader))
     return BalanceList(data=page, count=len(page), tip_height=reader.tip_height,
-                       next_cursor=next_cursor, stale=reader.state.stale is not None)
+                       next_cursor=next_cursor, **staleness(reader))
 
 
 @router.get("/exchanges/flows", response_model=ExchangeFlows, responses=CSV_RESPONSE)
@@ -90,7 +90,7 @@ def exchange_flow_totals(reader: Reader, window: Window = "1m", level: Level = 1
             for (eid, name), value in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
     page, next_cursor = take_from(rows, cursor, limit)
     if format == "csv":
-        return csv_page((r.model_dump() for r in page), next_cursor)
+        return csv_page((r.model_dump() for r in page), next_cursor, stale_header(reader))
     return ExchangeFlows(data=page, count=len(page), tip_height=reader.tip_height,
                          window=window, level=level, from_height=first,
-                         next_cursor=next_cursor, stale=reader.state.stale is not None)
+                         next_cursor=next_cursor, **staleness(reader))

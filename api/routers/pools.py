@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import Field
 
-from api.deps import Reader
+from api.deps import Reader, stale_header, staleness
 from api.paging import CSV_RESPONSE, Format, Limit, Offset, csv_page, take, take_from
 from api.schemas import (
     Balances,
@@ -62,10 +62,11 @@ def list_pools(
         for pool_id, t in page
     ]
     if format == "csv":
-        return csv_page((r.model_dump() for r in rows), next_cursor)
+        return csv_page((r.model_dump() for r in rows), next_cursor, stale_header(reader))
     return PoolList(data=rows, count=len(rows), tip_height=reader.tip_height, window=window,
                     from_height=totals.from_height, total_blocks=total,
-                    hashrate=_rate(totals, totals.network.work), next_cursor=next_cursor)
+                    hashrate=_rate(totals, totals.network.work), next_cursor=next_cursor,
+                    **staleness(reader))
 
 
 @router.get("/pools/{slug}", response_model=PoolDetail)
@@ -90,7 +91,8 @@ def get_pool(reader: Reader, slug: Slug) -> PoolDetail:
     return PoolDetail(id=pool.id, slug=pool.slug, name=pool.name, link=pool.link,
                       tags=list(pool.tags), addresses=list(pool.addresses), blocks=blocks,
                       share=share, hashrate=rate, empty_blocks=empty, revenue=revenue,
-                      balance=_balances(reader, pool.id), tip_height=reader.tip_height)
+                      balance=_balances(reader, pool.id), tip_height=reader.tip_height,
+                      **staleness(reader))
 
 
 @router.get("/pools/{slug}/hashrate", response_model=PoolHashratePage, responses=CSV_RESPONSE)

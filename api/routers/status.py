@@ -17,7 +17,7 @@ router = APIRouter(tags=["status"])
 def get_status(reader: Reader, request: Request) -> Status:
     state = reader.state
     tip_time = reader.block(state.tip_height).chain_time if state.tip_height >= 0 else None
-    follower: Follower | None = request.app.state.follower
+    follower: Follower | None = request.app.state.served.follower
     if follower is None:
         node = NodeStatus(following=False, state="off", node_tip=None, lag=None, syncing=False,
                           last_sync=None, last_error=None, last_error_time=None, note=None)

@@ -34,7 +34,7 @@ from indexer.pipeline import FLUSH_BLOCKS, RunReport
 from indexer.source.node import LocalFiles, NodeSource
 from indexer.source.rpc import NodeClient, node_endpoint, zmq_endpoint
 from indexer.source.zmq_notify import BlockNotifier
-from indexer.store import keys
+from indexer.store import generations, keys
 from indexer.store.db import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,7 +79,7 @@ def resolve_lists(index: Path, network: Network, pools_path: Path | None,
     the bundled defaults (mainnet labels on mainnet only)."""
     stored_pools = stored_labels = None
     if pools_path is None or labels_path is None:
-        if (index / "CURRENT").exists():
+        if generations.index_exists(index):
             with Store(index) as store:
                 if store.state is not None:
                     if store.state.network != network.name:
@@ -186,6 +186,10 @@ def fail_on_damage(report: RunReport) -> None:
 
 datadir_option = click.option("--datadir", type=click.Path(path_type=Path),
                               help="The node's datadir (the network subfolder is appended).")
+trust_files_option = click.option(
+    "--trust-files", is_flag=True,
+    help="Skip checking each block against its merkle root (faster; damage in the block files "
+    "then goes unnoticed).")
 blocksdir_option = click.option("--blocksdir", type=click.Path(path_type=Path),
                                 help="Where blk*.dat live, when not under --datadir.")
 network_option = click.option("--network", default="main", show_default=True,

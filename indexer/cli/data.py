@@ -21,6 +21,7 @@ from indexer.cli.common import (
     one_line_errors,
     pools_option,
     resolve_lists,
+    trust_files_option,
 )
 from indexer.config import blocks_dir, default_pools_path, get_network
 from indexer.errors import ConfigError
@@ -33,6 +34,7 @@ from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS, network_series, series_rows
+from indexer.store import generations
 from indexer.store.db import Store
 
 
@@ -131,8 +133,7 @@ def export_network(index: Path, pool: str | None, interval: str, since: str | No
 @index_option
 @datadir_option
 @blocksdir_option
-@click.option("--trust-files", is_flag=True,
-              help="Skip checking each block against its merkle root.")
+@trust_files_option
 @format_option
 @output_option
 @one_line_errors
@@ -169,7 +170,7 @@ def labels_import(file: Path, index: Path, network: str, pools: Path | None) -> 
     Example: minerflow labels import exchanges.csv --index ~/idx
     """
     existing_file(file, "labels")
-    if (index / "CURRENT").exists():
+    if generations.index_exists(index):
         with Store(index) as store:
             state = store.state
             if state is not None:

@@ -34,9 +34,10 @@ from indexer.cli.common import (
     rpc_url_option,
     rpc_user_option,
     throttle_option,
+    trust_files_option,
     zmq_option,
 )
-from indexer.config import Network, blocks_dir
+from indexer.config import Network, blocks_dir, get_network
 from indexer.errors import ConfigError, MinerflowError
 from indexer.follow import Follower
 from indexer.pipeline import (
@@ -49,6 +50,8 @@ from indexer.pipeline import (
 )
 from indexer.prices import price_summary
 from indexer.reader import IndexReader
+from indexer.rebuild import rebuild
+from indexer.store import generations
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
 from indexer.store.db import Store
@@ -89,9 +92,7 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
 @reorg_limit_option
 @flush_every_option
 @throttle_option
-@click.option("--trust-files", is_flag=True,
-              help="Skip checking each block against its merkle root (faster; damage in the "
-                   "block files then goes unnoticed).")
+@trust_files_option
 @one_line_errors
 def reindex_cmd(datadir: Path | None, blocksdir: Path | None, network: str, index: Path,
                 pools: Path | None, labels: Path | None, reorg_limit: int,
@@ -205,6 +206,32 @@ def rollback(index: Path, to_height: int) -> None:
                f"{tip.tip_hash}")
 
 
+@main.command("rebuild")
+@index_option
+@datadir_option
+@blocksdir_option
+@trust_files_option
+@one_line_errors
+def rebuild_cmd(index: Path, datadir: Path | None, blocksdir: Path | None,
+                trust_files: bool) -> None:
+    """Build the index anew from the node's block files into a new generation beside the
+    active one, then activate it atomically: after `pools update` or `labels import`, the
+    series are fresh again. A running `serve` keeps answering from the old generation and
+    switches on its next request; a killed rebuild resumes when run again.
+
+    Example: minerflow rebuild --index ~/idx --datadir ~/.bitcoin
+    """
+    lists = generations.read_lists(index)
+    network = get_network(str(lists["network"])) if lists else None
+    if network is None:
+        with Store(index) as store:
+            network = get_network(store.require_state().network)
+    name, report = rebuild(index, blocks_dir(datadir, network, blocksdir),
+                           trust_files=trust_files)
+    click.echo(f"generation {name} active: {report.applied} block(s) indexed; tip "
+               f"{report.tip_height} {report.tip_hash or ''}".rstrip())
+
+
 @main.command()
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
@@ -225,6 +252,7 @@ def status(index: Path, as_json: bool) -> None:
             "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
             "pools": len(reader.pools.pools) - 1,
             "pools_versions": [{"sha256": sha, "blocks": n} for sha, n in reader.pools_versions()],
+            "generation": generations.active_name(index) or "plain",
             "stale": state.stale,
             "prices": asdict(span) if (span := price_summary(reader)) else "none",
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,23 +70,31 @@ def serve_index(index: Path, host: str, port: int,
 
     store = Store(index)
     try:
-        state = store.require_state()
-        follower = None
+        store.require_state()
+        factory: Callable[[Store], Follower] | None = None
+        first: Follower | None = None
         if follow_args is not None:
             datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit, zmq_url = follow_args
-            network = get_network(state.network)
-            node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
-            pools_raw, labels_raw = store.get(keys.POOLS_LIST), store.get(keys.LABELS_LIST)
-            assert pools_raw is not None and labels_raw is not None
-            follower = Follower(store, node, parse_pools(json.loads(pools_raw), str(index)),
+
+            def make_follower(served: Store) -> Follower:
+                """A follower of the node over `served` (the index, or its next generation)."""
+                network = get_network(served.require_state().network)
+                node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
+                pools_raw = served.get(keys.POOLS_LIST)
+                labels_raw = served.get(keys.LABELS_LIST)
+                assert pools_raw is not None and labels_raw is not None
+                return Follower(served, node, parse_pools(json.loads(pools_raw), str(index)),
                                 labels_from_json(labels_raw, network), reorg_limit, poll,
                                 notifier=make_notifier(network, zmq_url, datadir))
+
+            first = make_follower(store)  # a wrong network or credentials fail here
+            factory = make_follower
     except BaseException:
         store.close()
         raise
-    app = create_app(store, follower=follower, close_store=True)
+    app = create_app(store, follower=first, follower_factory=factory, close_store=True)
     click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
-               + (" and following the node" if follower else ""))
+               + (" and following the node" if factory is not None else ""))
     uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")
 
 

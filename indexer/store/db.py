@@ -14,7 +14,7 @@ from typing import Any
 import plyvel
 
 from indexer.errors import IndexLockedError, IndexMismatchError, StoreError
-from indexer.store import keys
+from indexer.store import generations, keys
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ class IndexState:
                            f"{self.labels_sha256[:12]}")
         if not reasons:
             return None
-        return "; ".join(reasons) + ": re-index into a new --index directory to update them"
+        return "; ".join(reasons) + ": `minerflow rebuild` brings them up to date"
 
     def to_bytes(self) -> bytes:
         return keys.pack_state(asdict(self))
@@ -110,12 +110,17 @@ class Store(_Reads):
     """One LevelDB index directory, owned by this process until `close()`."""
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
-        self.path = path
-        if not create and not (path / "CURRENT").exists():
+        self.path = path  # what the user named; the LevelDB is its active generation
+        try:
+            self.db_path = generations.active_path(path)
+        except ValueError as exc:
+            raise StoreError(f"index {path}: {exc}") from None
+        if not create and not (self.db_path / "CURRENT").exists():
             raise StoreError(f"no index at {path} (run `minerflow reindex` or `sync` first)")
         try:
-            path.mkdir(parents=True, exist_ok=True)
-            self.db: Any = plyvel.DB(str(path), create_if_missing=create, bloom_filter_bits=10,
+            self.db_path.mkdir(parents=True, exist_ok=True)
+            self.db: Any = plyvel.DB(str(self.db_path), create_if_missing=create,
+                                     bloom_filter_bits=10,
                                      lru_cache_size=64 << 20, write_buffer_size=64 << 20,
                                      paranoid_checks=True)
         except plyvel.IOError as exc:
@@ -156,6 +161,7 @@ class Store(_Reads):
                 wb.put(keys.LABELS_LIST, labels_json)
                 wb.put(keys.STATE, wanted.to_bytes())
             self.state = wanted
+            self.record_lists()
             return
         have = self.state
         for field, what in (("network", "network"), ("genesis", "genesis block"),
@@ -166,6 +172,18 @@ class Store(_Reads):
                     f"({getattr(have, field)[:16]} vs {getattr(wanted, field)[:16]}): "
                     f"re-index required (use a new --index directory, or delete this one)"
                 )
+
+    def record_lists(self) -> None:
+        """Write the network and lists beside the generations (`generations.LISTS`), where a
+        rebuild finds them while another process holds this index."""
+        state = self.require_state()
+        pools, labels = self.get(keys.POOLS_LIST), self.get(keys.LABELS_LIST)
+        assert pools is not None and labels is not None
+        try:
+            generations.write_lists(self.path, state.network, pools, labels)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.path / generations.LISTS} "
+                             f"({exc.strerror or exc})") from None
 
     def snapshot(self) -> Snapshot:
         """A consistent read-only view: later batches stay invisible to it."""

@@ -81,12 +81,17 @@ def test_update_gives_the_full_lists_attribution(tmp_path: Path, story_index: Pa
     versions_match_records(index)
 
     status = json.loads(cli("status", "--index", index, "--json").stdout)
-    assert status["stale"] and "re-index" in status["stale"]
+    assert status["stale"] and "`minerflow rebuild`" in status["stale"]
     assert [v["blocks"] for v in status["pools_versions"]] == [183 - len(moving), len(moving)]
     with Store(index) as store, TestClient(create_app(store)) as client:
         body = client.get("/v1/status").json()
         assert body["stale"] is True and body["stale_reason"] == status["stale"]
-        assert client.get("/v1/miners/series").json()["stale"] is True
+        for url in ("/v1/miners/series", "/v1/miners/balances", "/v1/pools?window=all",
+                    "/v1/pools/viabtc", "/v1/exchanges/flows"):
+            answer = client.get(url).json()
+            assert answer["stale"] is True and answer["stale_reason"] == status["stale"], url
+        csv_answer = client.get("/v1/miners/series?format=csv")
+        assert csv_answer.headers["x-minerflow-stale"] == status["stale"]
         assert client.get("/v1/network/series").status_code == 200
         moved = client.get(f"/v1/blocks/{moving[0]['height']}").json()
         assert moved["pool"] == moving[0]["pool"]

@@ -125,3 +125,24 @@ def test_answer_times_at_300k_blocks(client: TestClient, capsys: pytest.CaptureF
         print(f"\nread side at {BLOCKS:,} blocks, p50 of 20 calls (ms):")
         for url, ms in figures.items():
             print(f"  {ms:8.1f}  {url}")
+
+
+def test_pools_update_at_scale(chain: tuple[Path, ChainStats], client: TestClient,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """On a copy of the index (the served one stays open), a list without the second pool."""
+    import json
+    import shutil
+
+    out = chain[0]
+    shutil.copytree(out / "index", out / "updated")
+    pools = json.loads((out / "pools.json").read_text())
+    edited = out / "edited.json"
+    edited.write_text(json.dumps([p for p in pools if p["id"] != 2]))  # the second pool leaves
+    moved_from = client.get("/v1/pools/antpool").json()["blocks"]["all"]
+    started = time.perf_counter()
+    result = cli("pools", "update", "--index", out / "updated", "--pools", edited)
+    took = time.perf_counter() - started
+    assert f"{BLOCKS + 1} blocks matched, {moved_from} re-attributed" in result.stdout
+    with capsys.disabled():
+        print(f"\npools update at {BLOCKS:,} blocks: {took:.1f} s ({moved_from:,} moved), "
+              f"{took / (BLOCKS + 1) * 1e6:.1f} s per million blocks")

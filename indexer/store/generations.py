@@ -1,0 +1,120 @@
+"""Index generations: a rebuild writes a whole new index beside the serving one, then swaps.
+
+An index directory is either plain (the LevelDB files in it) or, after its first `rebuild`,
+holds generations: subdirectories `g1`, `g2`, ... each a whole index, and the file `GENERATION`
+naming the active one. The swap is the atomic rename of that file, so a crash at any instant
+leaves the old generation or the new one active, never a mix, and a process serving the old one
+goes on answering from it until it notices the change. `lists.json` beside them holds the
+network and the lists of the active generation, so a rebuild can start while another process
+holds that generation's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+POINTER = "GENERATION"
+LISTS = "lists.json"
+_NAME = re.compile(r"^g([0-9]{1,9})$")
+# what LevelDB writes into its directory (a plain index's files, removed once it is inactive)
+_LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst))$")
+
+
+def active_name(root: Path) -> str:
+    """The active generation's name, "" for a plain index."""
+    try:
+        name = (root / POINTER).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+    if not _NAME.match(name):
+        raise ValueError(f"{root / POINTER}: {name!r} is not a generation name")
+    return name
+
+
+def active_path(root: Path) -> Path:
+    """Where the active generation's LevelDB lives."""
+    name = active_name(root)
+    return root / name if name else root
+
+
+def index_exists(root: Path) -> bool:
+    """Whether `root` holds an index (plain, or with an active generation)."""
+    try:
+        return (active_path(root) / "CURRENT").exists()
+    except ValueError:
+        return True  # a damaged pointer: opening the index says so
+
+
+def next_generation(root: Path) -> tuple[str, Path]:
+    """The name and path a rebuild writes to: the number after the active one."""
+    name = active_name(root)
+    number = int(name[1:]) + 1 if name else 1
+    return f"g{number}", root / f"g{number}"
+
+
+def activate(root: Path, name: str) -> None:
+    """Make `name` the active generation: write the pointer beside, then rename it over."""
+    temporary = root / f"{POINTER}.tmp"
+    with temporary.open("w", encoding="ascii") as stream:
+        stream.write(name + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, root / POINTER)
+    _sync_dir(root)
+
+
+def pointer_stamp(root: Path) -> str:
+    """Changes whenever another generation becomes active (cheap enough for every request)."""
+    return active_name(root)
+
+
+def write_lists(root: Path, network: str, pools: bytes, labels: bytes) -> None:
+    """Record the network and lists of the active generation, atomically."""
+    temporary = root / f"{LISTS}.tmp"
+    body = {"network": network, "pools": json.loads(pools), "labels": json.loads(labels)}
+    with temporary.open("w", encoding="utf-8") as stream:
+        json.dump(body, stream, ensure_ascii=False)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, root / LISTS)
+
+
+def read_lists(root: Path) -> dict[str, Any] | None:
+    try:
+        raw = (root / LISTS).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def inactive(root: Path, keep: str) -> list[Path]:
+    """Generations that are neither active nor `keep`, and a plain index's files once a
+    generation is active: what a rebuild may remove when no process holds them."""
+    active = active_name(root)
+    out = [p for p in sorted(root.iterdir())
+           if p.is_dir() and _NAME.match(p.name) and p.name not in (active, keep)]
+    if active:
+        out += [p for p in sorted(root.iterdir()) if p.is_file() and _LEVELDB_FILE.match(p.name)]
+    return out
+
+
+def remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
