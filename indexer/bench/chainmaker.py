@@ -136,9 +136,13 @@ class ChainStats:
 class ChainMaker:
     """Builds the chain block by block; every choice comes from one seeded generator."""
 
-    def __init__(self, seed: int, txs_per_block: int) -> None:
+    def __init__(self, seed: int, txs_per_block: int, service_share: float = 0.0) -> None:
         self.rng = random.Random(seed)
         self.txs_per_block = txs_per_block
+        # the share of ordinary outputs that pay a reused service script which joined a miner
+        # cohort early (the pools' payout customers): what makes mainnet's mix miner-heavy
+        self.service_share = service_share
+        self.service: list[tuple[bytes, str]] = []
         self.counter = 0
         self.pool_scripts = [self._script("p2wpkh" if i % 3 else "p2pkh")
                              for i in range(len(POOL_NAMES))]
@@ -155,6 +159,8 @@ class ChainMaker:
         self.pool_index = {script: i for i, (script, _k) in enumerate(self.pool_scripts)}
         self.customer_set = {script for scripts in self.customers for script, _k in scripts}
         self.stats = ChainStats()
+        if service_share:  # drawn only then, so that the default chain stays the same
+            self.service = [self._script(self._kind()) for _ in range(200)]
 
     # -- scripts and inputs -----------------------------------------------------------------
 
@@ -248,6 +254,8 @@ class ChainMaker:
         return coins.pop()
 
     def _fresh(self) -> tuple[bytes, str]:
+        if self.service_share and self.rng.random() < self.service_share:
+            return self.rng.choice(self.service)
         roll = self.rng.random()
         if roll < 0.03:
             return self.rng.choice(self.exchange_scripts[self.rng.randrange(len(EXCHANGES))])
@@ -279,6 +287,8 @@ class ChainMaker:
                 made = self._pay(spend, [ex], self.pool_scripts[p])
             else:  # payout run, change back to the pool's address
                 payees = rng.sample(self.customers[p], rng.randint(20, 60))
+                if self.service:  # services paid by every pool join its 1-hop cohort early
+                    payees += rng.sample(self.service, 5)
                 made = self._pay(spend, payees, self.pool_scripts[p])
             if made is not None:
                 txs.append(made)
@@ -407,9 +417,10 @@ class BlockWriter:
 
 
 def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
-               xor: bool = True) -> ChainStats:
-    """Write a chain of `blocks` blocks after genesis, with its pools list and labels, to `out`."""
-    maker = ChainMaker(seed, txs_per_block)
+               xor: bool = True, service_share: float = 0.0) -> ChainStats:
+    """Write a chain of `blocks` blocks after genesis, with its pools list and labels, to `out`;
+    `service_share` of ordinary outputs pay cohort scripts (0: the default, light mix)."""
+    maker = ChainMaker(seed, txs_per_block, service_share)
     writer = BlockWriter(out / "regtest" / "blocks",
                          bytes(random.Random(seed).randbytes(8)) if xor else None)
     genesis = bytes.fromhex(GENESIS_HEX)

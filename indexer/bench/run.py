@@ -9,7 +9,11 @@ Two corpora, both built deterministically from data in the repository into a tem
   python-bitcoinlib's `CBlock.deserialize` with every txid, and sha256d of every transaction
   with hashlib (the ceiling for anything that hashes each transaction once).
 - end to end: `make_chain`'s mainnet-shaped regtest chain, indexed by `minerflow reindex` in a
-  child process, as a user runs it, into a fresh index each time.
+  child process, as a user runs it, into a fresh index each time; at the default (light) mix of
+  miner transactions and at about 10% and 30% flagged (`e2e_by_share`), each chain's flagged
+  share counted by the pure-Python reference (`indexer/bench/flagged.py`). The child imports
+  the same installed package as the bench (`python -P`, never the checkout's tree) and says
+  which core it runs; a mismatch stops the bench.
 
 Each measurement runs once to warm up, then several times; the table shows medians and min–max.
 """
@@ -161,21 +165,74 @@ def hash_all(spans: list[memoryview]) -> None:
 
 # -- end to end --------------------------------------------------------------------------------
 
+# `-P`: the child never puts the working directory first on sys.path, so run from a checkout it
+# imports the installed package, as the bench does, not the checkout's uncompiled tree.
+_CHILD = ("import sys; from indexer import fastpath; "
+          "sys.stderr.write('minerflow-core ' + fastpath.IMPLEMENTATION + chr(10)); ")
+
+
 def reindex_command(chain: Path, index: Path) -> list[str]:
-    return [sys.executable, "-c", "import sys; from indexer.cli import main; main(sys.argv[1:])",
+    return [sys.executable, "-P", "-c", _CHILD + "from indexer.cli import main; "
+            "main(sys.argv[1:])",
             "reindex", "--datadir", str(chain), "--network", NETWORK.name, "--index", str(index),
             "--pools", str(chain / "pools.json"), "--labels", str(chain / "exchanges.csv")]
 
 
-def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
+def _child_env(pure: bool) -> dict[str, str]:
     env = dict(os.environ)
     if pure:
         env["MINERFLOW_PURE"] = "1"
     else:
         env.pop("MINERFLOW_PURE", None)
-    done = subprocess.run(reindex_command(chain, index), env=env, capture_output=True, text=True)
+    return env
+
+
+def _check_core(stderr: str, pure: bool) -> None:
+    want = "python" if pure else fastpath.IMPLEMENTATION
+    found = stderr.split("\n", 1)[0].removeprefix("minerflow-core ")
+    if found != want:
+        raise MinerflowError(f"the benchmark's child process ran the {found} core, the bench "
+                             f"the {want} one: install the package (pip install .) so both "
+                             f"import the same")
+
+
+def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
+    done = subprocess.run(reindex_command(chain, index), env=_child_env(pure),
+                          capture_output=True, text=True)
     if done.returncode != 0:
         raise MinerflowError(f"the benchmark's reindex failed: {done.stderr.strip()}")
+    _check_core(done.stderr, pure)
+
+
+def reference_flagged_share(chain: Path) -> float:
+    """The chain's flagged share, counted by the pure-Python reference in a child process."""
+    done = subprocess.run([sys.executable, "-P", "-c", _CHILD + "from indexer.bench.flagged "
+                           "import main; main()", str(chain)], env=_child_env(True),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise MinerflowError(f"counting the flagged share failed: {done.stderr.strip()}")
+    _check_core(done.stderr, True)
+    flagged, total = (int(v) for v in done.stdout.split())
+    return flagged / total if total else 0.0
+
+
+# Flagged share -> service share (ordinary outputs paying early cohort scripts), measured on the
+# full benchmark's chains (450 blocks of 2,000 transactions). The flagged share grows with the
+# chain's length as service coins circulate: `--quick`'s 120-block chains flag less.
+SERVICE_SHARES = ((0.0134, 0.0), (0.0804, 0.02), (0.1245, 0.035), (0.1655, 0.05), (0.249, 0.08),
+                  (0.2985, 0.1), (0.3689, 0.13), (0.8124, 0.47))
+MIX_TARGETS = (None, 0.10, 0.30)  # the default mix, then about 10% and 30% flagged
+
+
+def service_share_for(flagged_share: float) -> float:
+    """The chain maker's service share expected to give `flagged_share` (interpolated)."""
+    if not SERVICE_SHARES[0][0] <= flagged_share <= SERVICE_SHARES[-1][0]:
+        raise ConfigError(f"--flagged-share: expected {SERVICE_SHARES[0][0]} to "
+                          f"{SERVICE_SHARES[-1][0]}, got {flagged_share}")
+    for (f0, q0), (f1, q1) in zip(SERVICE_SHARES, SERVICE_SHARES[1:], strict=False):
+        if f0 <= flagged_share <= f1:
+            return q0 + (q1 - q0) * (flagged_share - f0) / (f1 - f0)
+    return SERVICE_SHARES[-1][1]
 
 
 def directory_bytes(path: Path) -> int:
@@ -210,8 +267,74 @@ QUICK = Settings(parse_mb=64, chain_blocks=120, runs=2, reference=False)
 FULL = Settings(parse_mb=256, chain_blocks=450, runs=3, reference=True)
 
 
+@dataclass
+class Mix:
+    """One end-to-end chain and its figures."""
+
+    flagged_share: float
+    e2e: Timing
+    e2e_bytes: int
+    e2e_txs: int
+    cpu_per_wall: float
+    index_bytes: int
+    reference_mb_s: float | None
+    identical: bool | None
+
+    def row(self) -> dict[str, object]:
+        return {"flagged_share": round(self.flagged_share, 4),
+                "e2e_mb_s": round(self.e2e.rate(self.e2e_bytes / 1e6)[0], 1),
+                "e2e_tx_s": round(self.e2e.rate(self.e2e_txs)[0]),
+                "cpu_per_wall": round(self.cpu_per_wall, 2)}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def end_to_end(tmp: Path, settings: Settings, target: float | None,
+               say: Callable[[str], None], reference: bool) -> Mix:
+    """Make a chain at the target flagged share (None: the default mix) and time reindexes."""
+    service = 0.0 if target is None else service_share_for(target)
+    label = "default mix" if target is None else f"about {target:.0%} flagged"
+    say(f"end-to-end corpus ({label}): make_chain, {settings.chain_blocks} blocks")
+    chain = tmp / "chain"
+    stats = make_chain(chain, settings.chain_blocks, service_share=service)
+    share = reference_flagged_share(chain)
+    e2e_bytes = stats.block_bytes + len(bytes.fromhex(GENESIS_HEX))
+    e2e_txs = stats.txs + 1
+    runs = iter(range(1_000))
+    last_index = tmp / "index-last"
+    cpu_and_wall = [0.0, 0.0]
+
+    def reindex_fresh() -> None:
+        index = tmp / f"index-{next(runs)}"
+        before, started = _children_cpu(), time.perf_counter()
+        run_reindex(chain, index)
+        cpu_and_wall[0] += _children_cpu() - before
+        cpu_and_wall[1] += time.perf_counter() - started
+        if last_index.exists():
+            subprocess.run(["rm", "-rf", str(last_index)], check=True)
+        index.rename(last_index)
+
+    say(f"reindex: {stats.blocks + 1} blocks, {e2e_txs:,} transactions, "
+        f"{e2e_bytes / 1e6:.1f} MB, flagged share {share:.1%}")
+    e2e = measure(reindex_fresh, settings.runs)
+    cpu_per_wall = cpu_and_wall[0] / cpu_and_wall[1]
+    reference_mb_s = identical = None
+    if reference and settings.reference:
+        say("reindex with the pure-Python reference (once)")
+        started = time.perf_counter()
+        run_reindex(chain, tmp / "index-reference", pure=True)
+        reference_mb_s = e2e_bytes / 1e6 / (time.perf_counter() - started)
+        identical = index_digest(tmp / "index-reference") == index_digest(last_index)
+    return Mix(share, e2e, e2e_bytes, e2e_txs, cpu_per_wall, directory_bytes(last_index),
+               reference_mb_s, identical)
+
+
 def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
-              say: Callable[[str], None] = print) -> dict[str, object]:
+              say: Callable[[str], None] = print,
+              flagged_share: float | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="minerflow-bench-", dir=workdir) as tmp_name:
         tmp = Path(tmp_name)
         blocks = distinct_blocks(blocks_dir)
@@ -227,39 +350,17 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         spans = tx_spans(blocks)
         hashing = measure(lambda: hash_all(spans), settings.runs + 2)
 
-        say(f"end-to-end corpus: make_chain, {settings.chain_blocks} blocks")
-        chain = tmp / "chain"
-        stats = make_chain(chain, settings.chain_blocks)
-        e2e_bytes = stats.block_bytes + len(bytes.fromhex(GENESIS_HEX))
-        e2e_txs = stats.txs + 1
-        runs = iter(range(1_000))
-        last_index = tmp / "index-last"
-
-        def reindex_fresh() -> None:
-            index = tmp / f"index-{next(runs)}"
-            run_reindex(chain, index)
-            if last_index.exists():
-                subprocess.run(["rm", "-rf", str(last_index)], check=True)
-            index.rename(last_index)
-
-        say(f"reindex: {stats.blocks + 1} blocks, {e2e_txs:,} transactions, "
-            f"{e2e_bytes / 1e6:.1f} MB")
-        e2e = measure(reindex_fresh, settings.runs)
-        index_bytes = directory_bytes(last_index)
-        reference_mb_s = None
-        identical = None
-        if settings.reference:
-            say("reindex with the pure-Python reference (once)")
-            started = time.perf_counter()
-            run_reindex(chain, tmp / "index-reference", pure=True)
-            reference_mb_s = e2e_bytes / 1e6 / (time.perf_counter() - started)
-            identical = index_digest(tmp / "index-reference") == index_digest(last_index)
+        targets = MIX_TARGETS if flagged_share is None else (flagged_share,)
+        mixes = [end_to_end(tmp / f"mix{i}", settings, target, say, reference=(i == 0))
+                 for i, target in enumerate(targets)]
+        base = mixes[0]
 
     rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     parse_mb_s = parse.rate(corpus_bytes / 1e6)
     bitcoinlib_mb_s = bitcoinlib.rate(distinct_bytes / 1e6)
     hash_mb_s = hashing.rate(distinct_bytes / 1e6)
+    e2e, e2e_bytes, e2e_txs = base.e2e, base.e2e_bytes, base.e2e_txs
     e2e_mb_s = e2e.rate(e2e_bytes / 1e6)
     result: dict[str, object] = {
         "implementation": fastpath.IMPLEMENTATION,
@@ -279,10 +380,14 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         "hash_ceiling_tx_s": round(hashing.rate(distinct_txs)[0]),
         "e2e_mb_s": round(e2e_mb_s[0], 1),
         "e2e_tx_s": round(e2e.rate(e2e_txs)[0]),
-        "e2e_reference_mb_s": None if reference_mb_s is None else round(reference_mb_s, 1),
-        "reference_index_identical": identical,
+        "flagged_share": round(base.flagged_share, 4),
+        "e2e_cpu_per_wall": round(base.cpu_per_wall, 2),
+        "e2e_by_share": [mix.row() for mix in mixes],
+        "e2e_reference_mb_s": (None if base.reference_mb_s is None
+                               else round(base.reference_mb_s, 1)),
+        "reference_index_identical": base.identical,
         "peak_rss_mb": round(rss_kb / 1024, 1),
-        "index_bytes_per_tx": round(index_bytes / e2e_txs, 2),
+        "index_bytes_per_tx": round(base.index_bytes / e2e_txs, 2),
         "projected_mainnet_hours": round(MAINNET_BYTES / (e2e_mb_s[0] * 1e6) / 3600, 2),
         "parse_vs_bitcoinlib": round(parse_mb_s[0] / bitcoinlib_mb_s[0], 1),
         "e2e_vs_hash_ceiling": round(e2e_mb_s[0] / hash_mb_s[0], 2),
@@ -319,13 +424,19 @@ def table(result: dict[str, object]) -> str:
     lines = ["| measure | MB/s (median) | tx/s | MB/s min–max |", "|---|---:|---:|---|"]
     for name, mb_s, tx_s, span in rows:
         lines.append(f"| {name} | {mb_s:,.1f} | {tx_s:,} | {span} |")
+    by_share = result.get("e2e_by_share")
+    assert isinstance(by_share, list)
+    for mix in by_share:
+        lines.append(f"| reindex at {mix['flagged_share']:.1%} flagged | {mix['e2e_mb_s']:,.1f} "
+                     f"| {mix['e2e_tx_s']:,} | CPU/wall {mix['cpu_per_wall']} |")
     if result.get("e2e_reference_mb_s") is not None:
         reference = result["e2e_reference_mb_s"]
         lines.append(f"| reindex, pure-Python reference | {reference:,.1f} | | |")
     lines.append("")
     lines.append(
         f"parse vs python-bitcoinlib: {result['parse_vs_bitcoinlib']}×; end to end vs the "
-        f"hash ceiling: {result['e2e_vs_hash_ceiling']}×; peak RSS {result['peak_rss_mb']} MB; "
+        f"hash ceiling: {result['e2e_vs_hash_ceiling']}×; flagged share of the end-to-end "
+        f"chain {result['flagged_share']:.1%}; peak RSS {result['peak_rss_mb']} MB; "
         f"index {result['index_bytes_per_tx']} bytes/tx; projected mainnet pass "
         f"(700 GB): {result['projected_mainnet_hours']} h"
     )
