@@ -21,10 +21,11 @@ from api.deps import Reader, public_text
 from api.schemas import Window
 from indexer.errors import NotFound
 from indexer.follow import Follower
-from indexer.mining import block_totals, difficulty, hashrate
+from indexer.mining import block_totals, difficulty
 from indexer.mining_series import window_totals
 from indexer.prices import price_summary
 from indexer.reader import IndexReader
+from indexer.store.keys import BlockRecord
 
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True))
@@ -83,11 +84,9 @@ def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
         s = follower.status
         lag = None if s.node_tip is None else s.node_tip - state.tip_height
         node = {"state": s.state, "lag": lag, "error": public_text(s.last_error)}
-        if warning is not None:
-            pass
-        elif s.state in ("dead", "retrying"):
+        if warning is None and s.state in ("dead", "retrying"):
             warning = f"Following the node is {s.state}: the series may be stale."
-        elif lag is not None and lag > 6:
+        elif warning is None and lag is not None and lag > 6:
             warning = f"The index is {lag} blocks behind the node: the series are stale."
     return {"network": state.network, "tip_height": state.tip_height, "tip_time": tip_time,
             "tip_hash": state.tip_hash, "pools_sha256": state.pools_sha256,
@@ -95,10 +94,9 @@ def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
             "warning": warning}
 
 
-def block_line(reader: IndexReader, height: int) -> dict[str, Any]:
-    detail = reader.block_detail(reader.block(height))
-    totals = block_totals(reader.block(height), reader.network)
-    return {**detail, "fees": totals.fees, "subsidy": totals.subsidy}
+def block_line(reader: IndexReader, record: BlockRecord) -> dict[str, Any]:
+    totals = block_totals(record, reader.network)
+    return {**reader.block_detail(record), "fees": totals.fees, "subsidy": totals.subsidy}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -107,23 +105,19 @@ def overview(request: Request, reader: Reader,
              level: Annotated[int, Query(ge=0, le=1)] = 1,
              unit: Annotated[Literal["btc", "usd"], Query()] = "btc") -> HTMLResponse:
     totals = window_totals(reader, window)
-    total = totals.network.blocks
     by_id = reader.pools.by_id
     pools = [
-        {"slug": by_id[i].slug, "name": by_id[i].name, "blocks": t.blocks,
-         "share": t.blocks / total if total else 0.0,
-         "hashrate": None if totals.seconds is None else hashrate(t.work, totals.seconds),
-         "empty_blocks": t.empty_blocks, "revenue": t.subsidy + t.fees,
-         "level0": reader.balance(i, 0), "level1": reader.balance(i, 1)}
-        for i, t in sorted(totals.pools.items(), key=lambda kv: (-kv[1].blocks, kv[0]))
+        {"slug": by_id[p.pool_id].slug, "name": by_id[p.pool_id].name, "figures": p,
+         "level0": reader.balance(p.pool_id, 0), "level1": reader.balance(p.pool_id, 1)}
+        for p in totals.ranked()
     ]
     tip = reader.tip_height
-    recent = [block_line(reader, h) for h in range(tip, max(tip - RECENT_BLOCKS, 0), -1)]
+    recent = [block_line(reader, r) for r in reversed(list(
+        reader.blocks(max(tip - RECENT_BLOCKS + 1, 1), tip + 1)))]
     network = {
-        "hashrate": None if totals.seconds is None else hashrate(totals.network.work,
-                                                                  totals.seconds),
+        "hashrate": totals.hashrate(totals.network.work),
         "difficulty": difficulty(reader.block(tip).bits, reader.network) if tip >= 0 else None,
-        "blocks": total, "from_height": totals.from_height,
+        "blocks": totals.network.blocks, "from_height": totals.from_height,
     }
     return render(request, "overview.html", {
         "fresh": freshness(reader, request), "window": window, "windows": get_args(Window),
@@ -135,11 +129,10 @@ def overview(request: Request, reader: Reader,
 @router.get("/blocks/{ref}", response_class=HTMLResponse)
 def block_page(request: Request, reader: Reader, ref: str) -> HTMLResponse:
     try:
-        is_height = ref.isascii() and ref.isdigit() and len(ref) < 64
-        record = reader.block(int(ref)) if is_height else reader.block_by_hash(ref)
+        record = reader.block_by_ref(ref)
     except NotFound as exc:
         return not_found(request, reader, str(exc))
-    block = block_line(reader, record.height)
+    block = block_line(reader, record)
     block["difficulty"] = difficulty(record.bits, reader.network)
     block["weight"] = record.weight
     return render(request, "block.html", {"fresh": freshness(reader, request), "block": block})
@@ -151,24 +144,13 @@ def pool_page(request: Request, reader: Reader, slug: str) -> HTMLResponse:
         pool = reader.pool(slug)
     except NotFound as exc:
         return not_found(request, reader, str(exc))
-    windows = []
-    for window in get_args(Window):
-        totals = window_totals(reader, window, [pool.id])
-        mine = totals.pools.get(pool.id)
-        blocks = mine.blocks if mine else 0
-        windows.append({
-            "window": window, "blocks": blocks,
-            "share": blocks / totals.network.blocks if totals.network.blocks else 0.0,
-            "hashrate": (hashrate(mine.work, totals.seconds)
-                         if mine and totals.seconds is not None else None),
-            "empty_blocks": mine.empty_blocks if mine else 0,
-            "revenue": mine.subsidy + mine.fees if mine else 0,
-        })
+    windows = [(window, window_totals(reader, window, [pool.id]).pool(pool.id))
+               for window in get_args(Window)]
     heights = reader.pool_heights(pool.id, None, RECENT_BLOCKS)
     return render(request, "pool.html", {
         "fresh": freshness(reader, request), "pool": pool, "windows": windows,
         "balance": {"level0": reader.balance(pool.id, 0), "level1": reader.balance(pool.id, 1)},
-        "recent": [block_line(reader, h) for h in heights],
+        "recent": [block_line(reader, reader.block(h)) for h in heights],
     })
 
 

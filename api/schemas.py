@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Window = Literal["24h", "3d", "1w", "1m", "3m", "6m", "1y", "all"]
+Interval = Literal["day", "week", "month", "block"]  # indexer.series.INTERVALS
 
 
 class FieldError(BaseModel):

@@ -37,7 +37,7 @@ class ServedIndex:
     def _read_stamp(self) -> str | None:
         try:
             return generations.pointer_stamp(self.root)
-        except (OSError, ValueError):
+        except MinerflowError:
             return None  # unreadable for now: keep answering from what is open
 
     def start(self) -> None:

@@ -33,6 +33,34 @@ class WindowTotals:
     network: Totals
     pools: dict[int, Totals]
 
+    def hashrate(self, work: int) -> float | None:
+        """H/s that `work` over the window's length implies; None when it spans no time."""
+        return None if self.seconds is None else hashrate(work, self.seconds)
+
+    def pool(self, pool_id: int) -> PoolInWindow:
+        """One pool's figures over the window (zeros when it found no block in it)."""
+        t = self.pools.get(pool_id, Totals())
+        total = self.network.blocks
+        return PoolInWindow(pool_id, t.blocks, t.blocks / total if total else 0.0,
+                            self.hashrate(t.work), t.empty_blocks, t.subsidy + t.fees)
+
+    def ranked(self) -> list[PoolInWindow]:
+        """The pools that found blocks in the window, most blocks first (tie: lowest id)."""
+        return [self.pool(i) for i, _t in sorted(self.pools.items(),
+                                                 key=lambda kv: (-kv[1].blocks, kv[0]))]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolInWindow:
+    """What the pools list and a pool's page show for one window."""
+
+    pool_id: int
+    blocks: int
+    share: float  # of the window's blocks
+    hashrate: float | None  # H/s
+    empty_blocks: int
+    revenue: int  # sats: subsidy plus claimed fees
+
 
 def chain_totals(reader: IndexReader, entity: int) -> Totals:
     raw = reader.store.get(keys.chain_totals_key(entity))

@@ -73,12 +73,11 @@ class PriceSpan:
     days: int
 
 
+def has_prices(reader: IndexReader) -> bool:
+    return next(iter(reader.store.scan(keys.PRICE)), None) is not None
+
+
 def price_summary(reader: IndexReader) -> PriceSpan | None:
     """First and last day and count of the stored prices; None without prices."""
-    first = next(iter(reader.store.scan(keys.PRICE)), None)
-    if first is None:
-        return None
-    last = next(iter(reader.store.scan(keys.PRICE, reverse=True)))
-    count = sum(1 for _ in reader.store.scan(keys.PRICE))
-    return PriceSpan(day_text(keys.day_from_key(first[0])),
-                     day_text(keys.day_from_key(last[0])), count)
+    days = [keys.day_from_key(key) for key, _value in reader.store.scan(keys.PRICE)]
+    return PriceSpan(day_text(days[0]), day_text(days[-1]), len(days)) if days else None

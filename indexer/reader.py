@@ -53,6 +53,7 @@ class IndexReader:
         self.pools: PoolsList = parse_pools(json.loads(raw or b"[]"), "index")
         self._by_slug = self.pools.by_slug
         self._by_id = self.pools.by_id
+        self._versions: list[tuple[str, int]] | None = None
 
     # -- entities and pools -------------------------------------------------------------------
 
@@ -77,9 +78,12 @@ class IndexReader:
         return pool
 
     def pools_versions(self) -> list[tuple[str, int]]:
-        """The pools lists that attributed the index's blocks, oldest first: (sha256, blocks)."""
-        raw = self.store.get(keys.POOLS_VERSIONS)
-        return keys.unpack_versions(raw) if raw else []
+        """The pools lists that attributed the index's blocks, oldest first: (sha256, blocks);
+        read once per reader (a reader lives for one request or one command)."""
+        if self._versions is None:
+            raw = self.store.get(keys.POOLS_VERSIONS)
+            self._versions = keys.unpack_versions(raw) if raw else []
+        return self._versions
 
     def slug_of(self, pool_id: int | None) -> str | None:
         return None if pool_id is None else self._by_id[pool_id].slug
@@ -106,6 +110,11 @@ class IndexReader:
         if raw is None or len(hash_rev) != 32:
             raise NotFound(f"no block {hash_hum} in the active chain")
         return self.block(keys.unpack_u32(raw))
+
+    def block_by_ref(self, ref: str) -> keys.BlockRecord:
+        """A block by height (ASCII digits only: str.isdigit takes '²') or by hash."""
+        is_height = ref.isascii() and ref.isdigit() and len(ref) < 64  # 64 hex digits: a hash
+        return self.block(int(ref)) if is_height else self.block_by_hash(ref)
 
     def blocks(self, start: int = 0, stop: int | None = None) -> Iterator[keys.BlockRecord]:
         """Blocks with start <= height < stop, in height order."""

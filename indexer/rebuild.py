@@ -13,18 +13,17 @@ import json
 import shutil
 from pathlib import Path
 
-import plyvel
-
 from indexer.attribution.pools import parse_pools
 from indexer.config import get_network
 from indexer.errors import MinerflowError, StoreError
 from indexer.flows.labels import labels_from_json
 from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
 from indexer.store import generations
-from indexer.store.db import Store
+from indexer.store.db import Store, unused
 
 
-def _lists(root: Path) -> dict[str, object]:
+def index_lists(root: Path) -> dict[str, object]:
+    """The network and lists of the index's active generation."""
     found = generations.read_lists(root)
     if found is None:  # an index from before lists.json: read them from it once
         with Store(root) as store:
@@ -34,26 +33,17 @@ def _lists(root: Path) -> dict[str, object]:
     return found
 
 
-def _unused(path: Path) -> bool:
-    """No process holds the LevelDB at `path` (for a plain index: its root)."""
-    try:
-        plyvel.DB(str(path)).close()
-    except plyvel.Error:
-        return False
-    return True
-
-
-def remove_unused(root: Path, keep: str) -> list[Path]:
+def removeunused(root: Path, keep: str) -> list[Path]:
     """Remove the inactive generations no process holds; returns what was removed."""
     removed = []
     orphans = not (root / "CURRENT").exists()  # no database left there, only its files
     if any(p.is_file() for p in generations.inactive(root, keep)) and (orphans or
-                                                                        _unused(root)):
+                                                                        unused(root)):
         plain_files = [p for p in generations.inactive(root, keep) if p.is_file()]
         generations.remove(plain_files)  # listed after the check, which may add a file
         removed += plain_files
     for path in generations.inactive(root, keep):
-        if path.is_dir() and _unused(path):
+        if path.is_dir() and unused(path):
             generations.remove([path])
             removed.append(path)
     return removed
@@ -63,12 +53,12 @@ def rebuild(root: Path, blocks_dir: Path, *, trust_files: bool = False,
             reorg_limit: int = 288) -> tuple[str, RunReport]:
     """Build the next generation and activate it; (its name, the pass's report). A pass that
     ends at damage leaves the old generation active and raises StoreError."""
-    lists = _lists(root)
+    lists = index_lists(root)
     network = get_network(str(lists["network"]))
     pools = parse_pools(lists["pools"], f"index {root}")
     labels = labels_from_json(json.dumps(lists["labels"]).encode(), network)
     name, path = generations.next_generation(root)
-    remove_unused(root, keep=name)
+    removeunused(root, keep=name)
     if (path / "CURRENT").exists() and not _same_lists(path, pools.sha256, labels.sha256):
         shutil.rmtree(path)  # a partial build with older lists: start over
     source = BlockFileSource(blocks_dir, network, trust_files)
@@ -81,7 +71,7 @@ def rebuild(root: Path, blocks_dir: Path, *, trust_files: bool = False,
         raise StoreError(f"{report.damage[0]}; generation {name} is not activated")
     generations.activate(root, name)
     generations.write_lists(root, network.name, pools.to_json(), labels.to_json())
-    remove_unused(root, keep=name)  # the generation just retired, unless a server holds it
+    removeunused(root, keep=name)  # the generation just retired, unless a server holds it
     return name, report
 
 

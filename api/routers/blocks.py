@@ -13,7 +13,4 @@ router = APIRouter(tags=["blocks"])
 @router.get("/blocks/{ref}", response_model=BlockDetail)
 def get_block(reader: Reader, ref: str) -> BlockDetail:
     """A block by height or hash: pool, method, conflict, coinbase text and payout outputs."""
-    # ASCII digits only (str.isdigit takes '²'); a 64-digit hex string is a hash
-    is_height = ref.isascii() and ref.isdigit() and len(ref) < 64
-    record = reader.block(int(ref)) if is_height else reader.block_by_hash(ref)
-    return BlockDetail(**reader.block_detail(record))
+    return BlockDetail(**reader.block_detail(reader.block_by_ref(ref)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -22,9 +22,17 @@ from api.paging import (
     take,
     take_from,
 )
-from api.schemas import BalanceList, EntityBalance, ExchangeFlow, ExchangeFlows, SeriesPage, Window
+from api.schemas import (
+    BalanceList,
+    EntityBalance,
+    ExchangeFlow,
+    ExchangeFlows,
+    Interval,
+    SeriesPage,
+    Window,
+)
 from indexer.mining_series import window_totals
-from indexer.prices import price_summary
+from indexer.prices import has_prices
 from indexer.reader import exchange_flows
 from indexer.series import series_rows
 
@@ -37,9 +45,8 @@ def miner_series(
     reader: Reader,
     entity: Annotated[str, Query(description="A pool slug, 'unknown' or 'all'.")] = "all",
     level: Level = 1,
-    interval: Annotated[Literal["day", "week", "month", "block"],
-                        Query(description="Weeks start on Monday, months on the 1st (UTC); "
-                              "rows name their first day.")] = "day",
+    interval: Annotated[Interval, Query(description="Weeks start on Monday, months on the "
+                                        "1st (UTC); rows name their first day.")] = "day",
     since: Since = None,
     until: Until = None,
     cursor: Cursor = None,
@@ -57,7 +64,7 @@ def miner_series(
         return csv_page(page, next_cursor, stale_header(reader))
     return SeriesPage(data=page, count=len(page), tip_height=reader.tip_height, entity=entity,
                       level=level, interval=interval, next_cursor=next_cursor,
-                      prices="imported" if price_summary(reader) else "none",
+                      prices="imported" if has_prices(reader) else "none",
                       **staleness(reader))
 
 

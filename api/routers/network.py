@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -20,13 +20,18 @@ from api.paging import (
     first_bound,
     take,
 )
-from api.schemas import AdjustmentPage, DifficultyAdjustment, NetworkSeriesPage, RewardStats
+from api.schemas import (
+    AdjustmentPage,
+    DifficultyAdjustment,
+    Interval,
+    NetworkSeriesPage,
+    RewardStats,
+)
 from indexer.mining_series import difficulty_adjustments, reward_stats
 from indexer.series import network_series
 from indexer.store import keys
 
 router = APIRouter(tags=["network"])
-Interval = Literal["day", "week", "month", "block"]
 
 
 @router.get("/network/series", response_model=NetworkSeriesPage, responses=CSV_RESPONSE)

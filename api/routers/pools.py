@@ -21,8 +21,7 @@ from api.schemas import (
     PoolShare,
     Window,
 )
-from indexer.mining import hashrate
-from indexer.mining_series import WindowTotals, pool_rows, window_totals
+from indexer.mining_series import pool_rows, window_totals
 from indexer.reader import IndexReader
 from indexer.series import day_range
 
@@ -33,10 +32,6 @@ Day = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 
 def _balances(reader: IndexReader, pool_id: int) -> Balances:
     return Balances(level0=reader.balance(pool_id, 0), level1=reader.balance(pool_id, 1))
-
-
-def _rate(totals: WindowTotals, work: int) -> float | None:
-    return None if totals.seconds is None else hashrate(work, totals.seconds)
 
 
 @router.get("/pools", response_model=PoolList, responses=CSV_RESPONSE)
@@ -50,22 +45,20 @@ def list_pools(
     """Pools that found blocks in the window, most blocks first: share, hash rate, empty
     blocks, revenue and balances."""
     totals = window_totals(reader, window)
-    total = totals.network.blocks
     by_id = reader.pools.by_id
-    ranked = sorted(totals.pools.items(), key=lambda kv: (-kv[1].blocks, kv[0]))
-    page, next_cursor = take_from(ranked, cursor, limit)
+    page, next_cursor = take_from(totals.ranked(), cursor, limit)
     rows = [
-        PoolShare(id=pool_id, slug=by_id[pool_id].slug, name=by_id[pool_id].name,
-                  blocks=t.blocks, share=t.blocks / total if total else 0.0,
-                  hashrate=_rate(totals, t.work), empty_blocks=t.empty_blocks,
-                  revenue=t.subsidy + t.fees, balance=_balances(reader, pool_id))
-        for pool_id, t in page
+        PoolShare(id=p.pool_id, slug=by_id[p.pool_id].slug, name=by_id[p.pool_id].name,
+                  blocks=p.blocks, share=p.share, hashrate=p.hashrate,
+                  empty_blocks=p.empty_blocks, revenue=p.revenue,
+                  balance=_balances(reader, p.pool_id))
+        for p in page
     ]
     if format == "csv":
         return csv_page((r.model_dump() for r in rows), next_cursor, stale_header(reader))
     return PoolList(data=rows, count=len(rows), tip_height=reader.tip_height, window=window,
-                    from_height=totals.from_height, total_blocks=total,
-                    hashrate=_rate(totals, totals.network.work), next_cursor=next_cursor,
+                    from_height=totals.from_height, total_blocks=totals.network.blocks,
+                    hashrate=totals.hashrate(totals.network.work), next_cursor=next_cursor,
                     **staleness(reader))
 
 
@@ -80,14 +73,9 @@ def get_pool(reader: Reader, slug: Slug) -> PoolDetail:
     empty: dict[str, int] = {}
     revenue: dict[str, int] = {}
     for window in get_args(Window):
-        totals = window_totals(reader, window, [pool.id])
-        mine = totals.pools.get(pool.id)
-        total = totals.network.blocks
-        blocks[window] = mine.blocks if mine else 0
-        share[window] = blocks[window] / total if total else 0.0
-        rate[window] = _rate(totals, mine.work) if mine else 0.0
-        empty[window] = mine.empty_blocks if mine else 0
-        revenue[window] = mine.subsidy + mine.fees if mine else 0
+        mine = window_totals(reader, window, [pool.id]).pool(pool.id)
+        blocks[window], share[window], rate[window] = mine.blocks, mine.share, mine.hashrate
+        empty[window], revenue[window] = mine.empty_blocks, mine.revenue
     return PoolDetail(id=pool.id, slug=pool.slug, name=pool.name, link=pool.link,
                       tags=list(pool.tags), addresses=list(pool.addresses), blocks=blocks,
                       share=share, hashrate=rate, empty_blocks=empty, revenue=revenue,

@@ -50,7 +50,7 @@ from indexer.pipeline import (
 )
 from indexer.prices import price_summary
 from indexer.reader import IndexReader
-from indexer.rebuild import rebuild
+from indexer.rebuild import index_lists, rebuild
 from indexer.store import generations
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
@@ -221,11 +221,7 @@ def rebuild_cmd(index: Path, datadir: Path | None, blocksdir: Path | None,
 
     Example: minerflow rebuild --index ~/idx --datadir ~/.bitcoin
     """
-    lists = generations.read_lists(index)
-    network = get_network(str(lists["network"])) if lists else None
-    if network is None:
-        with Store(index) as store:
-            network = get_network(store.require_state().network)
+    network = get_network(str(index_lists(index)["network"]))
     name, report = rebuild(index, blocks_dir(datadir, network, blocksdir),
                            trust_files=trust_files)
     click.echo(f"generation {name} active: {report.applied} block(s) indexed; tip "

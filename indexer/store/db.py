@@ -106,15 +106,22 @@ class _Reads:
         return self.state
 
 
+def unused(path: Path) -> bool:
+    """No process holds the LevelDB at `path`, and it opens (a generation a rebuild may
+    remove once no server reads it)."""
+    try:
+        plyvel.DB(str(path)).close()
+    except plyvel.Error:
+        return False
+    return True
+
+
 class Store(_Reads):
     """One LevelDB index directory, owned by this process until `close()`."""
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path  # what the user named; the LevelDB is its active generation
-        try:
-            self.db_path = generations.active_path(path)
-        except ValueError as exc:
-            raise StoreError(f"index {path}: {exc}") from None
+        self.db_path = generations.active_path(path)
         if not create and not (self.db_path / "CURRENT").exists():
             raise StoreError(f"no index at {path} (run `minerflow reindex` or `sync` first)")
         try:

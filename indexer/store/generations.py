@@ -18,6 +18,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import StoreError
+
 POINTER = "GENERATION"
 LISTS = "lists.json"
 _NAME = re.compile(r"^g([0-9]{1,9})$")
@@ -28,11 +30,14 @@ _LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\
 def active_name(root: Path) -> str:
     """The active generation's name, "" for a plain index."""
     try:
-        name = (root / POINTER).read_text(encoding="ascii").strip()
+        name = (root / POINTER).read_bytes().decode("ascii", "replace").strip()
     except FileNotFoundError:
         return ""
+    except OSError as exc:
+        raise StoreError(f"cannot read {root / POINTER} ({exc.strerror or exc})") from None
     if not _NAME.match(name):
-        raise ValueError(f"{root / POINTER}: {name!r} is not a generation name")
+        raise StoreError(f"{root / POINTER}: {name[:40]!r} is not a generation name "
+                         f"(g1, g2, ...): restore it or re-index")
     return name
 
 
@@ -46,7 +51,7 @@ def index_exists(root: Path) -> bool:
     """Whether `root` holds an index (plain, or with an active generation)."""
     try:
         return (active_path(root) / "CURRENT").exists()
-    except ValueError:
+    except StoreError:
         return True  # a damaged pointer: opening the index says so
 
 
@@ -85,11 +90,17 @@ def write_lists(root: Path, network: str, pools: bytes, labels: bytes) -> None:
 
 
 def read_lists(root: Path) -> dict[str, Any] | None:
+    """The network and lists recorded beside the generations; None when there are none."""
+    path = root / LISTS
     try:
-        raw = (root / LISTS).read_text(encoding="utf-8")
+        value = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    value: dict[str, Any] = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path} ({exc}): delete it, and `minerflow rebuild` "
+                         f"writes it again from the index while no server holds it") from None
+    if not isinstance(value, dict) or not {"network", "pools", "labels"} <= set(value):
+        raise StoreError(f"{path} lacks the network, pools or labels")
     return value
 
 
