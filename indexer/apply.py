@@ -51,38 +51,22 @@ class Fingerprints:
 
 
 class IndexView:
-    """The cohort step's view of the state before a block."""
+    """The cohort step's view of the state before a block: the filters, then the write buffer
+    and LevelDB (through the buffer's read cache, so a script seen a thousand times is read
+    once)."""
 
     def __init__(self, buffer: WriteBuffer, fingerprints: Fingerprints) -> None:
         self.buffer = buffer
-        self.member_fps = fingerprints.members
-        self.coin_fps = fingerprints.coins
+        self.members = fingerprints.members
+        self.coins = fingerprints.coins
 
-    def member(self, script: bytes) -> tuple[int, int] | None:
-        if fastpath.script_fingerprint(script) not in self.member_fps:
-            return None
-        raw = self.buffer.get(keys.member_key(script))
+    def stored_member(self, script: bytes) -> tuple[int, int] | None:
+        raw = self.buffer.cached_get(keys.member_key(script))
         return None if raw is None else keys.unpack_member(raw)
 
-    def coin(self, txid_rev: bytes, vout: int) -> Coin | None:
-        if fastpath.coin_fingerprint(txid_rev, vout) not in self.coin_fps:
-            return None
+    def stored_coin(self, txid_rev: bytes, vout: int) -> Coin | None:
         raw = self.buffer.get(keys.coin_key(txid_rev, vout))
         return None if raw is None else keys.unpack_coin(raw)
-
-    def next_candidate(self, block: RawBlock, pos: int, index: int) -> tuple[int, int]:
-        try:
-            found: tuple[int, int] = fastpath.scan_block(block.data, pos, index, block.tx_count,
-                                                         self.coin_fps, self.member_fps)
-        except ValueError:
-            raise block.truncated() from None
-        return found
-
-    def note_member(self, script: bytes) -> None:
-        self.member_fps.add(fastpath.script_fingerprint(script))
-
-    def note_coin(self, txid_rev: bytes, vout: int) -> None:
-        self.coin_fps.add(fastpath.coin_fingerprint(txid_rev, vout))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +173,17 @@ class BlockApplier:
 
     def _write_changes(self, height: int, changes: BlockChanges) -> None:
         buf = self.buffer
+        # Every earlier value is known: a joined script was in no cohort unless `replaced`
+        # says otherwise, a created coin's outpoint held nothing (the one exception, a
+        # duplicate coinbase, spends the earlier coin first, which records it).
         for script, (entity, cohort) in changes.members.items():
-            buf.put(keys.member_key(script), keys.pack_member(entity, cohort))
+            before = changes.replaced.get(script)
+            buf.put(keys.member_key(script), keys.pack_member(entity, cohort),
+                    None if before is None else keys.pack_member(*before))
         for (txid_rev, vout), coin in changes.spent.items():
             buf.delete(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin))
         for (txid_rev, vout), coin in changes.created.items():
-            buf.put(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin))
+            buf.put(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin), None)
 
         totals: dict[int, Flow] = {level: Flow() for level in LEVELS}
         for (entity, level), flow in sorted(changes.flows.items()):

@@ -8,7 +8,7 @@ cohort early, so more transactions touch miner coins (the benchmark's `--flagged
 
 OUT then holds regtest/blocks (blk/rev files), pools.json and exchanges.csv, ready for
 `minerflow reindex --datadir OUT --network regtest --pools OUT/pools.json
---labels OUT/exchanges.csv --index IDX`. The generator lives in `indexer.bench.chainmaker`.
+--labels OUT/exchanges.csv --index IDX`. The generator lives in `scripts/benchkit/chainmaker.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from indexer.bench.chainmaker import make_chain
+from benchkit.chainmaker import make_chain
 
 
 def main() -> int:

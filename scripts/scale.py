@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchkit.chainmaker import NETWORK, make_chain
+
 from indexer.attribution.pools import load_pools
-from indexer.bench.chainmaker import NETWORK, make_chain
 from indexer.flows.labels import load_labels
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from indexer.store import keys

@@ -53,3 +53,4 @@ parse_block_undo: Callable[[bytes], list[list[int]]] = _impl.parse_block_undo
 xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
 merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight
+step_txs: Callable[..., int] = _impl.step_txs

@@ -1,6 +1,6 @@
 """The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same six names; the differential harness
+`indexer/fastpath/_core.c` implements the same seven names; the differential harness
 (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
 sanitizer build) checks that both give the same result or both raise the same error type on
 every input, and the index tests that both build byte-identical indexes. Fingerprints:
@@ -16,8 +16,9 @@ import struct
 from typing import Any
 
 from indexer.errors import ParseError
-from indexer.parse.deserializer import Tx, parse_block, read_compact_size, skip_witnesses
+from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx, skip_witnesses
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
+from indexer.parse.script import is_unspendable
 
 _U32 = struct.Struct("<I")
 _MASK64 = (1 << 64) - 1
@@ -217,3 +218,210 @@ def block_weight(block: Any) -> int:
     txs = _whole_block(data)
     _n, stripped = read_compact_size(data, 80)
     return 3 * (stripped + sum(tx.stripped_size for tx in txs)) + len(data)
+
+
+# -- the cohort step over a block's transactions after the coinbase (SPEC 5) ---------------------
+
+FlowSums = list[Any]  # [mined, inflow, outflow, fees, to_exchange, {exchange: value}, balance]
+StepState = tuple[
+    dict[bytes, tuple[int, int]],  # scripts joined: script -> (entity, cohort)
+    dict[tuple[bytes, int], tuple[int, int, int]],  # coins created, still unspent
+    dict[tuple[bytes, int], tuple[int, int, int]],  # coins from before the block, spent
+    dict[tuple[int, int], FlowSums],  # flow sums per (entity, level)
+    list[Any] | None,  # (tx index, txid_rev, entity, level, sums) per changed pair, or None
+]
+
+
+def _money(value: object, what: str) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"{what} is an int")
+    if not 0 <= value <= MAX_MONEY:
+        raise ValueError(f"{what} {value} outside 0..21,000,000 BTC")
+    return value
+
+
+def _coin(found: object) -> tuple[int, int, int] | None:
+    """A tracked coin as the view gave it, checked: (entity, level, value) or None."""
+    if found is None:
+        return None
+    if not isinstance(found, tuple) or len(found) != 3:
+        raise TypeError("a coin is an (entity, level, value) tuple")
+    entity, level, value = found
+    _entity(entity, level)
+    return entity, level, _money(value, "a tracked coin's value")
+
+
+def _member(found: object) -> tuple[int, int] | None:
+    """A script's membership as the view gave it, checked: (entity, cohort) or None."""
+    if found is None:
+        return None
+    if not isinstance(found, tuple) or len(found) != 2:
+        raise TypeError("a membership is an (entity, cohort) tuple")
+    _entity(*found)
+    return found[0], found[1]
+
+
+def _entity(entity: object, level: object) -> None:
+    if not isinstance(entity, int) or not isinstance(level, int):
+        raise TypeError("entity and level are ints")
+    if not 0 <= entity <= 0xFFFF or level not in (0, 1):
+        raise ValueError(f"entity {entity} level {level} out of range")
+
+
+def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
+             view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
+             state: StepState) -> int:
+    """Apply SPEC 5 to the transactions of a block from `index` (at `pos`) on; the end of the
+    last one. A transaction is decoded only where the filters say it may spend a tracked coin
+    or pay a cohort script; `view` = (coin(txid_rev, vout), member(script)) reads the state
+    before the block and is asked only for fingerprints the filters hold.
+
+    `state` = (members, created, spent, sums, tx_flows) is the block's changes so far (the
+    coinbase's), updated in place: scripts joined (script -> (entity, cohort)), coins created
+    and still unspent and coins from before the block spent ((txid_rev, vout) ->
+    (entity, level, value)), flow sums per (entity, level), and when `tx_flows` is a list, one
+    (tx index, txid_rev, entity, level, sums) per transaction and (entity, level) it changed.
+    Every fingerprint the block adds goes into `coins` and `members`. Malformed bytes, values
+    outside 0..21M BTC and spent values that disagree with the miner coins raise ValueError."""
+    _ssize(pos, index, n_tx)
+    if not isinstance(coins, Filter) or not isinstance(members, Filter):
+        raise TypeError("coins and members are Filters")
+    if not isinstance(view, tuple) or len(view) != 2:
+        raise TypeError("view is (coin, member)")
+    if type(exchanges) is not dict:
+        raise TypeError("exchanges is a dict")
+    if not isinstance(state, tuple) or len(state) != 5:
+        raise TypeError("state is (members, created, spent, sums, tx_flows)")
+    joined, created, spent, sums, tx_flows = state
+    if not all(type(d) is dict for d in (joined, created, spent, sums)) or not (
+            tx_flows is None or type(tx_flows) is list):
+        raise TypeError("state holds four dicts and a list or None")
+    data = bytes(data)
+    while True:
+        index, pos = scan_block(data, pos, index, n_tx, coins, members)
+        if index >= n_tx:
+            return pos
+        try:
+            tx, pos = read_tx(data, pos)
+        except _MALFORMED:
+            raise ValueError(f"transaction {index} runs past the end of the data") from None
+        _step_tx(index, tx, coins, members, view, exchanges, spent_values, state)
+        index += 1
+
+
+def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any, Any],
+             exchanges: dict[bytes, str], spent_values: Any, state: Any) -> None:
+    joined, created, spent, sums, tx_flows = state
+    stored_coin, stored_member = view
+    values = [txout.value for txout in tx.outputs]
+    for value in values:
+        _money(value, f"transaction {index}: an output value")
+    _money(sum(values), f"transaction {index}: the output total")
+
+    def take(txid_rev: bytes, vout: int) -> tuple[int, int, int] | None:
+        if (int.from_bytes(txid_rev[:8], "little") ^ vout) not in coins:
+            return None
+        outpoint = (txid_rev, vout)
+        coin = created.pop(outpoint, None)
+        if coin is not None:
+            return _coin(coin)
+        if outpoint in spent:
+            return None
+        coin = _coin(stored_coin(txid_rev, vout))
+        if coin is not None:
+            spent[outpoint] = coin
+        return coin
+
+    def member(script: bytes) -> tuple[int, int] | None:
+        if (int.from_bytes(script[-8:], "little") ^ len(script)) not in members:
+            return None
+        found = joined.get(script)
+        return _member(found if found is not None else stored_member(script))
+
+    def joinable(script: bytes) -> bool:
+        return not is_unspendable(script) and script not in exchanges
+
+    spent_coins = [take(txin.prev_txid_rev, txin.prev_vout) for txin in tx.inputs]
+    tracked = [coin for coin in spent_coins if coin is not None]
+    if tracked:
+        level0: dict[int, int] = {}
+        for owner, level, value in tracked:
+            if level == 0:
+                level0[owner] = level0.get(owner, 0) + value
+        if level0:
+            joiner = min(level0, key=lambda e: (-level0[e], e))
+            for txout in tx.outputs:
+                script = txout.script
+                if member(script) is None and joinable(script):
+                    joined[script] = (joiner, 1)
+                    members.add(int.from_bytes(script[-8:], "little") ^ len(script))
+
+    made: list[tuple[int, int, int] | None] = []
+    for txout in tx.outputs:
+        found = member(txout.script)
+        made.append(None if found is None or not joinable(txout.script)
+                    else (found[0], found[1], txout.value))
+    if not tracked and not any(made):
+        return
+    txid_rev = tx.txid_rev
+    for vout, coin in enumerate(made):
+        if coin is not None:
+            created[(txid_rev, vout)] = coin
+            coins.add(int.from_bytes(txid_rev[:8], "little") ^ vout)
+
+    tracked_in = _money(sum(coin[2] for coin in tracked),
+                        f"transaction {index}: the miner coins' total")
+    if tracked and len(tracked) == len(spent_coins):
+        total_in = tracked_in
+    elif tracked:
+        got = spent_values(index)
+        if type(got) is not list or len(got) != len(spent_coins):
+            raise ValueError(f"transaction {index}: the spent values do not match its "
+                             f"{len(spent_coins)} inputs")
+        total_in = _money(sum(_money(v, f"transaction {index}: a spent value") for v in got),
+                          f"transaction {index}: the spent total")
+        if total_in < tracked_in:
+            raise ValueError(f"transaction {index}: its spent values are below its miner coins")
+    else:
+        total_in = 0
+    fee = total_in - sum(values)
+
+    owners = sorted({coin[0] for coin in tracked} | {coin[0] for coin in made if coin})
+    for owner in owners:
+        for at in (0, 1):
+            mine_in = sum(c[2] for c in tracked if c[0] == owner and c[1] <= at)
+            flow: FlowSums = [0, 0, 0, 0, 0, {}, -mine_in]
+            for txout, coin in zip(tx.outputs, made, strict=True):
+                value = txout.value
+                share = value * mine_in // total_in if mine_in else 0
+                if coin is not None and coin[0] == owner and coin[1] <= at:
+                    flow[1] += value - share
+                    flow[6] += value
+                    continue
+                flow[2] += share
+                exchange = exchanges.get(txout.script)
+                if exchange is not None and share:
+                    flow[4] += share
+                    flow[5][exchange] = flow[5].get(exchange, 0) + share
+            if mine_in:
+                flow[3] += fee * mine_in // total_in
+            if any(flow[i] for i in (1, 2, 3, 4, 6)) or flow[5]:
+                add_sums(sums, owner, at, flow)
+                if tx_flows is not None:
+                    tx_flows.append((index, txid_rev, owner, at, flow))
+
+
+def add_sums(sums: dict[tuple[int, int], FlowSums], entity: int, level: int,
+             flow: FlowSums) -> None:
+    """Add one transaction's flow into the block's sums for (entity, level)."""
+    total = sums.get((entity, level))
+    if total is None:
+        sums[(entity, level)] = [*flow[:5], dict(flow[5]), flow[6]]
+        return
+    if type(total) is not list or len(total) != 7 or type(total[5]) is not dict:
+        raise TypeError("flow sums are a list of seven with a dict at 5")
+    for i in (0, 1, 2, 3, 4, 6):
+        total[i] += flow[i]
+    by = total[5]
+    for name, value in flow[5].items():
+        by[name] = by.get(name, 0) + value

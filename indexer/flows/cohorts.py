@@ -1,9 +1,10 @@
 """SPEC section 5 as a pure per-block step: a block in, cohort joins, coin changes and flows out.
 
-The step reads earlier state only through a `CohortView` (script membership, tracked coins) and
-touches no storage; the pipeline writes what it returns. Transactions are decoded only where the
-view's scan says they may spend a tracked coin or pay a cohort script; the view hears of every
-script and coin the block adds, so that the scan of later transactions finds them.
+The step reads earlier state only through a `CohortView` (script membership, tracked coins, and
+fingerprint filters of both) and touches no storage; the pipeline writes what it returns. The
+coinbase rule is here; the rules for the other transactions are `fastpath.step_txs` (compiled,
+with `indexer/fastpath/reference.py` as its executable specification), which decodes only the
+transactions the filters flag and adds every script and coin the block adds to the filters.
 Levels: a coin of level 0 counts at L=0 and L=1, a coin of level 1 at L=1 only.
 """
 
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from indexer.parse.deserializer import RawBlock, Tx, parse_tx_at
+from indexer import fastpath
+from indexer.errors import ParseError
+from indexer.fastpath import FingerprintFilter
+from indexer.fastpath.reference import MAX_MONEY
+from indexer.parse.deserializer import RawBlock, Tx
 from indexer.parse.script import is_unspendable
 
 LEVELS = (0, 1)
@@ -23,24 +28,16 @@ TxFlow = tuple[int, bytes, int, int, "Flow"]  # tx index, txid_rev, entity, leve
 
 
 class CohortView(Protocol):
-    """Read access to the state before the block."""
+    """Read access to the state before the block, with fingerprint filters in front."""
 
-    def member(self, script: bytes) -> tuple[int, int] | None:
+    coins: FingerprintFilter  # fingerprints of the tracked coins (a superset is fine)
+    members: FingerprintFilter  # fingerprints of the cohort scripts (a superset is fine)
+
+    def stored_member(self, script: bytes) -> tuple[int, int] | None:
         """(entity, cohort) of a script, or None when it is in no cohort."""
 
-    def coin(self, txid_rev: bytes, vout: int) -> Coin | None:
+    def stored_coin(self, txid_rev: bytes, vout: int) -> Coin | None:
         """The unspent miner coin at an outpoint, or None."""
-
-    def next_candidate(self, block: RawBlock, pos: int, index: int) -> tuple[int, int]:
-        """From transaction `index` at `pos`, the (index, pos) of the next transaction that may
-        spend a tracked coin or pay a cohort script; (tx_count, end of the last transaction)
-        when none may. Raises ParseError when the block's bytes run out."""
-
-    def note_member(self, script: bytes) -> None:
-        """`script` joins a cohort in the block being stepped."""
-
-    def note_coin(self, txid_rev: bytes, vout: int) -> None:
-        """A tracked coin is created in the block being stepped."""
 
 
 SpentValues = Callable[[int], list[int]]
@@ -77,6 +74,7 @@ class Flow:
 @dataclass(slots=True)
 class BlockChanges:
     members: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    replaced: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # earlier memberships
     created: dict[Outpoint, Coin] = field(default_factory=dict)  # still unspent after the block
     spent: dict[Outpoint, Coin] = field(default_factory=dict)  # coins from before the block
     flows: dict[tuple[int, int], Flow] = field(default_factory=dict)
@@ -102,24 +100,35 @@ class CohortStep:
         self.record_txs = record_txs
 
     def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
+        """The block's changes; ParseError when its bytes or values cannot be a block's."""
         out = BlockChanges()
         self._coinbase(block.coinbase, entity, out)
-        index, pos = 1, block.next_pos
-        while True:
-            index, pos = self.view.next_candidate(block, pos, index)
-            if index >= block.tx_count:
-                break
-            tx, pos = parse_tx_at(block, pos)
-            self._spend(index, tx, spent_values, out)
-            index += 1
-        block.check_end(pos)
+        sums: dict[tuple[int, int], list[Any]] = {}
+        tx_flows: list[Any] | None = [] if self.record_txs else None
+        view = self.view
+        try:
+            end = fastpath.step_txs(block.data, block.next_pos, 1, block.tx_count, view.coins,
+                                    view.members, (view.stored_coin, view.stored_member),
+                                    self.exchanges, spent_values,
+                                    (out.members, out.created, out.spent, sums, tx_flows))
+        except ValueError as exc:
+            raise ParseError(f"block {block.header.hash_rev[::-1].hex()}: {exc}") from None
+        block.check_end(end)
+        for (owner, level), flow in sums.items():
+            out.flow(owner, level).add(_flow(flow))
+        for index, txid_rev, owner, level, flow in tx_flows or ():
+            out.tx_flows.append((index, txid_rev, owner, level, _flow(flow)))
         return out
 
     # -- lookups through this block's own changes first --------------------------------------
 
     def _member(self, script: bytes, out: BlockChanges) -> tuple[int, int] | None:
         found = out.members.get(script)
-        return found if found is not None else self.view.member(script)
+        if found is not None:
+            return found
+        if fastpath.script_fingerprint(script) not in self.view.members:
+            return None
+        return self.view.stored_member(script)
 
     def _take_coin(self, txid_rev: bytes, vout: int, out: BlockChanges) -> Coin | None:
         outpoint = (txid_rev, vout)
@@ -128,7 +137,9 @@ class CohortStep:
             return coin
         if outpoint in out.spent:
             return None
-        coin = self.view.coin(txid_rev, vout)
+        if fastpath.coin_fingerprint(txid_rev, vout) not in self.view.coins:
+            return None
+        coin = self.view.stored_coin(txid_rev, vout)
         if coin is not None:
             out.spent[outpoint] = coin
         return coin
@@ -138,7 +149,7 @@ class CohortStep:
 
     def _join(self, script: bytes, entity: int, cohort: int, out: BlockChanges) -> None:
         out.members[script] = (entity, cohort)
-        self.view.note_member(script)
+        self.view.members.add(fastpath.script_fingerprint(script))
 
     def _create(self, tx: Tx, vout: int, coin: Coin, out: BlockChanges,
                 coinbase: bool = False) -> None:
@@ -152,17 +163,22 @@ class CohortStep:
                     if lost[1] <= level:
                         out.flow(lost[0], level).balance -= lost[2]
         out.created[outpoint] = coin
-        self.view.note_coin(*outpoint)
+        self.view.coins.add(fastpath.coin_fingerprint(*outpoint))
 
     # -- the rules ------------------------------------------------------------------------------
 
     def _coinbase(self, tx: Tx, entity: int, out: BlockChanges) -> None:
+        values = [txout.value for txout in tx.outputs]
+        if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
+            raise ParseError("the coinbase pays a value outside 0..21,000,000 BTC")
         for txout in tx.outputs:
             script = txout.script
             if not self._joinable(script):
                 continue
             current = self._member(script, out)
             if current is None or current[1] == 1:
+                if current is not None and script not in out.members:
+                    out.replaced[script] = current
                 self._join(script, entity, 0, out)
         for vout, txout in enumerate(tx.outputs):
             if not self._joinable(txout.script):
@@ -179,68 +195,8 @@ class CohortStep:
                     if self.record_txs:
                         out.tx_flows.append((0, tx.txid_rev, owner, at, mined))
 
-    def _spend(self, index: int, tx: Tx, spent_values: SpentValues, out: BlockChanges) -> None:
-        spent: list[Coin | None] = [
-            self._take_coin(txin.prev_txid_rev, txin.prev_vout, out) for txin in tx.inputs
-        ]
-        tracked = [coin for coin in spent if coin is not None]
 
-        if tracked:
-            level0: dict[int, int] = {}
-            for owner, level, value in tracked:
-                if level == 0:
-                    level0[owner] = level0.get(owner, 0) + value
-            if level0:
-                joiner = min(level0, key=lambda e: (-level0[e], e))
-                for txout in tx.outputs:
-                    script = txout.script
-                    if self._joinable(script) and self._member(script, out) is None:
-                        self._join(script, joiner, 1, out)
-
-        created: list[Coin | None] = []
-        for txout in tx.outputs:
-            member = self._member(txout.script, out) if self._joinable(txout.script) else None
-            created.append(None if member is None else (member[0], member[1], txout.value))
-        if not tracked and not any(created):
-            return
-        for vout, coin in enumerate(created):
-            if coin is not None:
-                self._create(tx, vout, coin, out)
-
-        if tracked and len(tracked) == len(spent):
-            total_in = sum(coin[2] for coin in tracked)
-        elif tracked:
-            total_in = sum(spent_values(index))
-        else:
-            total_in = 0
-        fee = total_in - sum(txout.value for txout in tx.outputs)
-
-        owners = {coin[0] for coin in tracked} | {coin[0] for coin in created if coin}
-        for owner in owners:
-            for at in LEVELS:
-                mine_in = sum(c[2] for c in tracked if c[0] == owner and c[1] <= at)
-                flow = self._tx_flow(tx, created, owner, at, mine_in, total_in, fee)
-                flow.balance -= mine_in
-                if not flow.is_zero():
-                    out.flow(owner, at).add(flow)
-                    if self.record_txs:
-                        out.tx_flows.append((index, tx.txid_rev, owner, at, flow))
-
-    def _tx_flow(self, tx: Tx, created: list[Coin | None], owner: int, at: int, mine_in: int,
-                 total_in: int, fee: int) -> Flow:
-        flow = Flow()
-        for txout, coin in zip(tx.outputs, created, strict=True):
-            value = txout.value
-            share = value * mine_in // total_in if mine_in else 0
-            if coin is not None and coin[0] == owner and coin[1] <= at:
-                flow.inflow += value - share
-                flow.balance += value
-                continue
-            flow.outflow += share
-            exchange = self.exchanges.get(txout.script)
-            if exchange is not None and share:
-                flow.to_exchange += share
-                flow.to_exchange_by[exchange] = flow.to_exchange_by.get(exchange, 0) + share
-        if mine_in:
-            flow.fees += fee * mine_in // total_in
-        return flow
+def _flow(sums: list[Any]) -> Flow:
+    """A Flow from the compiled step's [mined, inflow, outflow, fees, to_exchange, by, balance]."""
+    mined, inflow, outflow, fees, to_exchange, by, balance = sums
+    return Flow(mined, inflow, outflow, fees, to_exchange, dict(by), balance)

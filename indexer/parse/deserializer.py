@@ -207,6 +207,12 @@ def _parse_tx(d: bytes, p: int) -> tuple[Tx, int]:
     return Tx(inputs, outputs, d, start, body_start, body_end, lock_start), p
 
 
+def read_tx(d: bytes, p: int) -> tuple[Tx, int]:
+    """The transaction at `p` of `d` and where it ends; short or absurd bytes raise what
+    indexing and struct raise (IndexError, struct.error, OverflowError)."""
+    return _parse_tx(d, p)
+
+
 def parse_tx(data: bytes) -> Tx:
     """Decode one serialized transaction (exactly `data`)."""
     try:

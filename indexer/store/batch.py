@@ -13,6 +13,7 @@ from indexer.store import keys
 from indexer.store.db import Store
 
 _UNSET = object()
+READ_CACHE_KEYS = 1_000_000  # `cached_get` forgets everything at a flush past this many
 
 
 class WriteBuffer:
@@ -20,6 +21,7 @@ class WriteBuffer:
         self.store = store
         self.reorg_limit = reorg_limit
         self.overlay: dict[bytes, bytes | None] = {}
+        self._read: dict[bytes, bytes | None] = {}  # what `cached_get` read from the index
         self._undo: dict[bytes, bytes | None] = {}
         self._height: int | None = None
         self.tip_height = store.require_state().tip_height
@@ -30,6 +32,16 @@ class WriteBuffer:
         if key in self.overlay:
             return self.overlay[key]
         return self.store.get(key)
+
+    def cached_get(self, key: bytes) -> bytes | None:
+        """`get` for keys read again and again (cohort scripts): the index is read once."""
+        if key in self.overlay:
+            return self.overlay[key]
+        try:
+            return self._read[key]
+        except KeyError:
+            found = self._read[key] = self.store.get(key)
+            return found
 
     def begin_block(self, height: int) -> None:
         assert self._height is None, "previous block not ended"
@@ -42,6 +54,7 @@ class WriteBuffer:
         if key not in self._undo:
             self._undo[key] = self.get(key) if old is _UNSET else old  # type: ignore[assignment]
         self.overlay[key] = value
+        self._read.pop(key, None)
 
     def delete(self, key: bytes, old: object = _UNSET) -> None:
         self.put(key, None, old)
@@ -67,6 +80,8 @@ class WriteBuffer:
         self.store.write(self.overlay, state)
         self.overlay = {}
         self.blocks = 0
+        if len(self._read) > READ_CACHE_KEYS:
+            self._read = {}
 
 
 def rollback(store: Store, to_height: int) -> None:

@@ -62,6 +62,9 @@ def _rev_file_for_undo_block() -> bytes:
 def seeds(target: str) -> tuple[bytes, ...]:
     if target == "scan_block":
         return tuple(bytes(16) + b for b in blocks())
+    if target == "step_txs":
+        return tuple(bytes([0, 0, i, i * 7 % 256, 0, 0, 0, 0, 0, 0, i * 37 % 256, i * 11 % 256])
+                     + bytes(12) + b for i, b in enumerate(blocks()))
     if target in ("merkle_root", "block_weight", "deserializer"):
         return blocks()
     if target == "parse_block_undo":

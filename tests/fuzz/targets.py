@@ -16,6 +16,7 @@ once failed (`tests/data/fuzz-corpus/<target>/`), and run for millions of inputs
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import tempfile
 from collections.abc import Callable
@@ -226,6 +227,119 @@ def block_weight(raw: bytes) -> None:
         assert len(raw) < got[1] <= 4 * len(raw), "weight outside (size, 4 x size]"
 
 
+class _World:
+    """The state before a block as the step's view sees it, drawn from the fuzzer's bytes:
+    which flagged coins and scripts are tracked, their entities, levels and values (now and
+    then absurd ones), the spent values of each transaction, and the exchanges."""
+
+    def __init__(self, r: Reader, data: bytes) -> None:
+        self.seed = r.u64()
+        self.mode = r.u8()
+        try:
+            self.inputs = [len(tx.inputs) for tx in parse_block(data, require_coinbase=False).txs]
+            scripts = [o.script for tx in parse_block(data, require_coinbase=False).txs
+                       for o in tx.outputs]
+        except ParseError:
+            self.inputs, scripts = [], []
+        picks = r.u8()
+        self.exchanges = {script: f"ex{i % 3}" for i, script in enumerate(scripts)
+                          if (i * 13 + picks) % 29 == 0}
+
+    def _draw(self, key: bytes) -> int:
+        return int.from_bytes(sha256d_bytes(self.seed.to_bytes(8, "little") + key)[:8], "little")
+
+    def _value(self, h: int) -> Any:
+        odd = self.mode % 16
+        if odd == 1 and h % 7 == 0:
+            return reference.MAX_MONEY + 1 + h % 5
+        if odd == 2 and h % 7 == 0:
+            return -1 - h % 3
+        if odd == 3 and h % 11 == 0:
+            return float(h % 100)
+        return (h >> 8) % (reference.MAX_MONEY // 1000 if self.mode & 32 else 5_000_000_000)
+
+    def coin(self, txid_rev: bytes, vout: int) -> Any:
+        h = self._draw(txid_rev + vout.to_bytes(8, "little"))
+        if h % 3 == 0:
+            return None
+        if self.mode % 16 == 4 and h % 13 == 0:
+            raise ValueError("the view failed")
+        if self.mode % 16 == 5 and h % 13 == 0:
+            return (h % 4, 2, 5)
+        return (h % 4 if self.mode & 64 else (h >> 3) % 0x10000, (h >> 2) % 2, self._value(h))
+
+    def member(self, script: bytes) -> Any:
+        h = self._draw(b"m" + script)
+        if h % 4 == 0:
+            return None
+        if self.mode % 16 == 6 and h % 9 == 0:
+            return (h % 4,)
+        return (h % 4 if self.mode & 64 else (h >> 3) % 0x10001, (h >> 2) % 2)
+
+    def spent_values(self, index: int) -> Any:
+        n = self.inputs[index] if 0 <= index < len(self.inputs) else 1
+        h = self._draw(b"v" + index.to_bytes(8, "little", signed=True))
+        if self.mode % 16 == 7 and h % 5 == 0:
+            n += 1
+        if self.mode % 16 == 8 and h % 5 == 0:
+            return tuple(range(n))
+        if self.mode % 16 == 9:
+            return [self._value(self._draw(bytes([i % 256]) + h.to_bytes(8, "little")))
+                    for i in range(n)]
+        return [reference.MAX_MONEY // (n + 1) - (h >> i % 32) % 1000 for i in range(n)]
+
+
+def sha256d_bytes(data: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+def step_txs(raw: bytes) -> None:
+    """SPEC 5 over a (mutated) real block with both implementations, from the same state and
+    view: the same end position or error type, and the same state, filters and flows after."""
+    r = Reader(raw)
+    params = Reader(r.take(24))
+    data = r.rest()
+    try:
+        opened = open_block(data)
+        natural, n_tx = opened.next_pos, opened.tx_count
+    except ParseError:
+        natural, n_tx = 81, 2
+    coins, members = _fingerprints(params, data)
+    world = _World(params, data)
+    prefill = params.u8()
+    if prefill % 8 == 7:  # now and then absurd positions and counts
+        pos, index, n_tx = _odd_int(params, natural), _odd_int(params, 1), _odd_int(params, n_tx)
+    else:
+        pos, index = natural, 1
+    results = []
+    for impl in (compiled(), reference):
+        coin_f, member_f = impl.Filter(), impl.Filter()
+        for fp in coins:
+            coin_f.add(fp)
+        for fp in members:
+            member_f.add(fp)
+        joined: dict[bytes, Any] = {}
+        created: dict[tuple[bytes, int], Any] = {}
+        spent: dict[tuple[bytes, int], Any] = {}
+        sums: dict[tuple[int, int], Any] = {}
+        if prefill % 4 == 1:
+            sums[(1, 0)] = [5, 0, 0, 0, 0, {"ex1": 3}, 5]
+            sums[(2, 1)] = [0, 1, 2, 3, 4, {}, -6]
+        if prefill % 8 == 2:
+            sums[(3, 1)] = [0, 0]  # not flow sums: TypeError from both once (3, 1) is added to
+        tx_flows: list[Any] | None = [] if prefill & 16 == 0 else None
+        state = (joined, created, spent, sums, tx_flows)
+        got = outcome(impl.step_txs, data, pos, index, n_tx, coin_f, member_f,
+                      (world.coin, world.member), world.exchanges, world.spent_values, state)
+        probes = coins + members + [coin_fingerprint(k[0], k[1]) for k in (*created, *spent)] + [
+            script_fingerprint(script) for script in joined]
+        results.append((got, list(joined.items()), list(created.items()), list(spent.items()),
+                        list(sums.items()), tx_flows, len(coin_f), len(member_f),
+                        [(fp in coin_f, fp in member_f) for fp in probes]))
+    assert results[0] == results[1], (
+        f"step_txs: compiled {results[0][0]!r} != reference {results[1][0]!r} or their states")
+
+
 # -- readers of outside input: a result or a typed error --------------------------------------
 
 
@@ -349,6 +463,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "filter": filter_ops,
     "merkle_root": merkle_root,
     "block_weight": block_weight,
+    "step_txs": step_txs,
     "deserializer": deserializer,
     "blk_reader": blk_reader,
     "rev_reader": rev_reader,

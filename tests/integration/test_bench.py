@@ -3,14 +3,20 @@ Speed itself is never asserted: the figures are printed by `scripts/bench.py`, n
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from indexer.bench.run import Settings, dumps, run_bench, table
-from indexer.cli.bench import REPO_BLOCKS
+from scripts.benchkit.cli import REPO_BLOCKS
+from scripts.benchkit.run import Settings, dumps, run_bench, table
 from tests.conftest import cli
+
+BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 FIGURES = ("parse_mb_s", "parse_tx_s", "bitcoinlib_mb_s", "hash_ceiling_mb_s", "e2e_mb_s",
            "e2e_tx_s", "peak_rss_mb", "index_bytes_per_tx", "projected_mainnet_hours",
@@ -48,14 +54,40 @@ def test_one_chain_at_a_flagged_share() -> None:
     assert line["flagged_share"] > 0.03  # the default mix flags under 1% at this length
 
 
+def bench_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python scripts/bench.py ARGS` as a user runs it from the checkout."""
+    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
+                          cwd=tmp_dir())
+
+
+def tmp_dir() -> str:
+    return tempfile.gettempdir()  # not the checkout: the script must find its own kit
+
+
 def test_a_flagged_share_beyond_the_calibration_is_one_line() -> None:
-    result = cli("bench", "--quick", "--flagged-share", "0.9", ok=False)
-    assert result.exit_code == 1
-    assert result.output.strip().startswith("Error: --flagged-share: expected 0.0134 to 0.8124")
+    done = bench_script("--quick", "--flagged-share", "0.9")
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("Error: --flagged-share: expected 0.0134 to 0.8124")
 
 
 def test_a_blocks_dir_without_the_corpus_blocks_fails_in_one_line(tmp_path: Path) -> None:
-    result = cli("bench", "--quick", "--blocks-dir", str(tmp_path), ok=False)
-    assert result.exit_code == 1
-    assert result.output.strip() == (f"Error: {tmp_path}: mainnet block 702861 "
-                                     f"(HEIGHT-HASH.bin) missing")
+    done = bench_script("--quick", "--blocks-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"Error: {tmp_path}: mainnet block 702861 "
+                                   f"(HEIGHT-HASH.bin) missing")
+
+
+def test_the_benchmark_is_not_part_of_the_installed_command() -> None:
+    assert cli("bench", "--quick", ok=False).exit_code == 2  # click: no such command
+    assert importlib.util.find_spec("indexer.bench") is None
+
+
+@pytest.mark.slow
+def test_the_quick_bench_script_prints_one_json_line_at_a_flagged_share() -> None:
+    done = bench_script("--quick", "--json", "--flagged-share", "0.3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert 0 < line["flagged_share"] < 1 and line["e2e_mb_s"] > 0
+    assert "| reindex end to end |" in done.stderr

@@ -13,11 +13,14 @@ import plyvel
 import pytest
 from bitcoin.core import CBlock
 
-from indexer.bench.chainmaker import make_chain
 from indexer.config import get_network
 from indexer.parse.deserializer import open_block
 from indexer.pipeline import BlockFileSource
-from tests.conftest import SAMPLE, cli
+from indexer.store import keys
+from scripts.benchkit.chainmaker import make_chain
+from scripts.benchkit.flagged import count_flagged
+from tests.conftest import DATA, SAMPLE, cli
+from tests.integration.test_reindex import mainnet_datadir
 
 REGTEST = get_network("regtest")
 
@@ -92,18 +95,51 @@ def index_items(path: Path) -> list[tuple[bytes, bytes]]:
         db.close()
 
 
-@pytest.mark.parametrize("which", ["generated", "sample"])
-def test_compiled_core_and_reference_build_identical_indexes(chain: Path, tmp_path: Path,
-                                                             which: str) -> None:
-    datadir = chain if which == "generated" else SAMPLE
-    args = ["reindex", "--datadir", str(datadir), "--network", "regtest",
-            "--pools", str(datadir / "pools.json"), "--labels", str(datadir / "exchanges.csv")]
-    cli(*args, "--index", str(tmp_path / "compiled"))
+def reindex_both(datadir: Path, network: str, out: Path, *lists: str) -> tuple[
+        list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """The index items of `datadir` built by the compiled core and by the reference."""
+    args = ["reindex", "--datadir", str(datadir), "--network", network, *lists]
+    cli(*args, "--index", str(out / "compiled"))
     env = {**os.environ, "MINERFLOW_PURE": "1"}
     code = ("import sys; from indexer import fastpath; assert fastpath.IMPLEMENTATION == 'python'; "
             "from indexer.cli import main; main(sys.argv[1:])")
-    subprocess.run([sys.executable, "-c", code, *args, "--index", str(tmp_path / "reference")],
+    subprocess.run([sys.executable, "-c", code, *args, "--index", str(out / "reference")],
                    env=env, check=True, capture_output=True)
-    compiled, reference = index_items(tmp_path / "compiled"), index_items(tmp_path / "reference")
-    assert len(compiled) > 1000 if which == "generated" else len(compiled) > 500
+    return index_items(out / "compiled"), index_items(out / "reference")
+
+
+def chain_lists(datadir: Path) -> list[str]:
+    return ["--pools", str(datadir / "pools.json"), "--labels", str(datadir / "exchanges.csv")]
+
+
+@pytest.mark.parametrize("which", ["generated", "sample", "story-xor", "story-torn",
+                                   "mainnet"])
+def test_compiled_core_and_reference_build_identical_indexes(chain: Path, tmp_path: Path,
+                                                             which: str) -> None:
+    datadir, network, lists = {
+        "generated": (chain, "regtest", chain_lists(chain)),
+        "sample": (SAMPLE, "regtest", chain_lists(SAMPLE)),
+        "story-xor": (DATA / "regtest-story-xor", "regtest", chain_lists(SAMPLE)),
+        "story-torn": (DATA / "regtest-story-torn", "regtest", chain_lists(SAMPLE)),
+        "mainnet": (mainnet_datadir(tmp_path, "blk00001.dat"), "main", []),
+    }[which]
+    compiled, reference = reindex_both(datadir, network, tmp_path, *lists)
+    assert len(compiled) > (1000 if which == "generated" else 500)
     assert compiled == reference
+
+
+# (blocks, transactions a block, service share) giving about 1%, 10% and 30% flagged
+SHARES = {"1%": (60, 2000, 0.0, (0.005, 0.02)), "10%": (150, 800, 0.027, (0.08, 0.13)),
+          "30%": (150, 800, 0.13, (0.27, 0.35))}
+
+
+@pytest.mark.parametrize("share", sorted(SHARES))
+def test_compiled_and_reference_agree_at_every_flagged_share(tmp_path: Path, share: str) -> None:
+    blocks, txs, service, (low, high) = SHARES[share]
+    out = tmp_path / "chain"
+    make_chain(out, blocks=blocks, txs_per_block=txs, seed=3, service_share=service)
+    flagged, total = count_flagged(out)
+    assert low <= flagged / total <= high, f"flagged share {flagged / total:.3f}"
+    compiled, reference = reindex_both(out, "regtest", tmp_path, *chain_lists(out))
+    coins = sum(1 for key, _v in compiled if key.startswith(keys.COIN))
+    assert coins > 1000 and compiled == reference

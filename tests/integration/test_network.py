@@ -335,8 +335,8 @@ def test_regtest_has_no_difficulty_adjustment(client: TestClient) -> None:
 def test_an_index_of_the_genesis_block_alone_answers_with_empty_figures(
         tmp_path: Path) -> None:
     from api.main import create_app
-    from indexer.bench.chainmaker import make_thin_chain
     from indexer.store.db import Store
+    from scripts.benchkit.chainmaker import make_thin_chain
 
     make_thin_chain(tmp_path, 0)
     cli("reindex", "--datadir", tmp_path, "--network", "regtest", "--index", tmp_path / "index",

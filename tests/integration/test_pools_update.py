@@ -171,7 +171,7 @@ def ordered(by_hash: dict[bytes, CBlock]) -> list[CBlock]:
 
 @pytest.mark.slow
 def test_update_is_atomic_under_sigkill(tmp_path: Path) -> None:
-    from indexer.bench.chainmaker import make_thin_chain
+    from scripts.benchkit.chainmaker import make_thin_chain
 
     make_thin_chain(tmp_path / "chain", 20_000)
     pools = json.loads((tmp_path / "chain" / "pools.json").read_text())

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from indexer.apply import BlockApplier, BlockMeta
 from indexer.attribution.pools import compile_pools, load_pools
-from indexer.bench.chainmaker import make_chain
 from indexer.config import get_network
 from indexer.flows.labels import load_labels
 from indexer.parse.deserializer import open_block, parse_block
 from indexer.pipeline import BlockFileSource, open_for_writing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
+from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import LABELS, POOLS, SAMPLE
 
 REGTEST = get_network("regtest")

@@ -75,7 +75,7 @@ def answers(client: TestClient, slugs: list[str]) -> list[Any]:
 @pytest.mark.slow
 def test_a_server_answers_from_the_old_generation_until_the_new_one_is_active(
         tmp_path: Path) -> None:
-    from indexer.bench.chainmaker import make_thin_chain
+    from scripts.benchkit.chainmaker import make_thin_chain
 
     chain = tmp_path / "chain"
     make_thin_chain(chain, 20_000)

@@ -20,8 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from indexer.bench.chainmaker import ChainStats, make_thin_chain
 from indexer.store.db import Store
+from scripts.benchkit.chainmaker import ChainStats, make_thin_chain
 from tests.conftest import cli
 
 BLOCKS = int(os.environ.get("MINERFLOW_SCALE_BLOCKS", "300000"))

@@ -6,8 +6,11 @@ a missing extension fails here rather than passing on the reference alone.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +18,9 @@ from bitcoin.core import CBlock
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.bench.chainmaker import make_chain
 from indexer.fastpath import _core, coin_fingerprint, reference, script_fingerprint
 from indexer.parse.deserializer import parse_block, read_compact_size
+from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import DATA, SAMPLE
 
 MAINNET_BLOCKS = sorted((DATA / "mainnet" / "blocks").glob("*.bin"))
@@ -147,3 +150,27 @@ def test_filter_holds_what_was_added(added: list[int], probes: list[int]) -> Non
     for fp in probes:  # 64-bit keys are stored whole, so there are no false positives
         assert (fp in compiled) == (fp in set(added))
     assert compiled.nbytes >= 8 * len(compiled)
+
+
+_ROOTS = ("import sys; from pathlib import Path; from indexer.fastpath import _core; "
+          "print(_core.SHA256); "
+          "[print(_core.merkle_root(Path(p).read_bytes()).hex()) for p in sys.argv[1:]]")
+
+
+@pytest.mark.parametrize("sha", ["default", "portable"])
+def test_both_sha256_implementations_give_the_reference_merkle_roots(sha: str) -> None:
+    """The SHA extensions are used where the CPU has them; MINERFLOW_SHA=portable selects the
+    plain C. Either way every mainnet block's merkle root is the one in its header and the
+    reference's (hashlib)."""
+    env = {**os.environ}
+    if sha == "portable":
+        env["MINERFLOW_SHA"] = "portable"
+    else:
+        env.pop("MINERFLOW_SHA", None)
+    done = subprocess.run([sys.executable, "-c", _ROOTS, *map(str, MAINNET_BLOCKS)], env=env,
+                          capture_output=True, text=True, check=True)
+    used, *roots = done.stdout.split()
+    assert used == "portable" if sha == "portable" else used in ("sha-ni", "portable")
+    for path, root in zip(MAINNET_BLOCKS, roots, strict=True):
+        data = path.read_bytes()
+        assert bytes.fromhex(root) == data[36:68] == reference.merkle_root(data)

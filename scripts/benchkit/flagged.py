@@ -2,7 +2,8 @@
 transactions that spend a miner coin or pay a cohort script, counted from the cohort step's
 flows per transaction while the chain is indexed into a scratch index.
 
-    MINERFLOW_PURE=1 python -P -c "from indexer.bench.flagged import main; main()" CHAIN
+    MINERFLOW_PURE=1 python -P -c "import sys; sys.path.insert(0, 'scripts'); \
+        from benchkit.flagged import main; main()" CHAIN
 
 (the benchmark runs it so, with the pure-Python reference) prints `flagged total`.
 """
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from indexer.apply import BlockMeta
 from indexer.attribution.pools import load_pools
-from indexer.bench.chainmaker import NETWORK
 from indexer.flows.cohorts import TxFlow
 from indexer.flows.labels import load_labels
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from indexer.store import keys
+
+from .chainmaker import NETWORK
 
 
 def count_flagged(chain: Path) -> tuple[int, int]:

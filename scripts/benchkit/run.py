@@ -1,4 +1,4 @@
-"""`minerflow bench`: parse and end-to-end throughput, measured the same way every run.
+"""`python scripts/bench.py`: parse and end-to-end throughput, measured the same way every run.
 
 Two corpora, both built deterministically from data in the repository into a temporary directory:
 
@@ -11,7 +11,7 @@ Two corpora, both built deterministically from data in the repository into a tem
 - end to end: `make_chain`'s mainnet-shaped regtest chain, indexed by `minerflow reindex` in a
   child process, as a user runs it, into a fresh index each time; at the default (light) mix of
   miner transactions and at about 10% and 30% flagged (`e2e_by_share`), each chain's flagged
-  share counted by the pure-Python reference (`indexer/bench/flagged.py`). The child imports
+  share counted by the pure-Python reference (`scripts/benchkit/flagged.py`). The child imports
   the same installed package as the bench (`python -P`, never the checkout's tree) and says
   which core it runs; a mismatch stops the bench.
 
@@ -37,10 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer import fastpath
-from indexer.bench.chainmaker import GENESIS_HEX, NETWORK, BlockWriter, make_chain
 from indexer.errors import ConfigError, MinerflowError
 from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
 
+from .chainmaker import GENESIS_HEX, NETWORK, BlockWriter, make_chain
+
+SCRIPTS = Path(__file__).resolve().parents[1]  # holds benchkit, for the child processes
 MAINNET_BYTES = 700e9  # block files of mainnet by late 2026 (about 930k blocks)
 MAINNET_TXS = 1.2e9
 PARSE_BLOCKS = ("702861", "574200", "481829", "413567", "400000", "307602", "370661", "363703",
@@ -206,8 +208,9 @@ def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
 
 def reference_flagged_share(chain: Path) -> float:
     """The chain's flagged share, counted by the pure-Python reference in a child process."""
-    done = subprocess.run([sys.executable, "-P", "-c", _CHILD + "from indexer.bench.flagged "
-                           "import main; main()", str(chain)], env=_child_env(True),
+    done = subprocess.run([sys.executable, "-P", "-c", _CHILD + f"sys.path.insert(0, "
+                           f"{str(SCRIPTS)!r}); from benchkit.flagged import main; main()",
+                           str(chain)], env=_child_env(True),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise MinerflowError(f"counting the flagged share failed: {done.stderr.strip()}")

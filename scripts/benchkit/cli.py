@@ -1,4 +1,4 @@
-"""`minerflow bench`: the throughput figures of the README's Performance section."""
+"""`python scripts/bench.py`: the throughput figures of the README's Performance section."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from indexer.cli.common import main, one_line_errors
+from indexer.cli.common import one_line_errors
 
 REPO_BLOCKS = Path(__file__).resolve().parents[2] / "tests" / "data" / "mainnet" / "blocks"
 
 
-@main.command()
+@click.command()
 @click.option("--quick", is_flag=True, help="Small corpora, fewer runs: under a minute.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the figures as one JSON line (the table goes to stderr).")
@@ -28,9 +28,9 @@ def bench(quick: bool, as_json: bool, blocks_dir: Path, workdir: Path | None,
           flagged_share: float | None) -> None:
     """Measure parse and end-to-end throughput on corpora built from the repository's data.
 
-    Example: minerflow bench --quick --json
+    Example: python scripts/bench.py --quick --json --flagged-share 0.3
     """
-    from indexer.bench.run import FULL, QUICK, dumps, run_bench, service_share_for, table
+    from .run import FULL, QUICK, dumps, run_bench, service_share_for, table
 
     if flagged_share is not None:
         service_share_for(flagged_share)  # out of the calibrated range: say so before measuring
