@@ -17,6 +17,7 @@ from indexer.attribution.matcher import attribute
 from indexer.attribution.pools import CompiledPools
 from indexer.config import get_network
 from indexer.errors import ParseError
+from indexer.fingerprints import Fingerprints
 from indexer.flows.cohorts import (
     LEVELS,
     BlockChanges,
@@ -31,23 +32,6 @@ from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from indexer.store.db import Store
-
-
-class Fingerprints:
-    """Membership filters over the cohort scripts and tracked coins of an index.
-
-    Built once per process by scanning the index, then kept up to date by the applier. After a
-    rollback they hold a superset of the keys, which costs a LevelDB read, never a wrong answer,
-    so one instance serves every run of a long-lived follower.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.members = fastpath.Filter()
-        for key, _value in store.scan(keys.MEMBER):
-            self.members.add(fastpath.script_fingerprint(keys.script_from_member_key(key)))
-        self.coins = fastpath.Filter()
-        for key, _value in store.scan(keys.COIN):
-            self.coins.add(fastpath.coin_fingerprint(*keys.outpoint_from_coin_key(key)))
 
 
 class IndexView:
@@ -108,9 +92,11 @@ class BlockApplier:
         for key, value in self.store.scan(keys.BALANCE):
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
 
-    def apply(self, meta: BlockMeta, block: RawBlock, spent_values: SpentValues) -> None:
+    def apply(self, meta: BlockMeta, block: RawBlock, spent_values: SpentValues,
+              weight: int | None = None) -> None:
         """Write the block's keys; a block whose bytes do not decode raises ParseError before
-        anything is written."""
+        anything is written. `weight`, when the caller computed it (`fastpath.block_weight`
+        of the same bytes, on the read-ahead thread), saves the walk."""
         buf = self.buffer
         height = meta.height
         coinbase = block.coinbase
@@ -121,10 +107,11 @@ class BlockApplier:
         changes = self.step.run(block, who.pool_id, spent_values) if height > 0 else None
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
-        try:
-            weight = fastpath.block_weight(block.data)
-        except ValueError:
-            raise block.truncated() from None
+        if weight is None:
+            try:
+                weight = fastpath.block_weight(block.data)
+            except ValueError:
+                raise block.truncated() from None
         if weight > keys.MAX_WEIGHT:  # consensus allows 4,000,000
             raise ParseError(f"block {meta.hash_hum} weighs {weight}: no block can")
 

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.apply import Fingerprints
 from indexer.attribution.pools import PoolsList
 from indexer.errors import ConfigError, MinerflowError, StoreError
+from indexer.fingerprints import Fingerprints
 from indexer.flows.labels import LabelSet
 from indexer.pipeline import RunReport, sync
 from indexer.source.node import NodeSource
@@ -135,6 +135,8 @@ class Follower:
         finally:
             if self.status.state != "dead":
                 self.status.state = "stopped"
+                if self.fingerprints is not None:  # the next start loads them
+                    self.fingerprints.save(self.store)
 
     def _wait(self, seconds: float) -> None:
         """Until `seconds` pass, a hashblock notification arrives, or stop()."""

@@ -9,19 +9,22 @@ ends the usable chain at its parent and is reported.
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from indexer import fastpath
-from indexer.apply import BlockApplier, BlockMeta, Fingerprints, TxSink
+from indexer.apply import BlockApplier, BlockMeta, TxSink
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network
-from indexer.errors import ConfigError, DamagedBlockError, ParseError, StoreError
+from indexer.errors import ConfigError, DamagedBlockError, ParseError, SourceError, StoreError
+from indexer.fastpath import PackedUndo
+from indexer.fingerprints import Fingerprints
 from indexer.flows.cohorts import SpentValues
 from indexer.flows.labels import LabelSet
-from indexer.parse.deserializer import RawBlock, open_block
+from indexer.parse.deserializer import RawBlock, open_block, read_compact_size
 from indexer.source.blkfiles import BlockFiles, RecordLocation
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
 from indexer.source.funding import FundingLookup
@@ -83,18 +86,37 @@ class BlockFileSource:
         """`blkNNNNN.dat offset N` of a record, as messages name it."""
         return f"{self.files.path(location.file_no).name} offset {location.offset - 8}"
 
-    def read_checked(self, cb: ChainBlock) -> bytes | DamagedBlockError:
-        """The block's bytes, or the damage found in them (returned, not raised, so that the
-        read-ahead thread hands it over in chain order)."""
+    def read_checked(self, cb: ChainBlock) -> BlockRead | DamagedBlockError:
+        """The block's bytes and the values it spends, or the damage found in its bytes
+        (returned, not raised, so that the read-ahead thread hands it over in chain order).
+        Runs on the read-ahead thread: the merkle check, the weight and the undo decoding
+        release the GIL."""
         data = self.read(cb)
-        if self.trust_files:
-            return data
+        if not self.trust_files:
+            try:
+                check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: block "
+                                  f"{cb.hash_hum} (height {cb.height})")
+            except DamagedBlockError as exc:
+                return exc
         try:
-            check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: block "
-                              f"{cb.hash_hum} (height {cb.height})")
-        except DamagedBlockError as exc:
+            weight: int | None = fastpath.block_weight(data)
+        except ValueError:
+            weight = None  # not a whole block: the applier says so
+        return BlockRead(data, self._undo(cb, data), weight)
+
+    def _undo(self, cb: ChainBlock, data: bytes) -> PackedUndo | SourceError | None:
+        """The block's spent values from its rev file; the error when there are none (only
+        raised if a transaction needs them); None for a block of a coinbase alone."""
+        try:
+            tx_count = read_compact_size(data, 80)[0]
+        except (IndexError, struct.error):
+            return None  # not a block: the parse says so
+        if tx_count <= 1:
+            return None
+        try:
+            return self.undo.packed_values(cb.location.file_no, tx_count, data[4:36], cb.height)
+        except SourceError as exc:
             return exc
-        return data
 
     def damaged_stale(self, chain: ActiveChain) -> list[str]:
         """Warnings for stale blocks whose bytes do not match their header (they are few)."""
@@ -109,19 +131,34 @@ class BlockFileSource:
                 found.append(f"{exc} (not on the active chain, skipped)")
         return found
 
-    def spent_values(self, cb: ChainBlock, block: RawBlock) -> SpentValues:
-        cache: list[list[list[int]]] = []
-
+    def spent_values(self, cb: ChainBlock, block: RawBlock, read: BlockRead) -> SpentValues:
         def values(tx_index: int) -> list[int]:
-            if not cache:
-                try:
-                    cache.append(self.undo.spent_values(cb.location.file_no, block, cb.height))
-                except UndoMissing:
-                    assert self.funding is not None
-                    return self.funding.spent_values(cb.height, block, tx_index)
-            return cache[0][tx_index - 1]
+            undo = read.undo
+            if isinstance(undo, UndoMissing):
+                assert self.funding is not None
+                return self.funding.spent_values(cb.height, block, tx_index)
+            if isinstance(undo, SourceError):
+                raise undo
+            if undo is None or tx_index >= block.tx_count:
+                raise SourceError(f"height {cb.height}: no undo values for transaction "
+                                  f"{tx_index}")
+            try:
+                return undo.values(tx_index - 1)
+            except IndexError:
+                raise SourceError(f"{self.where(cb.location)}: the undo record of height "
+                                  f"{cb.height} holds {undo.tx_count} transactions, the block "
+                                  f"{block.tx_count - 1} after its coinbase") from None
 
         return values
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRead:
+    """What the read-ahead thread hands over for one block."""
+
+    data: bytes
+    undo: PackedUndo | SourceError | None
+    weight: int | None  # fastpath.block_weight's, None when it raised
 
 
 def index_state(network: Network, pools: PoolsList, labels: LabelSet) -> IndexState:
@@ -224,6 +261,9 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                           f"{fork + 1}; index from a node without -prune")
     report.rolled_back = roll_back_to(store, fork, reorg_limit)
     buffer = WriteBuffer(store, reorg_limit)
+    owned = fingerprints is None  # loaded here, so saved here; a follower keeps its own
+    if fingerprints is None:
+        fingerprints = Fingerprints(store)
     applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges,
                            fingerprints)
     prev_hash, prev_time = bytes(32), 0
@@ -235,40 +275,45 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
     height = fork + 1
     if on_total is not None:
         on_total(node_tip - fork)
-    while height <= node_tip:
-        stop_at = min(height + fetch, node_tip + 1)
-        try:
-            hashes = node.hashes(height, stop_at)
-        except RpcError as exc:
-            if exc.code != RPC_INVALID_PARAMETER:
-                raise
-            report.notes.append(f"the node's tip went below height {stop_at - 1} during the "
-                                f"sync ({exc}); indexed up to {height - 1}, run again to "
-                                f"continue")
-            break
-        for h, hash_rev in zip(range(height, stop_at), hashes, strict=True):
-            if stop is not None and stop.is_set():
-                report.notes.append(f"stopped; indexed up to {h - 1}")
-                report.stopped = True
-                node_tip = -1
+    try:
+        while height <= node_tip:
+            stop_at = min(height + fetch, node_tip + 1)
+            try:
+                hashes = node.hashes(height, stop_at)
+            except RpcError as exc:
+                if exc.code != RPC_INVALID_PARAMETER:
+                    raise
+                report.notes.append(f"the node's tip went below height {stop_at - 1} during the "
+                                    f"sync ({exc}); indexed up to {height - 1}, run again to "
+                                    f"continue")
                 break
-            block = node.block(hash_rev)
-            if h > 0 and block.header.prev_hash_rev != prev_hash:
-                report.notes.append(f"the node changed its chain at height {h} during the "
-                                    f"sync; indexed up to {h - 1}, run again to continue")
-                node_tip = -1
-                break
-            chain_time = max(block.header.time, prev_time)
-            applier.apply(BlockMeta(h, hash_rev, chain_time), block,
-                          node.spent_values(hash_rev, block, h))
-            prev_hash, prev_time = hash_rev, chain_time
-            report.applied += 1
-            if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
-                buffer.flush()
-            if progress is not None:
-                progress(h, block.size)
-        height = stop_at
+            for h, hash_rev in zip(range(height, stop_at), hashes, strict=True):
+                if stop is not None and stop.is_set():
+                    report.notes.append(f"stopped; indexed up to {h - 1}")
+                    report.stopped = True
+                    node_tip = -1
+                    break
+                block = node.block(hash_rev)
+                if h > 0 and block.header.prev_hash_rev != prev_hash:
+                    report.notes.append(f"the node changed its chain at height {h} during the "
+                                        f"sync; indexed up to {h - 1}, run again to continue")
+                    node_tip = -1
+                    break
+                chain_time = max(block.header.time, prev_time)
+                applier.apply(BlockMeta(h, hash_rev, chain_time), block,
+                              node.spent_values(hash_rev, block, h))
+                prev_hash, prev_time = hash_rev, chain_time
+                report.applied += 1
+                if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
+                    buffer.flush(wait=False)
+                if progress is not None:
+                    progress(h, block.size)
+            height = stop_at
+    finally:
+        buffer.settle()  # no batch outlives the run
     buffer.flush()
+    if owned:
+        fingerprints.save(store)
     state = store.require_state()
     report.tip_height, report.tip_hash = state.tip_height, state.tip_hash
     return report
@@ -293,32 +338,37 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
         report.notes.append(f"{torn.describe()}; blocks from there on are not indexed")
 
     buffer = WriteBuffer(store, reorg_limit)
+    fingerprints = Fingerprints(store)
     applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges,
-                           tx_sink=tx_sink)
+                           fingerprints, tx_sink=tx_sink)
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
     todo = chain.blocks[fork + 1:] if stop_height is None else chain.blocks[
         fork + 1:stop_height + 1]
     if on_total is not None:
         on_total(len(todo))
-    for cb, data in read_ahead(source.read_checked, todo):
-        try:
-            if isinstance(data, DamagedBlockError):
-                raise data
-            block = open_block(data)
-            applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                          source.spent_values(cb, block))
-        except (ParseError, DamagedBlockError) as exc:
-            what = str(exc) if isinstance(exc, DamagedBlockError) else (
-                f"{source.where(cb.location)}: record of block {cb.hash_hum} "
-                f"(height {cb.height}) is not a whole block ({exc})")
-            report.damage.append(f"{what}; the usable chain ends at height {cb.height - 1}")
-            break
-        report.applied += 1
-        if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
-            buffer.flush()
-        if progress is not None:
-            progress(cb.height, block.size)
+    try:
+        for cb, read in read_ahead(source.read_checked, todo):
+            try:
+                if isinstance(read, DamagedBlockError):
+                    raise read
+                block = open_block(read.data)
+                applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
+                              source.spent_values(cb, block, read), read.weight)
+            except (ParseError, DamagedBlockError) as exc:
+                what = str(exc) if isinstance(exc, DamagedBlockError) else (
+                    f"{source.where(cb.location)}: record of block {cb.hash_hum} "
+                    f"(height {cb.height}) is not a whole block ({exc})")
+                report.damage.append(f"{what}; the usable chain ends at height {cb.height - 1}")
+                break
+            report.applied += 1
+            if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
+                buffer.flush(wait=False)
+            if progress is not None:
+                progress(cb.height, block.size)
+    finally:
+        buffer.settle()  # no batch outlives the run
     buffer.flush()
+    fingerprints.save(store)
     state = store.require_state()
     report.tip_height, report.tip_hash = state.tip_height, state.tip_hash
     return report

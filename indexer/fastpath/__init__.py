@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from array import array
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol
@@ -27,6 +29,16 @@ class FingerprintFilter(Protocol):
     def nbytes(self) -> int:
         """Bytes held by the table (0 for the reference, whose ints are Python objects)."""
 
+    @property
+    def capacity(self) -> int:
+        """How many slots `slots` gives in all."""
+
+    def reserve(self, n: int) -> None: ...
+
+    def add_many(self, data: bytes) -> None: ...
+
+    def slots(self, start: int, count: int) -> bytes: ...
+
 
 def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
     return int.from_bytes(txid_rev[:8], "little") ^ vout
@@ -34,6 +46,26 @@ def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
 
 def script_fingerprint(script: bytes) -> int:
     return int.from_bytes(script[-8:], "little") ^ len(script)
+
+
+class PackedUndo:
+    """The spent values of a block's transactions as `pack_block_undo` packs them; a
+    transaction's list is made only when asked for."""
+
+    def __init__(self, packed: bytes) -> None:
+        self.words = array("Q")
+        self.words.frombytes(packed)
+        if sys.byteorder == "big":
+            self.words.byteswap()
+        self.tx_count = self.words[0]
+
+    def values(self, tx: int) -> list[int]:
+        """The values spent by non-coinbase transaction number `tx` (0 = the block's second)."""
+        if not 0 <= tx < self.tx_count:
+            raise IndexError(f"transaction {tx} of {self.tx_count}")
+        first, end = self.words[1 + tx], self.words[2 + tx]
+        base = 2 + self.tx_count
+        return self.words[base + first:base + end].tolist()
 
 
 def _choose() -> tuple[ModuleType, str]:
@@ -50,6 +82,7 @@ _impl, IMPLEMENTATION = _choose()
 Filter: Callable[[], FingerprintFilter] = _impl.Filter
 scan_block: Callable[[bytes, int, int, int, Any, Any], tuple[int, int]] = _impl.scan_block
 parse_block_undo: Callable[[bytes], list[list[int]]] = _impl.parse_block_undo
+pack_block_undo: Callable[[bytes], bytes] = _impl.pack_block_undo
 xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
 merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight

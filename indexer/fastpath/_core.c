@@ -5,6 +5,7 @@
  *   Filter            a compact set of 64-bit fingerprints (open addressing, 8 bytes a slot)
  *   scan_block        from one transaction on, find the next that may touch tracked state
  *   parse_block_undo  the spent values of every transaction of a CBlockUndo record
+ *   pack_block_undo   the same values packed in one bytes object (GIL released)
  *   xor_at            de-obfuscate bytes read from a blk/rev file offset (GIL released)
  *   merkle_root       the merkle root of a whole block's transactions (GIL released)
  *   block_weight      BIP 141 weight of a whole block (GIL released)
@@ -34,6 +35,13 @@ typedef struct {
 } Filter;
 
 #define FILTER_START_BITS 10
+
+static inline uint64_t le_u64(const uint8_t *s, Py_ssize_t len);
+
+/* Write v little-endian as the word-th u64 of w. */
+static inline void put_le64(uint8_t *w, uint64_t word, uint64_t v) {
+    for (int k = 0; k < 8; k++) w[word * 8 + k] = (uint8_t)(v >> (8 * k));
+}
 
 static inline size_t filter_slot(const Filter *f, uint64_t key) {
     return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - f->bits));
@@ -152,13 +160,80 @@ static PyObject *Filter_nbytes(Filter *self, void *closure) {
     return PyLong_FromSize_t(((size_t)1 << self->bits) * sizeof(uint64_t));
 }
 
+#define FILTER_MAX_RESERVE ((Py_ssize_t)1 << 40)
+
+/* reserve(n): grow the table now to hold n fingerprints (loading a saved filter: inserting
+ * slot by slot into a table of the saved size touches memory in order). */
+static PyObject *Filter_reserve(Filter *self, PyObject *arg) {
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0 || n > FILTER_MAX_RESERVE) {
+        PyErr_Format(PyExc_ValueError, "reserve: %zd fingerprints", n);
+        return NULL;
+    }
+    while ((size_t)(self->used + n) * 3 > ((size_t)1 << self->bits) * 2)
+        if (filter_grow(self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* add_many(data): add every nonzero little-endian u64 of `data` (8 bytes each). */
+static PyObject *Filter_add_many(Filter *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (view.len % 8) {
+        PyErr_Format(PyExc_ValueError, "add_many: %zd bytes is not a whole number of "
+                     "fingerprints", view.len);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const uint8_t *d = view.buf;
+    for (Py_ssize_t at = 0; at < view.len; at += 8) {
+        uint64_t fp = le_u64(d + at, 8);
+        if (fp && filter_add_key(self, fp) < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+/* slots(start, count) -> bytes: table slots start.. (clipped to the capacity) as little-endian
+ * u64s, 0 for an empty slot. Over all slots, the nonzero ones are the nonzero fingerprints. */
+static PyObject *Filter_slots(Filter *self, PyObject *args) {
+    Py_ssize_t start, count;
+    if (!PyArg_ParseTuple(args, "nn", &start, &count)) return NULL;
+    Py_ssize_t cap = (Py_ssize_t)1 << self->bits;
+    if (start < 0 || count < 0) {
+        PyErr_Format(PyExc_ValueError, "slots: start %zd, count %zd", start, count);
+        return NULL;
+    }
+    if (start > cap) start = cap;
+    if (count > cap - start) count = cap - start;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, count * 8);
+    if (out == NULL) return NULL;
+    uint8_t *w = (uint8_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < count; i++) put_le64(w, (uint64_t)i, self->slots[start + i]);
+    return out;
+}
+
+static PyObject *Filter_capacity(Filter *self, void *closure) {
+    return PyLong_FromSsize_t((Py_ssize_t)1 << self->bits);
+}
+
 static PyMethodDef Filter_methods[] = {
     {"add", (PyCFunction)Filter_add, METH_O, "Add a 64-bit fingerprint."},
+    {"reserve", (PyCFunction)Filter_reserve, METH_O, "Make room for n more fingerprints."},
+    {"add_many", (PyCFunction)Filter_add_many, METH_O,
+     "Add every nonzero little-endian u64 of a bytes-like object."},
+    {"slots", (PyCFunction)Filter_slots, METH_VARARGS,
+     "slots(start, count) -> bytes: the table's slots as little-endian u64s (0 = empty)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Filter_getset[] = {
     {"nbytes", (getter)Filter_nbytes, NULL, "Bytes held by the table.", NULL},
+    {"capacity", (getter)Filter_capacity, NULL, "Slots in the table (see slots()).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -347,48 +422,116 @@ static uint64_t decompress_amount(Cursor *c, uint64_t x) {
     return n;
 }
 
+/* Decode a CBlockUndo record into `starts` (n_tx + 1 entries: where each transaction's values
+ * begin in `values`, then the total) and `values`; runs without the GIL. The reason it is not
+ * a record, or NULL. `values` has room for len / 3 values: an input takes three bytes at least. */
+static const char *undo_decode(Cursor *c, uint64_t **starts_out, uint64_t **values_out,
+                               uint64_t *n_tx_out) {
+    uint64_t n_tx = compact_size(c);
+    /* every transaction takes a byte at least: a count beyond what is left is an error before
+     * anything is allocated */
+    if (c->bad || n_tx > (uint64_t)(c->n - c->p)) return "undo record runs past its end";
+    uint64_t *starts = malloc(((size_t)n_tx + 1) * sizeof(uint64_t));
+    uint64_t *values = malloc(((size_t)c->n / 3 + 1) * sizeof(uint64_t));
+    if (starts == NULL || values == NULL) {
+        free(starts);
+        free(values);
+        return "";  /* no memory */
+    }
+    uint64_t used = 0;
+    for (uint64_t t = 0; t < n_tx; t++) {
+        starts[t] = used;
+        uint64_t n_in = compact_size(c);
+        if (c->bad || n_in > (uint64_t)(c->n - c->p) / 3) goto bad;
+        for (uint64_t i = 0; i < n_in; i++) {
+            uint64_t code = core_varint(c);
+            if (code >> 1) core_varint(c);
+            uint64_t amount = decompress_amount(c, core_varint(c));
+            uint64_t size = core_varint(c);
+            if (c->bad) goto bad;
+            skip(c, size < 6 ? (size < 2 ? 20 : 32) : size - 6);
+            if (c->bad) goto bad;
+            values[used++] = amount;  /* used < n / 3 + 1: each input took 3 bytes at least */
+        }
+    }
+    starts[n_tx] = used;
+    *starts_out = starts;
+    *values_out = values;
+    *n_tx_out = n_tx;
+    return NULL;
+bad:
+    free(starts);
+    free(values);
+    return "undo record runs past its end";
+}
+
+/* Decode with the GIL released; 0, or -1 with the error set. */
+static int undo_decode_released(Py_buffer *view, uint64_t **starts, uint64_t **values,
+                                uint64_t *n_tx) {
+    Cursor c = {view->buf, view->len, 0, 0};
+    const char *why;
+    Py_BEGIN_ALLOW_THREADS
+    why = undo_decode(&c, starts, values, n_tx);
+    Py_END_ALLOW_THREADS
+    if (why != NULL) {
+        if (*why == 0) PyErr_NoMemory();
+        else PyErr_SetString(PyExc_ValueError, why);
+        return -1;
+    }
+    if (c.p != view->len) {
+        PyErr_Format(PyExc_ValueError, "undo record uses %zd of its %zd bytes", c.p, view->len);
+        free(*starts);
+        free(*values);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *parse_block_undo(PyObject *module, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Cursor c = {view.buf, view.len, 0, 0};
-    PyObject *txs = NULL;
-    uint64_t n_tx = compact_size(&c);
-    /* every transaction takes a byte at least, every input three: counts beyond what is left
-     * are errors before anything is allocated */
-    if (c.bad || n_tx > (uint64_t)(view.len - c.p)) goto bad;
-    txs = PyList_New((Py_ssize_t)n_tx);
-    if (txs == NULL) goto fail;
-    for (uint64_t t = 0; t < n_tx; t++) {
-        uint64_t n_in = compact_size(&c);
-        if (c.bad || n_in > (uint64_t)(view.len - c.p) / 3) goto bad;
-        PyObject *values = PyList_New((Py_ssize_t)n_in);
-        if (values == NULL) goto fail;
-        PyList_SET_ITEM(txs, (Py_ssize_t)t, values);
-        for (uint64_t i = 0; i < n_in; i++) {
-            uint64_t code = core_varint(&c);
-            if (code >> 1) core_varint(&c);
-            uint64_t amount = decompress_amount(&c, core_varint(&c));
-            uint64_t size = core_varint(&c);
-            if (c.bad) goto bad;
-            skip(&c, size < 6 ? (size < 2 ? 20 : 32) : size - 6);
-            if (c.bad) goto bad;
-            PyObject *value = PyLong_FromUnsignedLongLong(amount);
-            if (value == NULL) goto fail;
-            PyList_SET_ITEM(values, (Py_ssize_t)i, value);
+    uint64_t *starts, *values, n_tx;
+    int rc = undo_decode_released(&view, &starts, &values, &n_tx);
+    PyBuffer_Release(&view);
+    if (rc < 0) return NULL;
+    PyObject *txs = PyList_New((Py_ssize_t)n_tx);
+    for (uint64_t t = 0; txs != NULL && t < n_tx; t++) {
+        PyObject *list = PyList_New((Py_ssize_t)(starts[t + 1] - starts[t]));
+        if (list == NULL) { Py_CLEAR(txs); break; }
+        PyList_SET_ITEM(txs, (Py_ssize_t)t, list);
+        for (uint64_t i = starts[t]; i < starts[t + 1]; i++) {
+            PyObject *value = PyLong_FromUnsignedLongLong(values[i]);
+            if (value == NULL) { Py_CLEAR(txs); break; }
+            PyList_SET_ITEM(list, (Py_ssize_t)(i - starts[t]), value);
         }
     }
-    if (c.p != view.len) {
-        PyErr_Format(PyExc_ValueError, "undo record uses %zd of its %zd bytes", c.p, view.len);
-        goto fail;
-    }
-    PyBuffer_Release(&view);
+    free(starts);
+    free(values);
     return txs;
-bad:
-    PyErr_SetString(PyExc_ValueError, "undo record runs past its end");
-fail:
-    Py_XDECREF(txs);
+}
+
+/* pack_block_undo(data) -> bytes: the same values as parse_block_undo, packed little-endian as
+ * u64 n_tx, then n_tx + 1 u64 starts, then the u64 values (see the reference). Decoded with the
+ * GIL released, for the read-ahead thread. */
+static PyObject *pack_block_undo(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    uint64_t *starts, *values, n_tx;
+    int rc = undo_decode_released(&view, &starts, &values, &n_tx);
     PyBuffer_Release(&view);
-    return NULL;
+    if (rc < 0) return NULL;
+    uint64_t words = 1 + (n_tx + 1) + starts[n_tx];
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(words * 8));
+    if (out != NULL) {
+        uint8_t *w = (uint8_t *)PyBytes_AS_STRING(out);
+        uint64_t at = 0;
+        put_le64(w, at++, n_tx);
+        for (uint64_t t = 0; t <= n_tx; t++) put_le64(w, at++, starts[t]);
+        for (uint64_t i = 0; i < starts[n_tx]; i++) put_le64(w, at++, values[i]);
+    }
+    free(starts);
+    free(values);
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1370,7 +1513,12 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
     /* the objects read through `st` live as long as `state` and `lookups` (held by args) */
     Cursor c = {view.buf, view.len, pos, 0};
     for (;;) {
-        Py_ssize_t hit = scan_from(&c, &index, n_tx, st.coins, st.members);
+        /* The walk to the next flagged transaction reads only the bytes and the filters, which
+         * only this (the applying) thread changes: other threads run meanwhile. */
+        Py_ssize_t hit;
+        Py_BEGIN_ALLOW_THREADS
+        hit = scan_from(&c, &index, n_tx, st.coins, st.members);
+        Py_END_ALLOW_THREADS
         if (c.bad) {
             PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", index);
             goto done;
@@ -1393,6 +1541,8 @@ static PyMethodDef core_methods[] = {
      "(n_tx, end of the last transaction) when none does."},
     {"parse_block_undo", parse_block_undo, METH_O,
      "The spent values of every non-coinbase transaction of a CBlockUndo record."},
+    {"pack_block_undo", pack_block_undo, METH_O,
+     "parse_block_undo's values packed as u64s: n_tx, n_tx + 1 starts, the values."},
     {"xor_at", xor_at, METH_VARARGS, "De-obfuscate bytes read at a file offset."},
     {"merkle_root", merkle_root, METH_O,
      "The merkle root (serialized order) of the txids of a whole serialized block."},

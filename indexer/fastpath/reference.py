@@ -1,6 +1,6 @@
 """The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same seven names; the differential harness
+`indexer/fastpath/_core.c` implements the same eight names; the differential harness
 (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
 sanitizer build) checks that both give the same result or both raise the same error type on
 every input, and the index tests that both build byte-identical indexes. Fingerprints:
@@ -23,6 +23,7 @@ from indexer.parse.script import is_unspendable
 _U32 = struct.Struct("<I")
 _MASK64 = (1 << 64) - 1
 _SSIZE = 1 << 63
+_MAX_RESERVE = 1 << 40
 MAX_MONEY = 21_000_000 * 100_000_000
 _MALFORMED = (IndexError, struct.error, OverflowError)  # what short or absurd bytes raise here
 
@@ -60,6 +61,35 @@ class Filter:
     @property
     def nbytes(self) -> int:
         return 0
+
+    def reserve(self, n: int) -> None:
+        """Make room for `n` more fingerprints (a set needs none; the argument is checked)."""
+        _ssize(n)
+        if not 0 <= n <= _MAX_RESERVE:
+            raise ValueError(f"reserve: {n} fingerprints")
+
+    def add_many(self, data: Any) -> None:
+        """Add every nonzero little-endian u64 of a bytes-like object."""
+        data = bytes(data)
+        if len(data) % 8:
+            raise ValueError(f"add_many: {len(data)} bytes is not a whole number of fingerprints")
+        for (value,) in struct.iter_unpack("<Q", data):
+            if value:
+                self._keys.add(value)
+
+    @property
+    def capacity(self) -> int:
+        """This filter's "slots": its nonzero fingerprints in ascending order."""
+        return len(self._keys - {0})
+
+    def slots(self, start: int, count: int) -> bytes:
+        """Slots start.. (clipped) as little-endian u64s; over all slots, the nonzero ones are
+        the nonzero fingerprints (the compiled table has empty slots between them)."""
+        _ssize(start, count)
+        if start < 0 or count < 0:
+            raise ValueError(f"slots: start {start}, count {count}")
+        keys = sorted(self._keys - {0})[start:start + count]
+        return struct.pack(f"<{len(keys)}Q", *keys)
 
 
 def _ssize(*values: int) -> None:
@@ -183,6 +213,17 @@ def parse_block_undo(data: bytes) -> list[list[int]]:
     if p != len(data):
         raise ValueError(f"undo record uses {p} of its {len(data)} bytes")
     return txs
+
+
+def pack_block_undo(data: bytes) -> bytes:
+    """`parse_block_undo`'s values packed as little-endian u64s: the transaction count, then
+    for each transaction where its values start (and the total), then the values."""
+    txs = parse_block_undo(data)
+    starts = [0]
+    for values in txs:
+        starts.append(starts[-1] + len(values))
+    words = [len(txs), *starts, *(value for values in txs for value in values)]
+    return struct.pack(f"<{len(words)}Q", *words)
 
 
 def xor_at(data: bytes, key: bytes, offset: int) -> bytes:

@@ -10,15 +10,18 @@ file index reads). Only values are decoded; scripts are skipped.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from indexer.errors import SourceError
-from indexer.fastpath import parse_block_undo
+from indexer.fastpath import PackedUndo, pack_block_undo, parse_block_undo
 from indexer.parse.deserializer import RawBlock, read_compact_size, sha256d
 from indexer.source.blkfiles import xor_at
 
 _PREFIX = struct.Struct("<4sI")
+T = TypeVar("T")
 
 
 class UndoMissing(SourceError):
@@ -41,31 +44,46 @@ class UndoFiles:
         self.key = key
         self._by_file: dict[int, list[_UndoRecord]] = {}
         self._next: dict[int, int] = {}  # per file, the record after the last one matched
+        self._file: tuple[int, bytes] | None = None  # the last rev file listed, de-obfuscated
 
     def spent_values(self, file_no: int, block: RawBlock, height: int) -> list[list[int]]:
         """Per non-coinbase transaction, the values its inputs spend."""
+        return self._decode(parse_block_undo, file_no, block.tx_count,
+                            block.header.prev_hash_rev, height)
+
+    def packed_values(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
+                      height: int) -> PackedUndo:
+        """The same values, packed (decoded with the GIL released: the read-ahead thread
+        calls this)."""
+        return PackedUndo(self._decode(pack_block_undo, file_no, tx_count, prev_hash_rev,
+                                       height))
+
+    def _decode(self, decode: Callable[[bytes], T], file_no: int, tx_count: int,
+                prev_hash_rev: bytes, height: int) -> T:
         path = self.blocks_dir / f"rev{file_no:05d}.dat"
         records = self._records(file_no, path)
         after = self._next.get(file_no, 0)
         for i in [*range(after, len(records)), *range(after)]:
             record = records[i]
-            if record.tx_count != block.tx_count - 1:
+            if record.tx_count != tx_count - 1:
                 continue
-            data = self._read(path, record.offset, record.size)
-            if sha256d(block.header.prev_hash_rev + data) == record.checksum:
+            data = self._read(file_no, path, record.offset, record.size)
+            if sha256d(prev_hash_rev + data) == record.checksum:
                 self._next[file_no] = i + 1
                 try:
-                    values: list[list[int]] = parse_block_undo(data)
+                    return decode(data)
                 except (ValueError, IndexError) as exc:
                     raise SourceError(f"{path.name} offset {record.offset}: undo record of "
                                       f"height {height} does not decode ({exc})") from None
-                return values
         raise UndoMissing(
             f"height {height}: the values of the outputs this block spends are needed, but "
             f"{path.name} holds no undo record for it (block files without their rev files?)"
         )
 
-    def _read(self, path: Path, offset: int, size: int) -> bytes:
+    def _read(self, file_no: int, path: Path, offset: int, size: int) -> bytes:
+        """Bytes of a rev file, from the copy of the last file read whole."""
+        if self._file is not None and self._file[0] == file_no:
+            return self._file[1][offset:offset + size]
         with path.open("rb") as f:
             f.seek(offset)
             return xor_at(f.read(size), self.key, offset)
@@ -77,6 +95,7 @@ class UndoFiles:
         found = []
         if path.exists():
             data = xor_at(path.read_bytes(), self.key, 0)
+            self._file = (file_no, data)
             pos = 0
             while pos + 8 <= len(data):
                 magic, size = _PREFIX.unpack_from(data, pos)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from indexer.store import keys
-from indexer.store.db import Store
+from indexer.store.db import PendingWrite, Store
 
 _UNSET = object()
 READ_CACHE_KEYS = 1_000_000  # `cached_get` forgets everything at a flush past this many
@@ -22,6 +22,8 @@ class WriteBuffer:
         self.reorg_limit = reorg_limit
         self.overlay: dict[bytes, bytes | None] = {}
         self._read: dict[bytes, bytes | None] = {}  # what `cached_get` read from the index
+        self._writing: dict[bytes, bytes | None] = {}  # the batch being written, if any
+        self._pending: PendingWrite | None = None
         self._undo: dict[bytes, bytes | None] = {}
         self._height: int | None = None
         self.tip_height = store.require_state().tip_height
@@ -31,6 +33,8 @@ class WriteBuffer:
     def get(self, key: bytes) -> bytes | None:
         if key in self.overlay:
             return self.overlay[key]
+        if key in self._writing:
+            return self._writing[key]
         return self.store.get(key)
 
     def cached_get(self, key: bytes) -> bytes | None:
@@ -40,7 +44,7 @@ class WriteBuffer:
         try:
             return self._read[key]
         except KeyError:
-            found = self._read[key] = self.store.get(key)
+            found = self._read[key] = self.get(key)
             return found
 
     def begin_block(self, height: int) -> None:
@@ -70,18 +74,41 @@ class WriteBuffer:
         self.tip_hash = hash_hum
         self.blocks += 1
 
-    def flush(self) -> None:
-        """Write everything buffered and the tip atomically."""
+    def flush(self, wait: bool = True) -> None:
+        """Write everything buffered and the tip atomically. With `wait=False` the batch is
+        written on a thread while the caller goes on (one batch at a time, in order: the next
+        flush waits for it); reads see it until it has landed. `flush()` returns with all
+        written, and raises the error of any batch that failed."""
         assert self._height is None, "flush inside a block"
+        self._land()
         if not self.overlay:
             return
         state = replace(self.store.require_state(), tip_height=self.tip_height,
                         tip_hash=self.tip_hash)
-        self.store.write(self.overlay, state)
+        pending = self.store.begin_write(self.overlay, state)
+        if wait:
+            pending.wait()
+        else:
+            pending.start()
+            self._pending, self._writing = pending, self.overlay
         self.overlay = {}
         self.blocks = 0
         if len(self._read) > READ_CACHE_KEYS:
             self._read = {}
+
+    def settle(self) -> None:
+        """Wait for the batch being written, if any (every run ends with this or `flush()`,
+        so that no write outlives it)."""
+        self._land()
+
+    def _land(self) -> None:
+        """Wait for the batch being written, if any."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.wait()
+            finally:
+                self._writing = {}
 
 
 def rollback(store: Store, to_height: int) -> None:

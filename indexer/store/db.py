@@ -6,6 +6,7 @@ the tip. An index built for other settings is refused (re-index required) rather
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -198,18 +199,54 @@ class Store(_Reads):
 
     def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
         """Write `puts` (None deletes) and the state record in one atomic batch."""
-        try:
-            with self.db.write_batch(transaction=True, sync=True) as wb:
-                for key, value in puts.items():
-                    if value is None:
-                        wb.delete(key)
-                    else:
-                        wb.put(key, value)
-                wb.put(keys.STATE, state.to_bytes())
-        except plyvel.Error as exc:  # a full disk, an I/O error: nothing of the batch landed
-            raise StoreError(f"index {self.path}: cannot write ({reason(exc)}); the index stays at "
-                             f"height {self.require_state().tip_height}") from None
+        self.begin_write(puts, state).wait()
+
+    def begin_write(self, puts: dict[bytes, bytes | None], state: IndexState) -> PendingWrite:
+        """The batch of `write`, built; `start()` writes it on a thread of its own (LevelDB's
+        write and sync release the GIL, so they run beside the caller's next blocks), `wait()`
+        finishes it (here, when not started) and raises what the write raised. The batch is
+        atomic either way."""
+        wb = self.db.write_batch(sync=True)
+        for key, value in puts.items():
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        wb.put(keys.STATE, state.to_bytes())
+        return PendingWrite(self, wb, state)
+
+
+class PendingWrite:
+    """One batch being written (see `Store.begin_write`)."""
+
+    def __init__(self, store: Store, batch: Any, state: IndexState) -> None:
+        self.store = store
+        self.batch = batch
         self.state = state
+        self.error: plyvel.Error | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._write, name="minerflow-write")
+        self.thread.start()
+
+    def _write(self) -> None:
+        try:
+            self.batch.write()
+        except plyvel.Error as exc:  # a full disk, an I/O error: nothing of the batch landed
+            self.error = exc
+
+    def wait(self) -> None:
+        """Wait for the batch to land (writing it here unless `start` was called)."""
+        if self.thread is None:
+            self._write()
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise StoreError(f"index {self.store.path}: cannot write ({reason(self.error)}); "
+                             f"the index stays at height {self.store.require_state().tip_height}"
+                             ) from None
+        self.store.state = self.state
 
 
 class Snapshot(_Reads):

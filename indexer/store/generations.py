@@ -23,8 +23,10 @@ from indexer.errors import StoreError
 POINTER = "GENERATION"
 LISTS = "lists.json"
 _NAME = re.compile(r"^g([0-9]{1,9})$")
-# what LevelDB writes into its directory (a plain index's files, removed once it is inactive)
-_LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst))$")
+# what LevelDB and minerflow write into an index directory (a plain index's files, removed once
+# it is inactive): LevelDB's own, and the saved filters (indexer/fingerprints.py)
+_LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst)"
+                           r"|fingerprints\.(bin|partial))$")
 
 
 def active_name(root: Path) -> str:

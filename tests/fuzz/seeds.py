@@ -67,7 +67,7 @@ def seeds(target: str) -> tuple[bytes, ...]:
                      + bytes(12) + b for i, b in enumerate(blocks()))
     if target in ("merkle_root", "block_weight", "deserializer"):
         return blocks()
-    if target == "parse_block_undo":
+    if target in ("parse_block_undo", "pack_block_undo"):
         return undo_records()
     if target == "xor_at":
         return (bytes(1) + bytes(range(8)) + bytes(8) + blocks()[1][:200],)

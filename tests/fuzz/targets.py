@@ -27,7 +27,7 @@ from typing import Any
 from indexer.attribution.pools import compile_pools, load_pools
 from indexer.config import get_network
 from indexer.errors import MinerflowError, ParseError
-from indexer.fastpath import coin_fingerprint, reference, script_fingerprint
+from indexer.fastpath import PackedUndo, coin_fingerprint, reference, script_fingerprint
 from indexer.flows.labels import load_labels
 from indexer.parse.deserializer import open_block, parse_block, parse_tx, read_compact_size
 from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
@@ -184,6 +184,14 @@ def parse_block_undo(raw: bytes) -> None:
     agree("parse_block_undo", "parse_block_undo", raw)
 
 
+def pack_block_undo(raw: bytes) -> None:
+    got = agree("pack_block_undo", "pack_block_undo", raw)
+    if got[0] == "ok":  # the packed values are parse_block_undo's
+        packed = PackedUndo(got[1])
+        lists = [packed.values(i) for i in range(packed.tx_count)]
+        assert lists == reference.parse_block_undo(raw), "packed and listed values differ"
+
+
 def xor_at(raw: bytes) -> None:
     r = Reader(raw)
     key = r.take(8 if r.u8() % 8 else r.u8() % 12)
@@ -205,12 +213,36 @@ def filter_ops(raw: bytes) -> None:
         probe: Any = shaped[op % 5]
         if op % 16 == 15:
             probe = float(value)  # not an int: TypeError from both
+        if op % 32 == 14:  # a run of slots as a saved file holds them, sometimes cut short
+            chunk = r.take(8 * (value % 6) + (op >> 5) % 2)
+            for side, f in enumerate(made):
+                answers[side].append(outcome(f.add_many, chunk))
+            continue
+        if op % 32 == 30:
+            for side, f in enumerate(made):
+                # room for up to 65,535 more, or refused counts (negative, beyond 2**40)
+                n = (value % (1 << 16), -1 - value % 9, (1 << 40) + 1 + value % 9)[(op >> 5) % 3]
+                answers[side].append(outcome(f.reserve, n))
+            continue
         for side, f in enumerate(made):
             fn = f.add if op & 8 else f.__contains__
             answers[side].append(outcome(fn, probe))
     for side, f in enumerate(made):
         answers[side].append(len(f))
+        answers[side].append(sorted(_slot_values(f)))
     assert answers[0] == answers[1], "Filter: compiled and reference answers differ"
+    for f in made:  # the slots reload into a filter of the same fingerprints
+        again = type(f)()
+        again.reserve(len(f))
+        again.add_many(f.slots(0, f.capacity))
+        if 0 in f:
+            again.add(0)
+        assert len(again) == len(f) and sorted(_slot_values(again)) == sorted(_slot_values(f))
+
+
+def _slot_values(f: Any) -> list[int]:
+    raw = f.slots(0, f.capacity)
+    return [v for (v,) in struct.iter_unpack("<Q", raw) if v]
 
 
 def merkle_root(raw: bytes) -> None:
@@ -459,6 +491,7 @@ def cookie_reader(raw: bytes) -> None:
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "scan_block": scan_block,
     "parse_block_undo": parse_block_undo,
+    "pack_block_undo": pack_block_undo,
     "xor_at": xor_at,
     "filter": filter_ops,
     "merkle_root": merkle_root,

@@ -12,7 +12,7 @@ from indexer.attribution.pools import compile_pools, load_pools
 from indexer.config import get_network
 from indexer.flows.labels import load_labels
 from indexer.parse.deserializer import open_block, parse_block
-from indexer.pipeline import BlockFileSource, open_for_writing
+from indexer.pipeline import BlockFileSource, BlockRead, open_for_writing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from scripts.benchkit.chainmaker import make_chain
@@ -46,10 +46,12 @@ def check_block_by_block(tmp_path: Path, datadir: Path, pools_path: Path,
     entities = [p.id for p in pools.pools]
     checked = 0
     for cb in chain.blocks:
-        block = open_block(source.read(cb))
+        read = source.read_checked(cb)
+        assert isinstance(read, BlockRead)
+        block = open_block(read.data)
         before = {(e, lv): applier.balances.get((e, lv), 0) for e in entities for lv in (0, 1)}
         applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                      source.spent_values(cb, block))
+                      source.spent_values(cb, block, read))
         buffer.flush()
 
         unspent = {(e, lv): 0 for e in entities for lv in (0, 1)}
