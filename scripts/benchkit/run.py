@@ -38,6 +38,7 @@ from pathlib import Path
 
 from indexer import fastpath
 from indexer.errors import ConfigError, MinerflowError
+from indexer.fingerprints import FILE as FINGERPRINTS_FILE
 from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
 
 from .chainmaker import GENESIS_HEX, NETWORK, BlockWriter, make_chain
@@ -239,7 +240,10 @@ def service_share_for(flagged_share: float) -> float:
 
 
 def directory_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes of an index on disk, without the saved filters beside it (a cache of the index's
+    own keys, sized by the filter tables: indexer/fingerprints.py)."""
+    return sum(p.stat().st_size for p in path.rglob("*")
+               if p.is_file() and p.name != FINGERPRINTS_FILE)
 
 
 def index_digest(path: Path) -> str:
