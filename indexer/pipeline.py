@@ -89,9 +89,8 @@ class BlockFileSource:
     def read_checked(self, cb: ChainBlock) -> BlockRead | DamagedBlockError:
         """The block's bytes and the values it spends, or the damage found in its bytes
         (returned, not raised, so that the read-ahead thread hands it over in chain order).
-        Runs on the read-ahead thread: the merkle check, the weight, the prescan (where each
-        transaction starts and the fingerprints it touches) and the undo decoding release the
-        GIL."""
+        Runs on the read-ahead thread: the merkle check, the weight and the undo decoding
+        release the GIL."""
         data = self.read(cb)
         if not self.trust_files:
             try:
@@ -101,10 +100,9 @@ class BlockFileSource:
                 return exc
         try:
             weight: int | None = fastpath.block_weight(data)
-            prescan: bytes | None = fastpath.prescan_block(data)
         except ValueError:
-            weight = prescan = None  # not a whole block: the applier says so
-        return BlockRead(data, self._undo(cb, data), weight, prescan)
+            weight = None  # not a whole block: the applier says so
+        return BlockRead(data, self._undo(cb, data), weight)
 
     def _undo(self, cb: ChainBlock, data: bytes) -> PackedUndo | SourceError | None:
         """The block's spent values from its rev file; the error when there are none (only
@@ -161,7 +159,6 @@ class BlockRead:
     data: bytes
     undo: PackedUndo | SourceError | None
     weight: int | None  # fastpath.block_weight's, None when it raised
-    prescan: bytes | None  # fastpath.prescan_block's, None when it raised
 
 
 def index_state(network: Network, pools: PoolsList, labels: LabelSet) -> IndexState:
@@ -356,7 +353,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
                     raise read
                 block = open_block(read.data)
                 applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                              source.spent_values(cb, block, read), read.weight, read.prescan)
+                              source.spent_values(cb, block, read), read.weight)
             except (ParseError, DamagedBlockError) as exc:
                 what = str(exc) if isinstance(exc, DamagedBlockError) else (
                     f"{source.where(cb.location)}: record of block {cb.hash_hum} "

@@ -87,4 +87,3 @@ xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
 merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight
 step_txs: Callable[..., int] = _impl.step_txs
-prescan_block: Callable[[bytes], bytes] = _impl.prescan_block

@@ -9,7 +9,6 @@
  *   xor_at            de-obfuscate bytes read from a blk/rev file offset (GIL released)
  *   merkle_root       the merkle root of a whole block's transactions (GIL released)
  *   block_weight      BIP 141 weight of a whole block (GIL released)
- *   prescan_block     each transaction's start and fingerprints (GIL released)
  *   step_txs          SPEC 5 over a block's transactions after the coinbase: decode the ones
  *                     the filters flag, take coins, join scripts, create coins, sum flows
  *
@@ -896,93 +895,6 @@ static PyObject *block_weight(PyObject *module, PyObject *arg) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* prescan_block(block) -> bytes: where each transaction starts and the fingerprints it touches */
-
-/* Layout (little-endian u64 words): n_tx, the end of the last transaction, then per
- * transaction: its start, n_in, n_out, the coin fingerprint of each input, the member
- * fingerprint of each output. Walked with the GIL released (on the read-ahead thread), so that
- * the applying thread only probes the filters; step_txs checks it against the block. */
-static const char *prescan_walk(Cursor *c, uint64_t *w, size_t cap, size_t *used) {
-    uint64_t n_tx;
-    const char *why = block_start(c, &n_tx);
-    if (why != NULL) return why;
-    size_t at = 2;
-    w[0] = n_tx;
-    for (uint64_t t = 0; t < n_tx; t++) {
-        if (at + 3 > cap) return "block runs past its end";
-        size_t rec = at;
-        w[rec] = (uint64_t)c->p;
-        at += 3;
-        if (!need(c, 6)) return "block runs past its end";
-        c->p += 4;
-        int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
-        if (segwit) c->p += 2;
-        uint64_t n_in = compact_size(c);
-        for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-            if (!need(c, 36) || at >= cap) { c->bad = 1; break; }
-            w[at++] = le_u64(c->d + c->p, 8) ^ le_u64(c->d + c->p + 32, 4);
-            c->p += 36;
-            skip(c, compact_size(c));
-            skip(c, 4);
-        }
-        uint64_t n_out = c->bad ? 0 : compact_size(c);
-        for (uint64_t i = 0; i < n_out && !c->bad; i++) {
-            skip(c, 8);
-            uint64_t len = compact_size(c);
-            if (c->bad || len > (uint64_t)PY_SSIZE_T_MAX || !need(c, (Py_ssize_t)len)
-                    || at >= cap) {
-                c->bad = 1;
-                break;
-            }
-            w[at++] = member_fp(c->d + c->p, (Py_ssize_t)len);
-            c->p += (Py_ssize_t)len;
-        }
-        if (segwit) {
-            for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-                uint64_t items = compact_size(c);
-                for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
-            }
-        }
-        skip(c, 4);
-        if (c->bad) return "block runs past its end";
-        w[rec + 1] = n_in;
-        w[rec + 2] = n_out;
-    }
-    w[1] = (uint64_t)c->p;
-    *used = at;
-    return NULL;
-}
-
-static PyObject *prescan_block(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    /* a transaction takes 10 bytes at least, an input 41, an output 9: room for every word */
-    size_t cap = 2 + 3 * ((size_t)view.len / 10 + 1) + (size_t)view.len / 36
-                 + (size_t)view.len / 9 + 8;
-    uint64_t *w = malloc(cap * sizeof(uint64_t));
-    if (w == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    Cursor c = {view.buf, view.len, 0, 0};
-    size_t used = 0;
-    const char *why;
-    Py_BEGIN_ALLOW_THREADS
-    why = prescan_walk(&c, w, cap, &used);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    PyObject *out = NULL;
-    if (why != NULL) {
-        PyErr_SetString(PyExc_ValueError, why);
-    } else if ((out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(used * 8))) != NULL) {
-        uint8_t *b = (uint8_t *)PyBytes_AS_STRING(out);
-        for (size_t i = 0; i < used; i++) put_le64(b, i, w[i]);
-    }
-    free(w);
-    return out;
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state)    */
 /*   -> end of the last transaction. SPEC 5 over a block's transactions after the coinbase;   */
 /*   the reference's `step_txs` documents the arguments and every rule.                        */
@@ -1563,85 +1475,15 @@ fail:
     return rc;
 }
 
-/* The next record from record `*j` (its first word at `*r`) that touches the filters: its
- * number, or n when none does; -1 when the words run out (set *bad). Reads only the words and
- * the filters: run with the GIL released. */
-static uint64_t prescan_next(const uint8_t *w, uint64_t words, uint64_t *r, uint64_t *j,
-                             uint64_t n, const Filter *coins, const Filter *members, int *bad) {
-    for (; *j < n; (*j)++) {
-        if (words - *r < 3) { *bad = 1; return n; }
-        uint64_t n_in = le_u64(w + 8 * (*r + 1), 8), n_out = le_u64(w + 8 * (*r + 2), 8);
-        if (n_in > words - *r - 3 || n_out > words - *r - 3 - n_in) { *bad = 1; return n; }
-        const uint8_t *fp = w + 8 * (*r + 3);
-        int hit = 0;
-        for (uint64_t i = 0; i < n_in && !hit; i++) hit = filter_has(coins, le_u64(fp + 8 * i, 8));
-        for (uint64_t i = 0; i < n_out && !hit; i++)
-            hit = filter_has(members, le_u64(fp + 8 * (n_in + i), 8));
-        if (hit) return *j;
-        *r += 3 + n_in + n_out;
-    }
-    return n;
-}
-
-/* step_txs over a block's prescan (prescan_block's words): only the flagged transactions are
- * walked; each must end where the prescan says the next one starts. */
-static PyObject *step_prescanned(Step *st, Py_buffer *data, Py_ssize_t pos, Py_ssize_t index,
-                                 Py_ssize_t n_tx, PyObject *prescan) {
-    Py_buffer pv;
-    if (PyObject_GetBuffer(prescan, &pv, PyBUF_SIMPLE) < 0) return NULL;
-    PyObject *result = NULL;
-    const uint8_t *w = pv.buf;
-    uint64_t words = (uint64_t)pv.len / 8, r = 2, j = 0;
-    int bad = pv.len % 8 != 0 || words < 2;
-    uint64_t n = bad ? 0 : le_u64(w, 8), end = bad ? 0 : le_u64(w + 8, 8);
-    if (bad || n != (uint64_t)n_tx || end > (uint64_t)data->len) goto mismatch;
-    /* the records before `index` are stepped over; the one at `index` must start at `pos` */
-    for (; j < (uint64_t)index; j++) {
-        if (words - r < 3) goto mismatch;
-        uint64_t n_in = le_u64(w + 8 * (r + 1), 8), n_out = le_u64(w + 8 * (r + 2), 8);
-        if (n_in > words - r - 3 || n_out > words - r - 3 - n_in) goto mismatch;
-        r += 3 + n_in + n_out;
-    }
-    if (j < n && (words - r < 1 || le_u64(w + 8 * r, 8) != (uint64_t)pos)) goto mismatch;
-    if (j == n && end != (uint64_t)pos) goto mismatch;
-    for (;;) {
-        uint64_t hit;
-        Py_BEGIN_ALLOW_THREADS
-        hit = prescan_next(w, words, &r, &j, n, st->coins, st->members, &bad);
-        Py_END_ALLOW_THREADS
-        if (bad) goto mismatch;
-        if (hit >= n) break;
-        uint64_t start = le_u64(w + 8 * r, 8);
-        uint64_t n_in = le_u64(w + 8 * (r + 1), 8), n_out = le_u64(w + 8 * (r + 2), 8);
-        uint64_t next = r + 3 + n_in + n_out;
-        uint64_t after = j + 1 < n ? (words - next >= 1 ? le_u64(w + 8 * next, 8) : UINT64_MAX)
-                                   : end;
-        if (start > (uint64_t)data->len) goto mismatch;
-        Cursor c = {data->buf, data->len, (Py_ssize_t)start, 0};
-        if (step_tx(st, &c, (Py_ssize_t)j) < 0) goto out;
-        if ((uint64_t)c.p != after) goto mismatch;
-        r = next;
-        j++;
-    }
-    result = PyLong_FromUnsignedLongLong(end);
-    goto out;
-mismatch:
-    PyErr_SetString(PyExc_ValueError, "the prescan does not match the block");
-out:
-    PyBuffer_Release(&pv);
-    return result;
-}
-
 static int exact_dict(PyObject *o) { return PyDict_CheckExact(o); }
 
 static PyObject *step_txs(PyObject *module, PyObject *args) {
     Py_buffer view;
     Py_ssize_t pos, index, n_tx;
     PyObject *coins_obj, *members_obj, *lookups, *exchanges, *spent_values, *state;
-    PyObject *prescan = Py_None;
-    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO|O", &view, &pos, &index, &n_tx, &FilterType,
+    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO", &view, &pos, &index, &n_tx, &FilterType,
                           &coins_obj, &FilterType, &members_obj, &lookups, &exchanges,
-                          &spent_values, &state, &prescan))
+                          &spent_values, &state))
         return NULL;
     PyObject *result = NULL;
     if (!PyTuple_Check(lookups) || PyTuple_GET_SIZE(lookups) != 2) {
@@ -1669,10 +1511,6 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
     }
     if (!scan_args_ok(pos, index, n_tx, view.len)) goto done;
     /* the objects read through `st` live as long as `state` and `lookups` (held by args) */
-    if (prescan != Py_None) {
-        result = step_prescanned(&st, &view, pos, index, n_tx, prescan);
-        goto done;
-    }
     Cursor c = {view.buf, view.len, pos, 0};
     for (;;) {
         /* The walk to the next flagged transaction reads only the bytes and the filters, which
@@ -1711,11 +1549,8 @@ static PyMethodDef core_methods[] = {
     {"block_weight", block_weight, METH_O,
      "BIP 141 weight of a whole serialized block: 3 x stripped size + total size."},
     {"step_txs", step_txs, METH_VARARGS,
-     "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state"
-     "[, prescan]) -> end of the last transaction: SPEC 5 over a block's transactions after "
-     "the coinbase."},
-    {"prescan_block", prescan_block, METH_O,
-     "Where each transaction of a whole block starts and the fingerprints it touches."},
+     "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state) "
+     "-> end of the last transaction: SPEC 5 over a block's transactions after the coinbase."},
     {NULL, NULL, 0, NULL},
 };
 

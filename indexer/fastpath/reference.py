@@ -1,6 +1,6 @@
 """The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same nine names; the differential harness
+`indexer/fastpath/_core.c` implements the same seven names and the Filter; the differential harness
 (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
 sanitizer build) checks that both give the same result or both raise the same error type on
 every input, and the index tests that both build byte-identical indexes. Fingerprints:
@@ -309,93 +309,9 @@ def _entity(entity: object, level: object) -> None:
         raise ValueError(f"entity {entity} level {level} out of range")
 
 
-def prescan_block(block: Any) -> bytes:
-    """Where each transaction of a whole block starts and the fingerprints it touches, as
-    little-endian u64 words: n_tx, the end of the last transaction, then per transaction its
-    start, n_in, n_out, each input's coin fingerprint, each output's member fingerprint.
-    (Trailing bytes after the last transaction are the block's check, not this one's.)"""
-    data = bytes(block)
-    try:
-        n_tx, pos = read_compact_size(data, 80)
-        if len(data) < 80 or n_tx > (len(data) - pos) // 10:
-            raise IndexError
-    except _MALFORMED:
-        raise ValueError("block runs past its end") from None
-    if n_tx == 0:
-        raise ValueError("block holds no transactions")
-    words = [n_tx, 0]
-    for _ in range(n_tx):
-        try:
-            tx, end = read_tx(data, pos)
-        except _MALFORMED:
-            raise ValueError("block runs past its end") from None
-        words += [pos, len(tx.inputs), len(tx.outputs)]
-        words += [(int.from_bytes(i.prev_txid_rev[:8], "little") ^ i.prev_vout)
-                  for i in tx.inputs]
-        words += [(int.from_bytes(o.script[-8:], "little") ^ len(o.script)) & _MASK64
-                  for o in tx.outputs]
-        pos = end
-    words[1] = pos
-    return struct.pack(f"<{len(words)}Q", *words)
-
-
-def _prescanned(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
-                prescan: Any, step: Any) -> int:
-    """`step_txs` over a block's prescan: only flagged transactions are decoded (by `step`),
-    and each must end where the prescan says the next one starts."""
-    raw = bytes(prescan)
-    mismatch = ValueError("the prescan does not match the block")
-    if len(raw) % 8 or len(raw) < 16:
-        raise mismatch
-    w = [v for (v,) in struct.iter_unpack("<Q", raw)]
-    words = len(w)
-    n, end = w[0], w[1]
-    if n != n_tx or end > len(data):
-        raise mismatch
-
-    def counts(r: int) -> tuple[int, int]:
-        """n_in and n_out of the record at word r; the prescan is short when they overrun."""
-        if words - r < 3:
-            raise mismatch
-        n_in, n_out = w[r + 1], w[r + 2]
-        if n_in > words - r - 3 or n_out > words - r - 3 - n_in:
-            raise mismatch
-        return n_in, n_out
-
-    r, j = 2, 0
-    while j < index:  # the records before `index` are stepped over
-        n_in, n_out = counts(r)
-        r += 3 + n_in + n_out
-        j += 1
-    if j < n and (words - r < 1 or w[r] != pos):
-        raise mismatch
-    if j == n and end != pos:
-        raise mismatch
-    while j < n:
-        n_in, n_out = counts(r)
-        fps = w[r + 3:r + 3 + n_in + n_out]
-        if not (any(fp in coins for fp in fps[:n_in]) or any(fp in members for fp in fps[n_in:])):
-            r += 3 + n_in + n_out
-            j += 1
-            continue
-        start, following = w[r], r + 3 + n_in + n_out
-        after = (w[following] if words - following >= 1 else None) if j + 1 < n else end
-        if start > len(data):
-            raise mismatch
-        try:
-            tx, stop = read_tx(data, start)
-        except _MALFORMED:
-            raise ValueError(f"transaction {j} runs past the end of the data") from None
-        step(j, tx)
-        if stop != after:
-            raise mismatch
-        r, j = following, j + 1
-    return int(end)
-
-
 def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
              view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
-             state: StepState, prescan: Any = None) -> int:
+             state: StepState) -> int:
     """Apply SPEC 5 to the transactions of a block from `index` (at `pos`) on; the end of the
     last one. A transaction is decoded only where the filters say it may spend a tracked coin
     or pay a cohort script; `view` = (coin(txid_rev, vout), member(script)) reads the state
@@ -422,12 +338,6 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
             tx_flows is None or type(tx_flows) is list):
         raise TypeError("state holds four dicts and a list or None")
     data = bytes(data)
-    if prescan is not None:
-        if not 0 <= pos <= len(data) or not 0 <= index <= n_tx:
-            scan_block(data, pos, index, n_tx, coins, members)  # raises as the walk does
-        return _prescanned(data, pos, index, n_tx, coins, members, prescan,
-                           lambda j, tx: _step_tx(j, tx, coins, members, view, exchanges,
-                                                  spent_values, state))
     while True:
         index, pos = scan_block(data, pos, index, n_tx, coins, members)
         if index >= n_tx:

@@ -99,10 +99,8 @@ class CohortStep:
         self.exchanges = exchanges
         self.record_txs = record_txs
 
-    def run(self, block: RawBlock, entity: int, spent_values: SpentValues,
-            prescan: bytes | None = None) -> BlockChanges:
-        """The block's changes; ParseError when its bytes or values cannot be a block's.
-        `prescan` (`fastpath.prescan_block` of the block) spares the walk of its bytes."""
+    def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
+        """The block's changes; ParseError when its bytes or values cannot be a block's."""
         out = BlockChanges()
         self._coinbase(block.coinbase, entity, out)
         sums: dict[tuple[int, int], list[Any]] = {}
@@ -112,8 +110,7 @@ class CohortStep:
             end = fastpath.step_txs(block.data, block.next_pos, 1, block.tx_count, view.coins,
                                     view.members, (view.stored_coin, view.stored_member),
                                     self.exchanges, spent_values,
-                                    (out.members, out.created, out.spent, sums, tx_flows),
-                                    prescan)
+                                    (out.members, out.created, out.spent, sums, tx_flows))
         except ValueError as exc:
             raise ParseError(f"block {block.header.hash_rev[::-1].hex()}: {exc}") from None
         block.check_end(end)

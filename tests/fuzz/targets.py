@@ -251,27 +251,6 @@ def merkle_root(raw: bytes) -> None:
         parse_block(raw, require_coinbase=False)  # a matching root implies a whole block
 
 
-def prescan_block(raw: bytes) -> None:
-    """The prescan agrees with the reference, and where the block decodes it lists each
-    transaction's start and fingerprints as the decoder sees them."""
-    got = agree("prescan_block", "prescan_block", raw)
-    try:
-        txs = parse_block(raw, require_coinbase=False).txs
-    except ParseError:
-        return
-    assert got[0] == "ok", "a whole block the prescan refuses"
-    words = [v for (v,) in struct.iter_unpack("<Q", got[1])]
-    assert words[0] == len(txs) and words[1] == len(raw)
-    r = 2
-    for tx in txs:
-        n_in, n_out = words[r + 1], words[r + 2]
-        assert (n_in, n_out) == (len(tx.inputs), len(tx.outputs))
-        assert words[r + 3:r + 3 + n_in] == [coin_fingerprint(i.prev_txid_rev, i.prev_vout)
-                                             for i in tx.inputs]
-        r += 3 + n_in + n_out
-    assert r == len(words)
-
-
 def block_weight(raw: bytes) -> None:
     got = agree("block_weight", "block_weight", raw)
     walked = outcome(reference.merkle_root, raw)
@@ -364,15 +343,6 @@ def step_txs(raw: bytes) -> None:
         pos, index, n_tx = _odd_int(params, natural), _odd_int(params, 1), _odd_int(params, n_tx)
     else:
         pos, index = natural, 1
-    prescan = None
-    if prefill & 32:  # as the read-ahead thread hands it over, now and then with a word changed
-        scanned = agree("prescan_block", "prescan_block", data)
-        if scanned[0] == "ok":
-            prescan = scanned[1]
-            if prefill & 64 and len(prescan) >= 8:
-                at = 8 * (params.u64() % (len(prescan) // 8))
-                prescan = (prescan[:at] + (int.from_bytes(prescan[at:at + 8], "little")
-                           ^ (1 << params.u8() % 64)).to_bytes(8, "little") + prescan[at + 8:])
     results = []
     for impl in (compiled(), reference):
         coin_f, member_f = impl.Filter(), impl.Filter()
@@ -392,8 +362,7 @@ def step_txs(raw: bytes) -> None:
         tx_flows: list[Any] | None = [] if prefill & 16 == 0 else None
         state = (joined, created, spent, sums, tx_flows)
         got = outcome(impl.step_txs, data, pos, index, n_tx, coin_f, member_f,
-                      (world.coin, world.member), world.exchanges, world.spent_values, state,
-                      prescan)
+                      (world.coin, world.member), world.exchanges, world.spent_values, state)
         probes = coins + members + [coin_fingerprint(k[0], k[1]) for k in (*created, *spent)] + [
             script_fingerprint(script) for script in joined]
         results.append((got, list(joined.items()), list(created.items()), list(spent.items()),
@@ -528,7 +497,6 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "merkle_root": merkle_root,
     "block_weight": block_weight,
     "step_txs": step_txs,
-    "prescan_block": prescan_block,
     "deserializer": deserializer,
     "blk_reader": blk_reader,
     "rev_reader": rev_reader,
