@@ -102,6 +102,10 @@ class CohortStep:
     def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
         """The block's changes; ParseError when its bytes or values cannot be a block's."""
         out = BlockChanges()
+        values = [txout.value for txout in block.coinbase.outputs]
+        if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
+            raise ParseError(f"block {block.header.hash_rev[::-1].hex()}: the coinbase pays a "
+                             f"value outside 0..21,000,000 BTC")
         self._coinbase(block.coinbase, entity, out)
         sums: dict[tuple[int, int], list[Any]] = {}
         tx_flows: list[Any] | None = [] if self.record_txs else None
@@ -168,9 +172,6 @@ class CohortStep:
     # -- the rules ------------------------------------------------------------------------------
 
     def _coinbase(self, tx: Tx, entity: int, out: BlockChanges) -> None:
-        values = [txout.value for txout in tx.outputs]
-        if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
-            raise ParseError("the coinbase pays a value outside 0..21,000,000 BTC")
         for txout in tx.outputs:
             script = txout.script
             if not self._joinable(script):

@@ -171,3 +171,36 @@ def test_a_truncated_table_file_is_one_line(story_index: Path, tmp_path: Path) -
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: index {copy}")
+
+
+def test_a_coinbase_paying_beyond_all_bitcoin_is_refused_naming_the_block(tmp_path: Path) -> None:
+    """A block from a stranger whose coinbase pays more than 21M BTC: one ParseError naming the
+    block, before anything is written."""
+    from indexer.apply import BlockApplier, BlockMeta
+    from indexer.attribution.pools import compile_pools, load_pools
+    from indexer.config import get_network
+    from indexer.errors import ParseError
+    from indexer.flows.labels import load_labels
+    from indexer.parse.deserializer import open_block
+    from indexer.pipeline import BlockFileSource, open_for_writing
+    from indexer.store.batch import WriteBuffer
+
+    regtest = get_network("regtest")
+    pools, labels = load_pools(SAMPLE / "pools.json"), load_labels(LABELS, regtest)
+    source = BlockFileSource(SAMPLE / "regtest" / "blocks", regtest)
+    first = source.chain().blocks[1]
+    data = source.read(first)
+    paid = open_block(data).coinbase.outputs[0].value
+    at = data.index(paid.to_bytes(8, "little"), 81)
+    forged = data[:at] + (21_000_000 * 10**8 + 1).to_bytes(8, "little") + data[at + 8:]
+    block = open_block(forged)
+    store = open_for_writing(tmp_path / "index", regtest, pools, labels)
+    try:
+        buffer = WriteBuffer(store, 288)
+        applier = BlockApplier(store, buffer, compile_pools(pools, regtest), labels.exchanges)
+        with pytest.raises(ParseError, match=f"block {block.header.hash_rev[::-1].hex()}: the "
+                                             f"coinbase pays a value outside"):
+            applier.apply(BlockMeta(1, first.hash_rev, first.chain_time), block, lambda i: [])
+        assert not buffer.overlay
+    finally:
+        store.close()
