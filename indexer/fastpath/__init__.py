@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from indexer.fastpath import reference
+from indexer.fastpath.reference import coin_fingerprint as coin_fingerprint
+from indexer.fastpath.reference import script_fingerprint as script_fingerprint
 
 
 class FingerprintFilter(Protocol):
@@ -38,14 +40,6 @@ class FingerprintFilter(Protocol):
     def add_many(self, data: bytes) -> None: ...
 
     def slots(self, start: int, count: int) -> bytes: ...
-
-
-def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
-    return int.from_bytes(txid_rev[:8], "little") ^ vout
-
-
-def script_fingerprint(script: bytes) -> int:
-    return int.from_bytes(script[-8:], "little") ^ len(script)
 
 
 class PackedUndo:

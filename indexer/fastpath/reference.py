@@ -28,6 +28,14 @@ MAX_MONEY = 21_000_000 * 100_000_000
 _MALFORMED = (IndexError, struct.error, OverflowError)  # what short or absurd bytes raise here
 
 
+def coin_fingerprint(txid_rev: bytes, vout: int) -> int:
+    return int.from_bytes(txid_rev[:8], "little") ^ vout
+
+
+def script_fingerprint(script: bytes) -> int:
+    return int.from_bytes(script[-8:], "little") ^ len(script)
+
+
 def _fingerprint(value: object) -> int:
     if not isinstance(value, int):
         raise TypeError("a fingerprint is an int")
@@ -360,7 +368,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
     _money(sum(values), f"transaction {index}: the output total")
 
     def take(txid_rev: bytes, vout: int) -> tuple[int, int, int] | None:
-        if (int.from_bytes(txid_rev[:8], "little") ^ vout) not in coins:
+        if coin_fingerprint(txid_rev, vout) not in coins:
             return None
         outpoint = (txid_rev, vout)
         coin = created.pop(outpoint, None)
@@ -374,7 +382,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
         return coin
 
     def member(script: bytes) -> tuple[int, int] | None:
-        if (int.from_bytes(script[-8:], "little") ^ len(script)) not in members:
+        if script_fingerprint(script) not in members:
             return None
         found = joined.get(script)
         return _member(found if found is not None else stored_member(script))
@@ -395,7 +403,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
                 script = txout.script
                 if member(script) is None and joinable(script):
                     joined[script] = (joiner, 1)
-                    members.add(int.from_bytes(script[-8:], "little") ^ len(script))
+                    members.add(script_fingerprint(script))
 
     made: list[tuple[int, int, int] | None] = []
     for txout in tx.outputs:
@@ -408,7 +416,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
     for vout, coin in enumerate(made):
         if coin is not None:
             created[(txid_rev, vout)] = coin
-            coins.add(int.from_bytes(txid_rev[:8], "little") ^ vout)
+            coins.add(coin_fingerprint(txid_rev, vout))
 
     tracked_in = _money(sum(coin[2] for coin in tracked),
                         f"transaction {index}: the miner coins' total")

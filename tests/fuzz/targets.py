@@ -16,7 +16,6 @@ once failed (`tests/data/fuzz-corpus/<target>/`), and run for millions of inputs
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import tempfile
 from collections.abc import Callable
@@ -29,7 +28,13 @@ from indexer.config import get_network
 from indexer.errors import MinerflowError, ParseError
 from indexer.fastpath import PackedUndo, coin_fingerprint, reference, script_fingerprint
 from indexer.flows.labels import load_labels
-from indexer.parse.deserializer import open_block, parse_block, parse_tx, read_compact_size
+from indexer.parse.deserializer import (
+    open_block,
+    parse_block,
+    parse_tx,
+    read_compact_size,
+    sha256d,
+)
 from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
 from indexer.source.chain import find_active_chain
 from indexer.source.revfiles import UndoFiles
@@ -278,7 +283,7 @@ class _World:
                           if (i * 13 + picks) % 29 == 0}
 
     def _draw(self, key: bytes) -> int:
-        return int.from_bytes(sha256d_bytes(self.seed.to_bytes(8, "little") + key)[:8], "little")
+        return int.from_bytes(sha256d(self.seed.to_bytes(8, "little") + key)[:8], "little")
 
     def _value(self, h: int) -> Any:
         odd = self.mode % 16
@@ -319,10 +324,6 @@ class _World:
             return [self._value(self._draw(bytes([i % 256]) + h.to_bytes(8, "little")))
                     for i in range(n)]
         return [reference.MAX_MONEY // (n + 1) - (h >> i % 32) % 1000 for i in range(n)]
-
-
-def sha256d_bytes(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 def step_txs(raw: bytes) -> None:
