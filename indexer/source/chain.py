@@ -12,18 +12,25 @@ records) are placed by the BIP34 height in their coinbase. When such a branch co
 chain found, the chain ends below both its BIP34 cap and the lowest fork of the blocks present
 (where every height holds one block, the chain's own), and the damage is reported with file and
 offset; a damaged branch too light to matter is reported and left out.
+
+Blocks lost without a trace in the blk files (a file cut on a record boundary, a zeroed run of
+records) still have their undo records in the rev files (`undo_evidence`): a lost block that
+hung from a block present ends the chain below the fork where it hung, unless its branch
+cannot reach the chain's work even at the most the rev files allow (then it was a stale block).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from indexer.config import Network, bits_to_target
 from indexer.errors import ParseError, SourceError
 from indexer.mining import block_work
 from indexer.parse.deserializer import hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Gap, Record, RecordLocation, TornRecord
+from indexer.source.undo_evidence import LostChildren, StoredBlock, find_lost_children
 
 _HEADER_LINKS = struct.Struct("<4x32s32sII")  # prev hash, merkle root, time, bits
 
@@ -71,12 +78,16 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
     known: dict[bytes, tuple[bytes, int, int, RecordLocation, int]] = {}
     torn: list[TornRecord] = []
     notes: list[str] = []
+    file_no_of = {path: file_no for file_no, path in files.paths.items()}
+    suspect = {max(files.paths)}  # blk files that may have lost blocks: the newest, the damaged
     for seq, item in enumerate(files.scan()):
         if isinstance(item, TornRecord):
             torn.append(item)
+            suspect.add(file_no_of[item.path])
             continue
         if isinstance(item, Gap):
             notes.append(item.describe())
+            suspect.add(file_no_of[item.path])
             continue
         assert isinstance(item, Record)
         block_hash = sha256d(item.header)
@@ -94,6 +105,7 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
             name = files.path(item.location.file_no).name
             notes.append(f"{name} offset {item.location.offset - 8}: record whose header fails "
                          f"its proof of work (a damaged header), skipped")
+            suspect.add(item.location.file_no)
             continue
         known[block_hash] = (prev, time, bits, item.location, seq)
 
@@ -135,8 +147,15 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
                 torn_work[prev] = max(torn_work.get(prev, 0), work[prev] + block_work(bits))
     tip = min(work, key=lambda h: (-max(work[h], torn_work.get(h, 0)), known[h][4]))
     path = _path_to(known, genesis, tip)
-    explained = {sha256d(t.header) for t in torn if t.header is not None}
-    damage = _cut_at_damage(files, known, children, work, height, path, explained, notes)
+    torn_parent = {sha256d(t.header): t.header[4:36] for t in torn if t.header is not None}
+    if any(h not in work and prev not in known and prev not in torn_parent
+           for h, (prev, *_rest) in known.items()):
+        suspect.update(files.paths)  # records lost their parents: any file may have lost blocks
+    lost = find_lost_children(files.blocks_dir, files.magic, files.key,
+                              _stored_by_file(known, torn_parent, torn, file_no_of), suspect)
+    best = work[tip]
+    damage = _cut_at_damage(files, known, children, work, height, path, set(torn_parent), notes)
+    damage += _cut_at_lost(known, work, height, path, best, lost, torn_parent, notes)
 
     blocks: list[ChainBlock] = []
     chain_time = 0
@@ -217,6 +236,67 @@ def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[b
         keep = min(keep, shared)
         damage.append(f"{where}: block {hum(root)} names parent {hum(prev)}, which is in no "
                       f"block file (a damaged or missing record); the usable chain ends at "
+                      f"height {keep}")
+    del path[keep + 1:]
+    return damage
+
+
+def _stored_by_file(known: Known, torn_parent: dict[bytes, bytes], torn: list[TornRecord],
+                    file_no_of: dict[Path, int]) -> dict[int, list[StoredBlock]]:
+    """Per blk file, in file order, the blocks stored there (torn records with a header too)."""
+    stored: dict[int, list[tuple[int, bytes, bytes]]] = {}
+    for block_hash, (prev, _time, _bits, location, seq) in known.items():
+        stored.setdefault(location.file_no, []).append((seq, block_hash, prev))
+    for item in torn:
+        if item.header is not None:
+            block_hash = sha256d(item.header)
+            stored.setdefault(file_no_of[item.path], []).append(
+                (1 << 62, block_hash, torn_parent[block_hash]))
+    return {file_no: [(h, p) for _seq, h, p in sorted(blocks)]
+            for file_no, blocks in stored.items()}
+
+
+def _cut_at_lost(known: Known, work: dict[bytes, int], height: dict[bytes, int],
+                 path: list[bytes], best: int, lost: LostChildren,
+                 torn_parent: dict[bytes, bytes], notes: list[str]) -> list[str]:
+    """Shorten `path` (in place) below a lost block the rev files show that may have belonged to
+    the node's chain (`best`: the work of the chain found); the reasons.
+
+    A lost branch holds at most the lost child, the torn record it hangs from (if so), one block
+    per unverified record and every block whose ancestors are not all present, each at most as
+    heavy as the heaviest block known: when even that cannot reach `best`, the lost block was a
+    stale one."""
+    if not lost.by_parent:
+        return []
+    heaviest_block = max(block_work(bits) for _prev, _time, bits, _loc, _seq in known.values())
+    cut_off = sum(block_hash not in work for block_hash in known)
+    on_path = {block_hash: at for at, block_hash in enumerate(path)}
+    keep = len(path) - 1
+    damage: list[str] = []
+    for parent in lost.by_parent:  # in file order
+        base, above = parent, 1
+        if parent not in work and parent in torn_parent:
+            base, above = torn_parent[parent], 2
+        if base not in work:
+            continue  # hangs from a record that is itself cut off: its damage is reported
+        where = lost.where[parent]
+        lost_height = height[base] + above
+        if base == path[-1]:
+            notes.append(f"{where}: the undo record of a block at height {lost_height}, which no "
+                         f"blk file holds; the chain ends at height {height[base]}")
+            continue
+        reach = work[base] + (above + lost.unverified + cut_off) * heaviest_block
+        if reach < best:
+            notes.append(f"{where}: the undo record of a block at height {lost_height}, which no "
+                         f"blk file holds; its branch is lighter than the chain found, so it is "
+                         f"left out (a lost stale block)")
+            continue
+        fork = base
+        while fork not in on_path:
+            fork = known[fork][0]
+        keep = min(keep, on_path[fork])
+        damage.append(f"{where}: the undo record of a block at height {lost_height}, which no blk "
+                      f"file holds (a damaged or missing record); the usable chain ends at "
                       f"height {keep}")
     del path[keep + 1:]
     return damage

@@ -10,7 +10,7 @@ file index reads). Only values are decoded; scripts are skipped.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +21,7 @@ from indexer.parse.deserializer import RawBlock, read_compact_size, sha256d
 from indexer.source.blkfiles import xor_at
 
 _PREFIX = struct.Struct("<4sI")
+_FILES_KEPT = 4  # rev files whose record lists are kept
 T = TypeVar("T")
 
 
@@ -28,11 +29,55 @@ class UndoMissing(SourceError):
     """No undo record for a block in its rev file."""
 
 @dataclass(frozen=True, slots=True)
-class _UndoRecord:
-    tx_count: int
+class UndoRecord:
+    """Where one undo record's CBlockUndo lies in its (de-obfuscated) rev file."""
+
+    tx_count: int  # of the block's non-coinbase transactions
     offset: int
     size: int
     checksum: bytes
+
+
+def undo_records(data: bytes, magic: bytes) -> list[UndoRecord]:
+    """Every whole record of a de-obfuscated rev file, in file order (stray bytes skipped, a
+    torn tail left out)."""
+    found: list[UndoRecord] = []
+    pos = 0
+    while pos + 8 <= len(data):
+        record_magic, size = _PREFIX.unpack_from(data, pos)
+        if record_magic != magic:
+            nxt = data.find(magic, pos + 1)
+            if nxt < 0:
+                break
+            pos = nxt
+            continue
+        start = pos + 8
+        if start + size + 32 > len(data):
+            break  # torn tail
+        if size:
+            try:
+                tx_count = read_compact_size(data, start)[0]
+            except (IndexError, struct.error):
+                tx_count = -1  # a damaged record: no block matches it
+            checksum = data[start + size:start + size + 32]
+            found.append(UndoRecord(tx_count, start, size, checksum))
+        pos = start + size + 32
+    return found
+
+
+def read_rev_file(path: Path, key: bytes | None) -> bytes:
+    """The plain bytes of a rev file."""
+    return xor_at(path.read_bytes(), key, 0)
+
+
+def _outwards(start: int, count: int) -> Iterator[int]:
+    """0 .. count-1, nearest to `start` first."""
+    start = min(max(start, 0), count)
+    for step in range(max(start, count - start) + 1):
+        if start + step < count:
+            yield start + step
+        if step and start - step >= 0:
+            yield start - step
 
 
 class UndoFiles:
@@ -42,7 +87,7 @@ class UndoFiles:
         self.blocks_dir = blocks_dir
         self.magic = magic
         self.key = key
-        self._by_file: dict[int, list[_UndoRecord]] = {}
+        self._by_file: dict[int, list[UndoRecord]] = {}
         self._next: dict[int, int] = {}  # per file, the record after the last one matched
         self._file: tuple[int, bytes] | None = None  # the last rev file listed, de-obfuscated
 
@@ -61,24 +106,33 @@ class UndoFiles:
     def _decode(self, decode: Callable[[bytes], T], file_no: int, tx_count: int,
                 prev_hash_rev: bytes, height: int) -> T:
         path = self.blocks_dir / f"rev{file_no:05d}.dat"
+        found = self._find(file_no, path, tx_count, prev_hash_rev)
+        if found is None:
+            raise UndoMissing(
+                f"height {height}: the values of the outputs this block spends are needed, but "
+                f"{path.name} holds no undo record for it (block files without their rev "
+                f"files?)")
+        offset, data = found
+        try:
+            return decode(data)
+        except (ValueError, IndexError) as exc:
+            raise SourceError(f"{path.name} offset {offset}: undo record of height {height} "
+                              f"does not decode ({exc})") from None
+
+    def _find(self, file_no: int, path: Path, tx_count: int,
+              prev_hash_rev: bytes) -> tuple[int, bytes] | None:
+        """(offset, bytes) of the block's record. Records follow connection order, so the
+        search goes outwards from the record after the last one found."""
         records = self._records(file_no, path)
-        after = self._next.get(file_no, 0)
-        for i in [*range(after, len(records)), *range(after)]:
+        for i in _outwards(self._next.get(file_no, 0), len(records)):
             record = records[i]
             if record.tx_count != tx_count - 1:
                 continue
             data = self._read(file_no, path, record.offset, record.size)
             if sha256d(prev_hash_rev + data) == record.checksum:
                 self._next[file_no] = i + 1
-                try:
-                    return decode(data)
-                except (ValueError, IndexError) as exc:
-                    raise SourceError(f"{path.name} offset {record.offset}: undo record of "
-                                      f"height {height} does not decode ({exc})") from None
-        raise UndoMissing(
-            f"height {height}: the values of the outputs this block spends are needed, but "
-            f"{path.name} holds no undo record for it (block files without their rev files?)"
-        )
+                return record.offset, data
+        return None
 
     def _read(self, file_no: int, path: Path, offset: int, size: int) -> bytes:
         """Bytes of a rev file, from the copy of the last file read whole."""
@@ -88,30 +142,16 @@ class UndoFiles:
             f.seek(offset)
             return xor_at(f.read(size), self.key, offset)
 
-    def _records(self, file_no: int, path: Path) -> list[_UndoRecord]:
+    def _records(self, file_no: int, path: Path) -> list[UndoRecord]:
         found = self._by_file.get(file_no)
         if found is not None:
             return found
         found = []
         if path.exists():
-            data = xor_at(path.read_bytes(), self.key, 0)
+            data = read_rev_file(path, self.key)
             self._file = (file_no, data)
-            pos = 0
-            while pos + 8 <= len(data):
-                magic, size = _PREFIX.unpack_from(data, pos)
-                if magic != self.magic:
-                    nxt = data.find(self.magic, pos + 1)
-                    if nxt < 0:
-                        break
-                    pos = nxt
-                    continue
-                start = pos + 8
-                if start + size + 32 > len(data):
-                    break  # torn tail
-                if size:
-                    tx_count, _p = read_compact_size(data, start)
-                    checksum = data[start + size:start + size + 32]
-                    found.append(_UndoRecord(tx_count, start, size, checksum))
-                pos = start + size + 32
+            found = undo_records(data, self.magic)
         self._by_file[file_no] = found
+        while len(self._by_file) > _FILES_KEPT:  # the chain moves on through the files
+            del self._by_file[min(n for n in self._by_file if n != file_no)]
         return found

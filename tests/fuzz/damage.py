@@ -12,10 +12,9 @@ in-process, and the run is judged:
 - `refused`: nothing was indexed and the run failed with one line;
 - anything else is a failure: `silently-wrong` (different content, or a shorter chain with no
   word about it) or `traceback`.
-`stale-tail` is the one known limit: the newest blk file lost its tail (truncated, or zeroed to
-its end), and what is left ends on a stale branch; offline, that cannot be told from a node that
-crashed while that branch was its best chain (Core's block index, which would tell, is locked
-while the node runs). The run says so (torn record or damage line), and it is counted apart.
+A lost block of the node's chain (the newest file cut short, a zeroed run of records) is told
+from a short chain by the rev files, which still hold its undo record: the run says so and ends
+below it, even where what is left of the blk files ends on a stale branch.
 A `cut` run may keep a block whose damaged bytes lie where nothing indexed comes from (witness
 data, which the merkle root does not cover): its content still equals the clean index, and
 `below_damage` is then negative.
@@ -104,9 +103,8 @@ def records(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def mutate_datadir(clean: Clean, target: Path, seed: int) -> tuple[str, str, int, int, bool]:
-    """Copy the clean datadir to `target` and damage one file; (kind, file, start, end, and
-    whether the file lost everything from `start` on)."""
+def mutate_datadir(clean: Clean, target: Path, seed: int) -> tuple[str, str, int, int]:
+    """Copy the clean datadir to `target` and damage one file; (kind, file, start, end)."""
     rng = random.Random(seed)
     shutil.copytree(clean.datadir, target)
     blocks = target / "regtest" / "blocks"
@@ -134,7 +132,7 @@ def mutate_datadir(clean: Clean, target: Path, seed: int) -> tuple[str, str, int
     else:
         spans = records(bytes(data))
         if len(spans) < 2:
-            return kind, name, 0, 0, False
+            return kind, name, 0, 0
         a, b = sorted(rng.sample(range(len(spans)), 2))
         (sa, ea), (sb, eb) = spans[a], spans[b]
         if kind == "duplicate":  # a second copy of record a, right after record b
@@ -143,9 +141,8 @@ def mutate_datadir(clean: Clean, target: Path, seed: int) -> tuple[str, str, int
         else:  # reorder: swap records a and b
             data[sa:eb] = data[sb:eb] + data[ea:sb] + data[sa:ea]
             start, end = sa, sa
-    tail = kind == "truncate" or (kind == "zero" and end == len(data))
     path.write_bytes(bytes(data))
-    return kind, name, start, end, tail
+    return kind, name, start, end
 
 
 def first_damaged_height(clean: Clean, name: str, start: int, end: int) -> int | None:
@@ -157,7 +154,7 @@ def first_damaged_height(clean: Clean, name: str, start: int, end: int) -> int |
 def judge(clean: Clean, work: Path, seed: int) -> dict[str, object]:
     """Mutate, reindex and judge one run; a dict with its verdict and figures."""
     datadir, index = work / f"datadir-{seed}", work / f"index-{seed}"
-    kind, name, start, end, tail = mutate_datadir(clean, datadir, seed)
+    kind, name, start, end = mutate_datadir(clean, datadir, seed)
     result = CliRunner().invoke(main, reindex_args(datadir, index))
     said = result.exit_code != 0 or "warning:" in result.output or "damaged:" in result.output
     verdict: dict[str, object] = {"seed": seed, "kind": kind, "file": name, "offset": start,
@@ -170,15 +167,12 @@ def judge(clean: Clean, work: Path, seed: int) -> dict[str, object]:
         verdict["verdict"] = "refused" if result.exit_code != 0 and lines else "silently-wrong"
     else:
         tip, value = digest(index)
-        verdict["tip"] = tip
+        verdict["tip"], verdict["digest"] = tip, value
         damaged = first_damaged_height(clean, name, start, end) if name.startswith("blk") else None
         if tip == clean.tip and value == clean.digests[tip]:
             verdict["verdict"] = "whole"
         elif value != clean.digests.get(tip) or not said:
-            newest = name == max(f for f, *_rest in clean.spans)
-            # The newest file cut short, leaving a stale branch on top: to the files as they
-            # are, that is a node that crashed while that branch was its best chain.
-            verdict["verdict"] = "stale-tail" if tail and newest and said else "silently-wrong"
+            verdict["verdict"] = "silently-wrong"
         else:
             verdict["verdict"] = "cut"
             verdict["below_damage"] = None if damaged is None else damaged - 1 - tip

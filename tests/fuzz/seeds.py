@@ -75,7 +75,9 @@ def seeds(target: str) -> tuple[bytes, ...]:
         return (bytes(range(90)), bytes(9) * 4 + b"\x08" + bytes(8))
     if target == "blk_reader":
         data = (SAMPLE_BLOCKS / "blk00000.dat").read_bytes()
-        return (b"\x01" + data[:3000], b"\x00" + bytes(range(8)) + data[:2000])
+        rev = (SAMPLE_BLOCKS / "rev00000.dat").read_bytes()[:600]  # the undo of those blocks
+        return (b"\x01" + bytes([len(rev) // 8]) + rev + data[:3000],
+                b"\x00" + bytes(range(8)) + b"\x00" + data[:2000])
     if target == "rev_reader":
         return (_rev_file_for_undo_block(), (SAMPLE_BLOCKS / "rev00000.dat").read_bytes()[:600])
     if target == "pools":

@@ -410,18 +410,23 @@ def _file(name: str, data: bytes) -> Path:
 
 
 def blk_reader(raw: bytes) -> None:
-    """A blocks directory holding these bytes as its only blk file (XORed when asked)."""
+    """A blocks directory holding these bytes as its only blk file, and some as its rev file
+    (XORed when asked)."""
     r = Reader(raw)
     blocks = _SCRATCH / "blocks"
     blocks.mkdir(exist_ok=True)
     for stale in blocks.iterdir():
         stale.unlink()
     key = r.take(8) if r.u8() % 4 == 0 else None
+    rev = r.take(r.u8() * 8)
     data = r.rest()
     if key is not None:
         (blocks / "xor.dat").write_bytes(key)
-        data = reference.xor_at(data, key, 0) if len(key) == 8 else data
+        if len(key) == 8:
+            data, rev = reference.xor_at(data, key, 0), reference.xor_at(rev, key, 0)
     (blocks / "blk00000.dat").write_bytes(data)
+    if rev:
+        (blocks / "rev00000.dat").write_bytes(rev)
     try:
         files = BlockFiles(blocks, REGTEST.magic)
         for item in files.scan():

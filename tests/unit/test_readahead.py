@@ -1,0 +1,44 @@
+"""The read-ahead: results in item order, reads beside the consumer, errors at their turn, no
+hang when the consumer leaves early."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from indexer.source.readahead import read_ahead
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 100])
+def test_results_come_in_item_order(count: int) -> None:
+    items = list(range(count))
+    got = list(read_ahead(lambda n: n * n, items, depth=4))
+    assert got == [(n, n * n) for n in items]
+
+
+def test_reads_run_on_another_thread_than_the_consumer() -> None:
+    readers = {reader for _n, reader in
+               read_ahead(lambda _n: threading.get_ident(), list(range(10)))}
+    assert readers and threading.get_ident() not in readers
+
+
+def test_an_error_is_raised_at_its_turn_after_the_items_before_it() -> None:
+    def read(n: int) -> int:
+        if n == 5:
+            raise ValueError("item 5 is damaged")
+        return n
+
+    seen = []
+    with pytest.raises(ValueError, match="item 5 is damaged"):
+        for n, _r in read_ahead(read, list(range(20))):
+            seen.append(n)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_leaving_early_stops_the_workers() -> None:
+    before = threading.active_count()
+    for n, _r in read_ahead(lambda n: n, list(range(1000)), depth=2):
+        if n == 3:
+            break
+    assert threading.active_count() == before
