@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bitcoin.rpc import JSONRPCError, RawProxy
-
 from indexer.config import Network
 from indexer.errors import ConfigError, SourceError
 
@@ -179,6 +177,8 @@ class NodeClient:
         parts = urllib.parse.urlsplit(url)
         self._connection = _NodeConnection(parts.hostname or "127.0.0.1", parts.port or 80,
                                            timeout, auth)
+        from bitcoin.rpc import RawProxy  # here: loading it costs every command 50 ms
+
         self._proxy = RawProxy(service_url=url, connection=self._connection)
 
     def close(self) -> None:
@@ -237,6 +237,8 @@ class NodeClient:
         return self._with_retries(fetch, "rest/block")  # type: ignore[no-any-return]
 
     def _post(self, requests: list[dict[str, Any]]) -> Any:
+        from bitcoin.rpc import JSONRPCError
+
         try:
             answers = self._proxy._batch(requests)
         except JSONRPCError:  # not JSON: bitcoinlib read the HTTP status, so do we
