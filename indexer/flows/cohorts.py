@@ -18,7 +18,7 @@ from indexer import fastpath
 from indexer.errors import ParseError
 from indexer.fastpath import FingerprintFilter
 from indexer.fastpath.reference import MAX_MONEY
-from indexer.parse.deserializer import RawBlock, Tx
+from indexer.parse.deserializer import RawBlock, Tx, hum
 from indexer.parse.script import is_unspendable
 
 LEVELS = (0, 1)
@@ -104,7 +104,7 @@ class CohortStep:
         out = BlockChanges()
         values = [txout.value for txout in block.coinbase.outputs]
         if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
-            raise ParseError(f"block {block.header.hash_rev[::-1].hex()}: the coinbase pays a "
+            raise ParseError(f"block {hum(block.header.hash_rev)}: the coinbase pays a "
                              f"value outside 0..21,000,000 BTC")
         self._coinbase(block.coinbase, entity, out)
         sums: dict[tuple[int, int], list[Any]] = {}
@@ -116,7 +116,7 @@ class CohortStep:
                                     self.exchanges, spent_values,
                                     (out.members, out.created, out.spent, sums, tx_flows))
         except ValueError as exc:
-            raise ParseError(f"block {block.header.hash_rev[::-1].hex()}: {exc}") from None
+            raise ParseError(f"block {hum(block.header.hash_rev)}: {exc}") from None
         block.check_end(end)
         for (owner, level), flow in sums.items():
             out.flow(owner, level).add(_flow(flow))

@@ -148,13 +148,15 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
     tip = min(work, key=lambda h: (-max(work[h], torn_work.get(h, 0)), known[h][4]))
     path = _path_to(known, genesis, tip)
     torn_parent = {sha256d(t.header): t.header[4:36] for t in torn if t.header is not None}
-    if any(h not in work and prev not in known and prev not in torn_parent
-           for h, (prev, *_rest) in known.items()):
-        suspect.update(files.paths)  # records lost their parents: any file may have lost blocks
+    # Records whose parent is in no file and no torn record: damage, not a short chain.
+    orphans = [h for h, (prev, *_rest) in known.items()
+               if h not in work and prev not in known and prev not in torn_parent]
+    if orphans:
+        suspect.update(files.paths)  # any file may have lost blocks
     lost = find_lost_children(files.blocks_dir, files.magic, files.key,
                               _stored_by_file(known, torn_parent, torn, file_no_of), suspect)
     best = work[tip]
-    damage = _cut_at_damage(files, known, children, work, height, path, set(torn_parent), notes)
+    damage = _cut_at_damage(files, known, children, work, height, path, orphans, notes)
     damage += _cut_at_lost(known, work, height, path, best, lost, torn_parent, notes)
 
     blocks: list[ChainBlock] = []
@@ -201,12 +203,10 @@ def coinbase_height(data: bytes) -> int | None:
 
 def _cut_at_damage(files: BlockFiles, known: Known, children: dict[bytes, list[bytes]],
                    work: dict[bytes, int], height: dict[bytes, int], path: list[bytes],
-                   explained: set[bytes], notes: list[str]) -> list[str]:
+                   orphans: list[bytes], notes: list[str]) -> list[str]:
     """Shorten `path` (in place) below damage that may hide a heavier chain; the reasons.
-
-    Records whose missing parent is a torn record (reported as such) are not damage."""
-    orphans = [h for h in known
-               if h not in work and known[h][0] not in known and known[h][0] not in explained]
+    `orphans`: the records whose parent is in no file (a torn record, reported as such, is no
+    damage of this kind)."""
     if not orphans:
         return []
     best = work[path[-1]]
@@ -250,7 +250,7 @@ def _stored_by_file(known: Known, torn_parent: dict[bytes, bytes], torn: list[To
     for item in torn:
         if item.header is not None:
             block_hash = sha256d(item.header)
-            stored.setdefault(file_no_of[item.path], []).append(
+            stored.setdefault(file_no_of[item.path], []).append(  # a torn record ends its file
                 (1 << 62, block_hash, torn_parent[block_hash]))
     return {file_no: [(h, p) for _seq, h, p in sorted(blocks)]
             for file_no, blocks in stored.items()}

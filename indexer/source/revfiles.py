@@ -54,11 +54,8 @@ def undo_records(data: bytes, magic: bytes) -> list[UndoRecord]:
         start = pos + 8
         if start + size + 32 > len(data):
             break  # torn tail
-        if size:
-            try:
-                tx_count = read_compact_size(data, start)[0]
-            except (IndexError, struct.error):
-                tx_count = -1  # a damaged record: no block matches it
+        if size:  # the record and its checksum are in `data`: the count's 9 bytes at most too
+            tx_count = read_compact_size(data, start)[0]
             checksum = data[start + size:start + size + 32]
             found.append(UndoRecord(tx_count, start, size, checksum))
         pos = start + size + 32
@@ -67,7 +64,11 @@ def undo_records(data: bytes, magic: bytes) -> list[UndoRecord]:
 
 def read_rev_file(path: Path, key: bytes | None) -> bytes:
     """The plain bytes of a rev file."""
-    return xor_at(path.read_bytes(), key, 0)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path} ({exc.strerror or exc})") from None
+    return xor_at(data, key, 0)
 
 
 def _outwards(start: int, count: int) -> Iterator[int]:

@@ -132,3 +132,13 @@ def test_blocks_lost_above_the_tip_are_named(tmp_path: Path, expected: Any) -> N
     assert "the undo record of a block at height 180, which no blk file holds" in result.stderr
     assert exported_hashes(tmp_path / "index") == [row["hash"] for row in
                                                   expected["blocks"][:180]]
+
+
+def test_an_unreadable_rev_file_is_one_line(tmp_path: Path) -> None:
+    blocks = copy_sample(tmp_path)
+    (blocks / "rev00002.dat").unlink()
+    (blocks / "rev00002.dat").mkdir()  # unreadable as a file, even for root
+    result = reindex_damaged(tmp_path / "datadir", tmp_path / "index")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"Error: cannot read {blocks / 'rev00002.dat'} (Is a directory)"]
