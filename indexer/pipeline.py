@@ -92,16 +92,18 @@ class BlockFileSource:
         Runs on the read-ahead thread: the merkle check, the weight and the undo decoding
         release the GIL."""
         data = self.read(cb)
-        if not self.trust_files:
+        weight: int | None
+        if self.trust_files:
             try:
-                check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: block "
-                                  f"{cb.hash_hum} (height {cb.height})")
+                weight = fastpath.block_weight(data)
+            except ValueError:
+                weight = None  # not a whole block: the applier says so
+        else:
+            try:
+                weight = check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: "
+                                           f"block {cb.hash_hum} (height {cb.height})")
             except DamagedBlockError as exc:
                 return exc
-        try:
-            weight: int | None = fastpath.block_weight(data)
-        except ValueError:
-            weight = None  # not a whole block: the applier says so
         return BlockRead(data, self._undo(cb, data), weight)
 
     def _undo(self, cb: ChainBlock, data: bytes) -> PackedUndo | SourceError | None:

@@ -798,22 +798,40 @@ static Py_ssize_t tx_stripped_size(const TxSpan *t) {
     return 4 + (t->body_end - t->body_start) + 4;
 }
 
-/* Walk one transaction; its txid is the double SHA-256 of version, inputs and outputs, lock
+/* The txid of a walked transaction: the double SHA-256 of version, inputs and outputs, lock
  * time, without the segwit marker, flag and witnesses. */
-static void tx_id(Cursor *c, uint8_t out[32]) {
-    TxSpan t;
-    tx_walk(c, &t);
-    if (c->bad) return;
-    if (t.body_start == t.start + 4) {
-        sha256d(c->d + t.start, (size_t)(c->p - t.start), out);
+static void tx_hash(const Cursor *c, const TxSpan *t, uint8_t out[32]) {
+    if (t->body_start == t->start + 4) {
+        sha256d(c->d + t->start, (size_t)(t->lock + 4 - t->start), out);
         return;
     }
     Sha256 s;
     sha256_init(&s);
-    sha256_update(&s, c->d + t.start, 4);
-    sha256_update(&s, c->d + t.body_start, (size_t)(t.body_end - t.body_start));
-    sha256_update(&s, c->d + t.lock, 4);
+    sha256_update(&s, c->d + t->start, 4);
+    sha256_update(&s, c->d + t->body_start, (size_t)(t->body_end - t->body_start));
+    sha256_update(&s, c->d + t->lock, 4);
     sha256d_finish(&s, out);
+}
+
+/* Walk one transaction and hash it. */
+static void tx_id(Cursor *c, uint8_t out[32]) {
+    TxSpan t;
+    tx_walk(c, &t);
+    if (!c->bad) tx_hash(c, &t, out);
+}
+
+/* Fold n >= 1 txids at `nodes` (room for n + 1) into their merkle root, in place. */
+static void merkle_fold(uint8_t *nodes, size_t n, uint8_t root[32]) {
+    size_t level = n;
+    while (level > 1) {
+        if (level % 2) {
+            memcpy(nodes + 32 * level, nodes + 32 * (level - 1), 32);
+            level++;
+        }
+        for (size_t i = 0; i < level / 2; i++) sha256d(nodes + 64 * i, 64, nodes + 32 * i);
+        level /= 2;
+    }
+    memcpy(root, nodes, 32);
 }
 
 static PyObject *merkle_root(PyObject *module, PyObject *arg) {
@@ -833,19 +851,7 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
     if (why == NULL) {
         Py_BEGIN_ALLOW_THREADS
         for (uint64_t t = 0; t < n_tx && !c.bad; t++) tx_id(&c, nodes + 32 * t);
-        if (!c.bad && c.p == c.n) {
-            size_t level = (size_t)n_tx;
-            while (level > 1) {
-                if (level % 2) {
-                    memcpy(nodes + 32 * level, nodes + 32 * (level - 1), 32);
-                    level++;
-                }
-                for (size_t i = 0; i < level / 2; i++)
-                    sha256d(nodes + 64 * i, 64, nodes + 32 * i);
-                level /= 2;
-            }
-            memcpy(root, nodes, 32);
-        }
+        if (!c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
         Py_END_ALLOW_THREADS
         if (c.bad) why = "block runs past its end";
         else if (c.p != c.n) why = "block has bytes after its last transaction";
@@ -892,6 +898,53 @@ static PyObject *block_weight(PyObject *module, PyObject *arg) {
     /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
     return PyLong_FromUnsignedLongLong(3 * (unsigned long long)stripped
                                        + (unsigned long long)total);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* block_check(block) -> (merkle root, weight)                                                */
+
+/* merkle_root and block_weight of the same bytes from one walk, with the GIL released once:
+ * the read-ahead thread's check of every block. Raises what either would raise. */
+static PyObject *block_check(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Cursor c = {view.buf, view.len, 0, 0};
+    uint8_t *nodes = NULL;
+    uint8_t root[32];
+    const char *why = NULL;
+    uint64_t n_tx = 0;
+    Py_ssize_t stripped = 0;
+    if ((why = block_start(&c, &n_tx)) != NULL) {
+        /* nothing to walk */
+    } else if ((nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    if (why == NULL) {
+        stripped = c.p;
+        Py_BEGIN_ALLOW_THREADS
+        for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
+            TxSpan span;
+            tx_walk(&c, &span);
+            if (c.bad) break;
+            stripped += tx_stripped_size(&span);
+            tx_hash(&c, &span, nodes + 32 * t);
+        }
+        if (!c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
+        Py_END_ALLOW_THREADS
+        if (c.bad) why = "block runs past its end";
+        else if (c.p != c.n) why = "block has bytes after its last transaction";
+    }
+    Py_ssize_t total = view.len;
+    PyMem_Free(nodes);
+    PyBuffer_Release(&view);
+    if (why != NULL) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
+    return Py_BuildValue("(y#K)", (const char *)root, (Py_ssize_t)32,
+                         3 * (unsigned long long)stripped + (unsigned long long)total);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1325,16 +1378,7 @@ static int step_tx(Step *st, Cursor *c, Py_ssize_t index) {
     if (!n_tracked && !any_made) { rc = 0; goto fail; }
 
     uint8_t id[32];
-    if (t.body_start == t.start + 4) {
-        sha256d(c->d + t.start, (size_t)(c->p - t.start), id);
-    } else {
-        Sha256 s;
-        sha256_init(&s);
-        sha256_update(&s, c->d + t.start, 4);
-        sha256_update(&s, c->d + t.body_start, (size_t)(t.body_end - t.body_start));
-        sha256_update(&s, c->d + t.lock, 4);
-        sha256d_finish(&s, id);
-    }
+    tx_hash(c, &t, id);
     txid = PyBytes_FromStringAndSize((const char *)id, 32);
     if (txid == NULL) goto fail;
     for (uint64_t i = 0; i < n_out; i++) {
@@ -1548,6 +1592,8 @@ static PyMethodDef core_methods[] = {
      "The merkle root (serialized order) of the txids of a whole serialized block."},
     {"block_weight", block_weight, METH_O,
      "BIP 141 weight of a whole serialized block: 3 x stripped size + total size."},
+    {"block_check", block_check, METH_O,
+     "(merkle_root, block_weight) of a whole serialized block, from one walk."},
     {"step_txs", step_txs, METH_VARARGS,
      "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state) "
      "-> end of the last transaction: SPEC 5 over a block's transactions after the coinbase."},

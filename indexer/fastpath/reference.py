@@ -269,6 +269,12 @@ def block_weight(block: Any) -> int:
     return 3 * (stripped + sum(tx.stripped_size for tx in txs)) + len(data)
 
 
+def block_check(block: Any) -> tuple[bytes, int]:
+    """(merkle_root, block_weight) of a whole serialized block: the read-ahead thread's check."""
+    data = bytes(block)
+    return merkle_root(data), block_weight(data)
+
+
 # -- the cohort step over a block's transactions after the coinbase (SPEC 5) ---------------------
 
 FlowSums = list[Any]  # [mined, inflow, outflow, fees, to_exchange, {exchange: value}, balance]

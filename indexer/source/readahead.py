@@ -2,11 +2,16 @@
 
 File reads and the compiled de-obfuscation release the GIL, so on a two-core machine reading,
 de-obfuscating and framing run beside the parse-and-apply loop instead of before each block.
+
+The reader needs the GIL back a few times per block, between its GIL-free calls. CPython makes a
+waiting thread wait up to its switch interval (5 ms) for a busy holder to let go, which would
+leave the reader idle behind the applying thread; while it runs the interval is 1 ms.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -14,6 +19,7 @@ from typing import TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 _END = object()
+SWITCH_INTERVAL = 0.001  # seconds a thread holding the GIL keeps it from a waiting one
 
 
 def read_ahead(read: Callable[[T], R], items: Iterable[T],
@@ -35,6 +41,8 @@ def read_ahead(read: Callable[[T], R], items: Iterable[T],
         ahead.put(_END)
 
     worker = threading.Thread(target=work, name="minerflow-read-ahead", daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
     worker.start()
     try:
         while True:
@@ -52,3 +60,4 @@ def read_ahead(read: Callable[[T], R], items: Iterable[T],
             except queue.Empty:
                 pass
         worker.join()
+        sys.setswitchinterval(interval)

@@ -91,6 +91,7 @@ class UndoFiles:
         self._by_file: dict[int, list[UndoRecord]] = {}
         self._next: dict[int, int] = {}  # per file, the record after the last one matched
         self._file: tuple[int, bytes] | None = None  # the last rev file listed, de-obfuscated
+        self._paths: dict[int, Path] = {}
 
     def spent_values(self, file_no: int, block: RawBlock, height: int) -> list[list[int]]:
         """Per non-coinbase transaction, the values its inputs spend."""
@@ -106,7 +107,9 @@ class UndoFiles:
 
     def _decode(self, decode: Callable[[bytes], T], file_no: int, tx_count: int,
                 prev_hash_rev: bytes, height: int) -> T:
-        path = self.blocks_dir / f"rev{file_no:05d}.dat"
+        path = self._paths.get(file_no)
+        if path is None:
+            path = self._paths[file_no] = self.blocks_dir / f"rev{file_no:05d}.dat"
         found = self._find(file_no, path, tx_count, prev_hash_rev)
         if found is None:
             raise UndoMissing(

@@ -264,6 +264,13 @@ def block_weight(raw: bytes) -> None:
         assert len(raw) < got[1] <= 4 * len(raw), "weight outside (size, 4 x size]"
 
 
+def block_check(raw: bytes) -> None:
+    """The one-walk check gives exactly the merkle walk's and the weight walk's answers."""
+    got = agree("block_check", "block_check", raw)
+    assert got == outcome(lambda d: (compiled().merkle_root(d), compiled().block_weight(d)),
+                          raw), "block_check and the two walks disagree"
+
+
 class _World:
     """The state before a block as the step's view sees it, drawn from the fuzzer's bytes:
     which flagged coins and scripts are tracked, their entities, levels and values (now and
@@ -502,6 +509,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "filter": filter_ops,
     "merkle_root": merkle_root,
     "block_weight": block_weight,
+    "block_check": block_check,
     "step_txs": step_txs,
     "deserializer": deserializer,
     "blk_reader": blk_reader,

@@ -117,6 +117,17 @@ def test_block_weight_is_bip141s_as_python_bitcoinlib_computes_it(path: Path) ->
                 impl.block_weight(bad)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("path", MAINNET_BLOCKS, ids=lambda p: p.name[:6])
+def test_block_check_gives_the_header_root_and_bip141_weight(path: Path) -> None:
+    data = path.read_bytes()
+    want = (data[36:68], CBlock.deserialize(data).GetWeight())
+    for impl in IMPLEMENTATIONS:
+        assert impl.block_check(data) == want  # type: ignore[attr-defined]
+        for bad in (data[:-1], data + b"\0", data[:81]):
+            with pytest.raises(ValueError):
+                impl.block_check(bad)  # type: ignore[attr-defined]
+
+
 def test_undo_records_decode_the_same(tmp_path: Path) -> None:
     make_chain(tmp_path, blocks=30, txs_per_block=100, seed=3)
     bodies = rev_records(SAMPLE / "regtest" / "blocks")

@@ -3,11 +3,12 @@ hang when the consumer leaves early."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
 
-from indexer.source.readahead import read_ahead
+from indexer.source.readahead import SWITCH_INTERVAL, read_ahead
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 100])
@@ -42,3 +43,14 @@ def test_leaving_early_stops_the_workers() -> None:
         if n == 3:
             break
     assert threading.active_count() == before
+
+
+def test_the_switch_interval_is_short_while_reading_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    seen = [sys.getswitchinterval() for _item, _read in read_ahead(lambda i: i, range(3))]
+    assert seen == [min(before, SWITCH_INTERVAL)] * 3
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ZeroDivisionError):
+        for _ in read_ahead(lambda i: 1 // i, [1, 0, 1]):
+            pass
+    assert sys.getswitchinterval() == before
