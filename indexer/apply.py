@@ -33,20 +33,38 @@ from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from indexer.store.db import Store
 
+MEMBERSHIPS_KEPT = 1_000_000  # scripts remembered between blocks; all forgotten past this many
+
+
+class Memberships(dict[bytes, "tuple[int, int] | None"]):
+    """script -> (entity, cohort), or None when in no cohort, as of the last block applied.
+
+    A script is read from the write buffer (and so the index) the first time it is asked for;
+    the applier writes its joins here too. The step looks scripts up through `__getitem__`, so a
+    script seen again (a service address paid a thousand times) costs a dict lookup in C."""
+
+    def __init__(self, buffer: WriteBuffer) -> None:
+        super().__init__()
+        self.buffer = buffer
+
+    def __missing__(self, script: bytes) -> tuple[int, int] | None:
+        if len(self) >= MEMBERSHIPS_KEPT:
+            self.clear()
+        raw = self.buffer.get(keys.member_key(script))
+        found = self[script] = None if raw is None else keys.unpack_member(raw)
+        return found
+
 
 class IndexView:
-    """The cohort step's view of the state before a block: the filters, then the write buffer
-    and LevelDB (through the buffer's read cache, so a script seen a thousand times is read
-    once)."""
+    """The cohort step's view of the state before a block: the filters, then the memberships
+    read so far, the write buffer and LevelDB."""
 
     def __init__(self, buffer: WriteBuffer, fingerprints: Fingerprints) -> None:
         self.buffer = buffer
         self.members = fingerprints.members
         self.coins = fingerprints.coins
-
-    def stored_member(self, script: bytes) -> tuple[int, int] | None:
-        raw = self.buffer.cached_get(keys.member_key(script))
-        return None if raw is None else keys.unpack_member(raw)
+        self.memberships = Memberships(buffer)
+        self.stored_member = self.memberships.__getitem__
 
     def stored_coin(self, txid_rev: bytes, vout: int) -> Coin | None:
         raw = self.buffer.get(keys.coin_key(txid_rev, vout))
@@ -163,14 +181,14 @@ class BlockApplier:
         # Every earlier value is known: a joined script was in no cohort unless `replaced`
         # says otherwise, a created coin's outpoint held nothing (the one exception, a
         # duplicate coinbase, spends the earlier coin first, which records it).
-        for script, (entity, cohort) in changes.members.items():
+        memberships = self.view.memberships
+        for script, joined in changes.members.items():
             before = changes.replaced.get(script)
-            buf.put(keys.member_key(script), keys.pack_member(entity, cohort),
+            buf.put(keys.member_key(script), keys.pack_member(*joined),
                     None if before is None else keys.pack_member(*before))
-        for (txid_rev, vout), coin in changes.spent.items():
-            buf.delete(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin))
-        for (txid_rev, vout), coin in changes.created.items():
-            buf.put(keys.coin_key(txid_rev, vout), keys.pack_coin(*coin), None)
+            memberships[script] = joined
+        buf.put_many((key, None, old) for key, old in keys.coin_entries(changes.spent.items()))
+        buf.put_many((key, new, None) for key, new in keys.coin_entries(changes.created.items()))
 
         totals: dict[int, Flow] = {level: Flow() for level in LEVELS}
         for (entity, level), flow in sorted(changes.flows.items()):

@@ -7,13 +7,13 @@ writes all blocks' changes, their undo records and the new tip in one atomic Lev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from indexer.store import keys
 from indexer.store.db import PendingWrite, Store
 
 _UNSET = object()
-READ_CACHE_KEYS = 1_000_000  # `cached_get` forgets everything at a flush past this many
 
 
 class WriteBuffer:
@@ -21,10 +21,13 @@ class WriteBuffer:
         self.store = store
         self.reorg_limit = reorg_limit
         self.overlay: dict[bytes, bytes | None] = {}
-        self._read: dict[bytes, bytes | None] = {}  # what `cached_get` read from the index
         self._writing: dict[bytes, bytes | None] = {}  # the batch being written, if any
         self._pending: PendingWrite | None = None
         self._undo: dict[bytes, bytes | None] = {}
+        # Keys this window made that the index (and the batch being written) did not hold: one
+        # deleted again before the flush leaves the overlay instead of becoming a delete in the
+        # batch (a coin created and spent between two flushes costs LevelDB nothing).
+        self._born: set[bytes] = set()
         self._height: int | None = None
         self.tip_height = store.require_state().tip_height
         self.tip_hash: str | None = store.require_state().tip_hash
@@ -37,16 +40,6 @@ class WriteBuffer:
             return self._writing[key]
         return self.store.get(key)
 
-    def cached_get(self, key: bytes) -> bytes | None:
-        """`get` for keys read again and again (cohort scripts): the index is read once."""
-        if key in self.overlay:
-            return self.overlay[key]
-        try:
-            return self._read[key]
-        except KeyError:
-            found = self._read[key] = self.get(key)
-            return found
-
     def begin_block(self, height: int) -> None:
         assert self._height is None, "previous block not ended"
         self._height = height
@@ -54,11 +47,25 @@ class WriteBuffer:
 
     def put(self, key: bytes, value: bytes | None, old: object = _UNSET) -> None:
         """Set `key` (None deletes). `old`, when the caller knows it, saves a read."""
+        if old is _UNSET:
+            old = self._undo[key] if key in self._undo else self.get(key)
+        self.put_many(((key, value, old),))  # type: ignore[arg-type]
+
+    def put_many(self, items: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> None:
+        """`put(key, value, old)` of each item, in one loop (`old`: the key's value before this
+        block, which the caller knows)."""
         assert self._height is not None, "put outside a block"
-        if key not in self._undo:
-            self._undo[key] = self.get(key) if old is _UNSET else old  # type: ignore[assignment]
-        self.overlay[key] = value
-        self._read.pop(key, None)
+        undo, overlay, born = self._undo, self.overlay, self._born
+        for key, value, old in items:
+            if key not in undo:
+                undo[key] = old
+                if old is None and key not in overlay:
+                    born.add(key)
+            if value is None and key in born:
+                born.discard(key)
+                overlay.pop(key, None)
+            else:
+                overlay[key] = value
 
     def delete(self, key: bytes, old: object = _UNSET) -> None:
         self.put(key, None, old)
@@ -66,9 +73,11 @@ class WriteBuffer:
     def end_block(self, hash_hum: str) -> None:
         height = self._height
         assert height is not None
-        self.overlay[keys.undo_key(height)] = keys.pack_undo(list(self._undo.items()))
+        undo = keys.pack_undo(list(self._undo.items()))
+        self._undo = {}  # the undo record keeps no undo of its own
+        self.put(keys.undo_key(height), undo)
         if height - self.reorg_limit >= 0:
-            self.overlay[keys.undo_key(height - self.reorg_limit)] = None
+            self.put(keys.undo_key(height - self.reorg_limit), None)
         self._height = None
         self.tip_height = height
         self.tip_hash = hash_hum
@@ -92,9 +101,8 @@ class WriteBuffer:
             pending.start()
             self._pending, self._writing = pending, self.overlay
         self.overlay = {}
+        self._born = set()
         self.blocks = 0
-        if len(self._read) > READ_CACHE_KEYS:
-            self._read = {}
 
     def settle(self) -> None:
         """Wait for the batch being written, if any (every run ends with this or `flush()`,
