@@ -9,8 +9,6 @@ import socket
 import urllib.parse
 from typing import Any
 
-import zmq
-
 from indexer.errors import ConfigError
 
 
@@ -20,6 +18,8 @@ class BlockNotifier:
     def __init__(self, url: str) -> None:
         self.url = url
         check_resolvable(url)
+        import zmq  # here: only a follower needs it, and loading it costs every command 9 ms
+
         self._context: Any = zmq.Context.instance()
         self._socket: Any = self._context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.SUBSCRIBE, b"hashblock")
