@@ -10,7 +10,6 @@ Credentials never leave this module: URLs in messages carry no user or password.
 from __future__ import annotations
 
 import base64
-import http.client
 import logging
 import socket
 import threading
@@ -18,10 +17,13 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.config import Network
 from indexer.errors import ConfigError, SourceError
+
+if TYPE_CHECKING:
+    from indexer.source.node_http import NodeConnection
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class NodeUnavailable(SourceError):
     """The node cannot answer now (not running, warming up, connection dropped)."""
 
 
-class _CookieMissing(ConfigError):
+class CookieMissing(ConfigError):
     """No cookie file: the node is down or restarting (a status while following)."""
 
 
@@ -60,7 +62,7 @@ class NodeAuth:
             try:
                 token = self.cookie.read_bytes().decode("utf-8").strip()
             except FileNotFoundError:  # the node deletes it while it is down
-                raise _CookieMissing(f"its cookie file {self.cookie} is missing (is the "
+                raise CookieMissing(f"its cookie file {self.cookie} is missing (is the "
                                      f"node running?)") from None
             except OSError:
                 raise ConfigError(f"cannot read the node's cookie file {self.cookie} "
@@ -175,8 +177,11 @@ class NodeClient:
         self._ids = 0
         self.interrupt: threading.Event | None = None  # set: give up retrying at once
         parts = urllib.parse.urlsplit(url)
-        self._connection = _NodeConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                           timeout, auth)
+        # here: http.client (with ssl and email) costs every command that reads no node 13 ms
+        from indexer.source.node_http import NodeConnection
+
+        self._connection: NodeConnection = NodeConnection(parts.hostname or "127.0.0.1",
+                                                          parts.port or 80, timeout, auth)
         from bitcoin.rpc import RawProxy  # here: loading it costs every command 50 ms
 
         self._proxy = RawProxy(service_url=url, connection=self._connection)
@@ -247,7 +252,7 @@ class NodeClient:
                 raise ConfigError(f"node at {self.url} rejected the credentials (check the "
                                   f"cookie file or rpcuser/rpcpassword)") from None
             if status == 503:  # Core's work queue is full
-                raise _Transient(f"node at {self.url} is busy (HTTP 503)") from None
+                raise Transient(f"node at {self.url} is busy (HTTP 503)") from None
             raise SourceError(f"node at {self.url} answered HTTP {status} without "
                               f"JSON") from None
         warming = [a for a in (answers if isinstance(answers, list) else [answers])
@@ -255,10 +260,12 @@ class NodeClient:
                    and a["error"].get("code") == RPC_IN_WARMUP]
         if warming:
             message = warming[0]["error"].get("message", "warming up")
-            raise _Transient(f"node at {self.url} is warming up ({message})")
+            raise Transient(f"node at {self.url} is warming up ({message})")
         return answers
 
     def _with_retries(self, attempt: Any, what: str) -> Any:
+        import http.client  # loaded with the connection
+
         delay = self.backoff
         last = ""
         for round_no in range(self.retries + 1):
@@ -267,7 +274,7 @@ class NodeClient:
                 raise NodeUnavailable(f"call to node at {self.url} interrupted")
             try:
                 return attempt()
-            except _Transient as exc:
+            except Transient as exc:
                 last = str(exc)
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout
                 last = f"node at {self.url} is unreachable ({type(exc).__name__}: {exc})"
@@ -285,35 +292,5 @@ class NodeClient:
         raise NodeUnavailable(last)
 
 
-class _Transient(Exception):
+class Transient(Exception):
     """A failure worth retrying: warming up, busy, or no cookie while the node restarts."""
-
-
-class _NodeConnection(http.client.HTTPConnection):
-    """The one connection to the node; each request carries the credentials of that moment."""
-
-    def __init__(self, host: str, port: int, timeout: float, auth: NodeAuth) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.auth = auth
-        self.last_status = 0
-
-    def request(self, method: str, url: str, body: Any = None,
-                headers: Any = None, *, encode_chunked: bool = False) -> None:
-        fresh = {k: v for k, v in dict(headers or {}).items() if k.lower() != "authorization"}
-        try:
-            header = self.auth.header()
-        except _CookieMissing as exc:
-            raise _Transient(f"node at {self.host}:{self.port}: {exc}") from None
-        if header is not None:
-            fresh["Authorization"] = header
-        super().request(method, url, body, fresh, encode_chunked=encode_chunked)
-
-    def getresponse(self) -> http.client.HTTPResponse:
-        response = super().getresponse()
-        self.last_status = response.status
-        return response
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        self.request("GET", path)
-        response = self.getresponse()
-        return response.status, response.read()
