@@ -813,13 +813,6 @@ static void tx_hash(const Cursor *c, const TxSpan *t, uint8_t out[32]) {
     sha256d_finish(&s, out);
 }
 
-/* Walk one transaction and hash it. */
-static void tx_id(Cursor *c, uint8_t out[32]) {
-    TxSpan t;
-    tx_walk(c, &t);
-    if (!c->bad) tx_hash(c, &t, out);
-}
-
 /* Fold n >= 1 txids at `nodes` (room for n + 1) into their merkle root, in place. */
 static void merkle_fold(uint8_t *nodes, size_t n, uint8_t root[32]) {
     size_t level = n;
@@ -834,91 +827,24 @@ static void merkle_fold(uint8_t *nodes, size_t n, uint8_t root[32]) {
     memcpy(root, nodes, 32);
 }
 
-static PyObject *merkle_root(PyObject *module, PyObject *arg) {
+/* One walk over a whole block, with the GIL released: its BIP 141 weight (three times the
+ * stripped size, i.e. header, transaction count and every transaction without marker, flag and
+ * witnesses, plus the total size) and, when `root` is given, the merkle root of its txids.
+ * 0, or -1 with ValueError (or MemoryError) set. */
+static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight) {
     Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return -1;
     Cursor c = {view.buf, view.len, 0, 0};
     uint8_t *nodes = NULL;
-    uint8_t root[32];
-    const char *why = NULL;
-    uint64_t n_tx = 0;
-    if ((why = block_start(&c, &n_tx)) != NULL) {
-        /* nothing to walk */
-    } else if ((nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    if (why == NULL) {
-        Py_BEGIN_ALLOW_THREADS
-        for (uint64_t t = 0; t < n_tx && !c.bad; t++) tx_id(&c, nodes + 32 * t);
-        if (!c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
-        Py_END_ALLOW_THREADS
-        if (c.bad) why = "block runs past its end";
-        else if (c.p != c.n) why = "block has bytes after its last transaction";
-    }
-    PyMem_Free(nodes);
-    PyBuffer_Release(&view);
-    if (why != NULL) {
-        PyErr_SetString(PyExc_ValueError, why);
-        return NULL;
-    }
-    return PyBytes_FromStringAndSize((const char *)root, 32);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* block_weight(block) -> int                                                                 */
-
-/* BIP 141 weight: three times the stripped size (header, transaction count and every
- * transaction without marker, flag and witnesses) plus the total size. */
-static PyObject *block_weight(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Cursor c = {view.buf, view.len, 0, 0};
-    const char *why = NULL;
-    Py_ssize_t stripped = 0;
-    uint64_t n_tx = 0;
-    if ((why = block_start(&c, &n_tx)) == NULL) {
-        stripped = c.p;
-        Py_BEGIN_ALLOW_THREADS
-        for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
-            TxSpan span;
-            tx_walk(&c, &span);
-            if (!c.bad) stripped += tx_stripped_size(&span);
-        }
-        Py_END_ALLOW_THREADS
-        if (c.bad) why = "block runs past its end";
-        else if (c.p != c.n) why = "block has bytes after its last transaction";
-    }
-    Py_ssize_t total = view.len;
-    PyBuffer_Release(&view);
-    if (why != NULL) {
-        PyErr_SetString(PyExc_ValueError, why);
-        return NULL;
-    }
-    /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
-    return PyLong_FromUnsignedLongLong(3 * (unsigned long long)stripped
-                                       + (unsigned long long)total);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* block_check(block) -> (merkle root, weight)                                                */
-
-/* merkle_root and block_weight of the same bytes from one walk, with the GIL released once:
- * the read-ahead thread's check of every block. Raises what either would raise. */
-static PyObject *block_check(PyObject *module, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Cursor c = {view.buf, view.len, 0, 0};
-    uint8_t *nodes = NULL;
-    uint8_t root[32];
     const char *why = NULL;
     uint64_t n_tx = 0;
     Py_ssize_t stripped = 0;
     if ((why = block_start(&c, &n_tx)) != NULL) {
         /* nothing to walk */
-    } else if ((nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
+    } else if (root != NULL && (nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
         PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return -1;
     }
     if (why == NULL) {
         stripped = c.p;
@@ -928,23 +854,50 @@ static PyObject *block_check(PyObject *module, PyObject *arg) {
             tx_walk(&c, &span);
             if (c.bad) break;
             stripped += tx_stripped_size(&span);
-            tx_hash(&c, &span, nodes + 32 * t);
+            if (nodes != NULL) tx_hash(&c, &span, nodes + 32 * t);
         }
-        if (!c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
+        if (nodes != NULL && !c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
         Py_END_ALLOW_THREADS
         if (c.bad) why = "block runs past its end";
         else if (c.p != c.n) why = "block has bytes after its last transaction";
     }
-    Py_ssize_t total = view.len;
+    /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
+    *weight = 3 * (unsigned long long)stripped + (unsigned long long)view.len;
     PyMem_Free(nodes);
     PyBuffer_Release(&view);
     if (why != NULL) {
         PyErr_SetString(PyExc_ValueError, why);
-        return NULL;
+        return -1;
     }
-    /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
-    return Py_BuildValue("(y#K)", (const char *)root, (Py_ssize_t)32,
-                         3 * (unsigned long long)stripped + (unsigned long long)total);
+    return 0;
+}
+
+static PyObject *merkle_root(PyObject *module, PyObject *arg) {
+    uint8_t root[32];
+    unsigned long long weight;
+    if (block_walk(arg, root, &weight) < 0) return NULL;
+    return PyBytes_FromStringAndSize((const char *)root, 32);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* block_weight(block) -> int                                                                 */
+
+static PyObject *block_weight(PyObject *module, PyObject *arg) {
+    unsigned long long weight;
+    if (block_walk(arg, NULL, &weight) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(weight);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* block_check(block) -> (merkle root, weight)                                                */
+
+/* merkle_root and block_weight of the same bytes from one walk: the read-ahead thread's check
+ * of every block. */
+static PyObject *block_check(PyObject *module, PyObject *arg) {
+    uint8_t root[32];
+    unsigned long long weight;
+    if (block_walk(arg, root, &weight) < 0) return NULL;
+    return Py_BuildValue("(y#K)", (const char *)root, (Py_ssize_t)32, weight);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import cast
 
 from indexer.store import keys
 from indexer.store.db import PendingWrite, Store
@@ -49,7 +50,7 @@ class WriteBuffer:
         """Set `key` (None deletes). `old`, when the caller knows it, saves a read."""
         if old is _UNSET:
             old = self._undo[key] if key in self._undo else self.get(key)
-        self.put_many(((key, value, old),))  # type: ignore[arg-type]
+        self.put_many(((key, value, cast("bytes | None", old)),))
 
     def put_many(self, items: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> None:
         """`put(key, value, old)` of each item, in one loop (`old`: the key's value before this

@@ -93,3 +93,16 @@ def test_wrong_network_names_the_missing_genesis(tmp_path: Path) -> None:
     shutil.copy(DATA / "mainnet" / "blk" / "blk00000.dat", tmp_path / "blk00000.dat")
     with pytest.raises(SourceError, match="no blk|genesis"):
         find_active_chain(BlockFiles(tmp_path, get_network("test").magic), get_network("test"))
+
+
+
+def test_a_block_file_gone_after_the_scan_is_one_error_naming_it(tmp_path: Path) -> None:
+    blocks = tmp_path / "blocks"
+    shutil.copytree(SAMPLE / "regtest" / "blocks", blocks)
+    files = BlockFiles(blocks, REGTEST.magic)
+    first = next(r for r in files.scan() if isinstance(r, Record))
+    path = files.path(first.location.file_no)
+    path.unlink()
+    with pytest.raises(SourceError) as raised:
+        files.read(first.location)
+    assert str(raised.value) == f"cannot read {path} (No such file or directory)"
