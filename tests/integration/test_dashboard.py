@@ -201,12 +201,17 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
 def test_tables_work_without_javascript(served: str, browser: Browser) -> None:
     watched = Watched(browser, javascript=False)
     try:
-        watched.page.goto(served + "/?window=all&level=0")
+        page = watched.page
+        page.goto(served + "/")
+        page.select_option("#window", "all")
+        page.select_option("#level", "0")
+        with page.expect_navigation(wait_until="load"):  # the form submits without a script
+            page.click("#controls button")
+        assert "window=all" in page.url and "level=0" in page.url
         pools = api(served, "/v1/pools?window=all")["data"]
-        assert watched.page.locator("#pools tbody tr").count() == len(pools)
-        assert watched.page.locator("#blocks tbody tr").count() == 20
-        watched.page.click("#controls button")  # the form submits without a script
-        assert "window=all" in watched.page.url and "level=0" in watched.page.url
+        assert page.locator("#pools tbody tr").count() == len(pools)
+        assert page.locator("#blocks tbody tr").count() == 20
+        assert page.locator("#level option[selected]").get_attribute("value") == "0"
     finally:
         watched.close()
     assert watched.problems == []
