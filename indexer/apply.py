@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from indexer import fastpath
 from indexer.attribution.matcher import attribute
@@ -65,10 +66,10 @@ class IndexView:
         self.coins = fingerprints.coins
         self.memberships = Memberships(buffer)
         self.stored_member = self.memberships.__getitem__
-
-    def stored_coin(self, txid_rev: bytes, vout: int) -> Coin | None:
-        raw = self.buffer.get(keys.coin_key(txid_rev, vout))
-        return None if raw is None else keys.unpack_coin(raw)
+        # the buffer's layers, then the index: `get_coin` is compiled, so a lookup runs no
+        # Python frame until it reaches LevelDB
+        self.stored_coin: Callable[[bytes, int], Coin | None] = partial(
+            fastpath.get_coin, buffer.layers, buffer.store.get)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +188,9 @@ class BlockApplier:
             buf.put(keys.member_key(script), keys.pack_member(*joined),
                     None if before is None else keys.pack_member(*before))
             memberships[script] = joined
-        buf.put_many((key, None, old) for key, old in keys.coin_entries(changes.spent.items()))
-        buf.put_many((key, new, None) for key, new in keys.coin_entries(changes.created.items()))
+        put_state = buf.put_state()
+        fastpath.put_coins(*put_state, changes.spent, False)
+        fastpath.put_coins(*put_state, changes.created, True)
 
         totals: dict[int, Flow] = {level: Flow() for level in LEVELS}
         for (entity, level), flow in sorted(changes.flows.items()):

@@ -4,9 +4,10 @@
     python scripts/fuzz.py --runs 1000000            # all targets, both cores
     python scripts/fuzz.py --target scan_block --runs 200000 --seed 7
 
-Builds `indexer/fastpath/_core.c` with `-fsanitize=address,undefined` into a temporary
-directory, then runs each target (tests/fuzz/targets.py) in a child process with the sanitizer
-runtime preloaded and that build in place of the installed one. Inputs come from a seeded
+Builds the core (`indexer/fastpath/_core.c` and `coinstore.c`) with
+`-fsanitize=address,undefined` into a temporary directory, then runs each target
+(tests/fuzz/targets.py) in a child process with the sanitizer runtime preloaded and that build
+in place of the installed one. Inputs come from a seeded
 mutator over the same real seeds and mutations as the suite's hypothesis runs, plus raw random
 bytes. (atheris installs here, but its coverage feedback needs clang's sanitizer runtime; with
 gcc's it mutates blind, so it brings nothing over this mutator.) A sanitizer report, a
@@ -34,12 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "fuzz-corpus"
-CORE_C = ROOT / "indexer" / "fastpath" / "_core.c"
+CORE_C = (ROOT / "indexer" / "fastpath" / "_core.c", ROOT / "indexer" / "fastpath" / "coinstore.c")
 CORE_TARGETS = ("scan_block", "parse_block_undo", "xor_at", "filter", "merkle_root",
-                "block_weight", "block_check", "step_txs", "pack_block_undo")
+                "block_weight", "block_check", "step_txs", "pack_block_undo", "get_coin",
+                "put_coins")
 # Share of the runs per target: the compiled core's targets get most of them.
 WEIGHTS = {"scan_block": 4, "parse_block_undo": 3, "xor_at": 1, "filter": 2, "merkle_root": 3,
            "block_weight": 2, "block_check": 3, "step_txs": 4, "pack_block_undo": 2,
+           "get_coin": 1.5, "put_coins": 1.5,
            "deserializer": 2, "blk_reader": 0.3, "rev_reader": 0.3, "pools": 0.2,
            "labels": 0.2, "conf": 0.1, "cookie": 0.1}
 
@@ -50,7 +53,7 @@ def build_sanitized(out_dir: Path) -> Path:
     include = sysconfig.get_paths()["include"]
     cmd = ["gcc", "-shared", "-fPIC", "-g", "-O1", "-fno-omit-frame-pointer",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=all", f"-I{include}",
-           str(CORE_C), "-o", str(target)]
+           *map(str, CORE_C), "-o", str(target)]
     subprocess.run(cmd, check=True)
     return target
 
@@ -81,12 +84,12 @@ def child(target: str, runs: int, seed: int, core: Path | None, crash_dir: Path)
     if core is not None:
         load_core(core)
     sys.path.insert(0, str(ROOT))
-    from tests.fuzz import targets
+    from tests.fuzz import harness, targets
     from tests.fuzz.mutate import KINDS, mutate
     from tests.fuzz.seeds import seeds
 
     if core is not None:
-        targets.use_compiled(sys.modules["indexer.fastpath._core"])
+        harness.use_compiled(sys.modules["indexer.fastpath._core"])
     check = targets.TARGETS[target]
     started = time.monotonic()
     rng = random.Random(seed)

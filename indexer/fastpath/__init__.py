@@ -13,7 +13,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol
 
-from indexer.fastpath import reference
+from indexer.fastpath import coinstore, reference
+from indexer.fastpath.coinstore import Coin
 from indexer.fastpath.reference import coin_fingerprint as coin_fingerprint
 from indexer.fastpath.reference import script_fingerprint as script_fingerprint
 
@@ -82,3 +83,6 @@ merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight
 block_check: Callable[[bytes], tuple[bytes, int]] = _impl.block_check
 step_txs: Callable[..., int] = _impl.step_txs
+_coins = _impl if IMPLEMENTATION == "compiled" else coinstore
+get_coin: Callable[..., Coin | None] = _coins.get_coin
+put_coins: Callable[..., None] = _coins.put_coins

@@ -9,8 +9,11 @@
  *   xor_at            de-obfuscate bytes read from a blk/rev file offset (GIL released)
  *   merkle_root       the merkle root of a whole block's transactions (GIL released)
  *   block_weight      BIP 141 weight of a whole block (GIL released)
+ *   block_check       merkle_root and block_weight from one walk (GIL released)
  *   step_txs          SPEC 5 over a block's transactions after the coinbase: decode the ones
  *                     the filters flag, take coins, join scripts, create coins, sum flows
+ *   get_coin, put_coins   the tracked coins' reads and writes through the write buffer
+ *                     (coinstore.c)
  *
  * Nothing read from a buffer is trusted: every length, count and offset is checked against what
  * is left before it is used, in a form that cannot overflow, and a malformed input raises
@@ -21,6 +24,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "coinstore.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Filter                                                                                   */
@@ -1564,6 +1569,10 @@ PyMODINIT_FUNC PyInit__core(void) {
     sha256_choose();
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL) return NULL;
+    if (coinstore_add(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddStringConstant(m, "SHA256", sha256_implementation) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -14,6 +14,10 @@ from typing import cast
 from indexer.store import keys
 from indexer.store.db import PendingWrite, Store
 
+Layer = dict[bytes, "bytes | None"]
+PutState = tuple[dict[bytes, "bytes | None"], Layer, set[bytes]]
+"""What a put changes: the block's undo so far, the overlay, the keys born in this window."""
+
 _UNSET = object()
 
 
@@ -21,13 +25,14 @@ class WriteBuffer:
     def __init__(self, store: Store, reorg_limit: int) -> None:
         self.store = store
         self.reorg_limit = reorg_limit
-        self.overlay: dict[bytes, bytes | None] = {}
-        self._writing: dict[bytes, bytes | None] = {}  # the batch being written, if any
+        self.overlay: Layer = {}
+        self._writing: Layer = {}  # the batch being written, if any
+        # [overlay, batch being written]: the dicts in front of the index, newest first, kept
+        # as one list object that compiled readers hold (fastpath.get_coin)
+        self.layers: list[Layer] = [self.overlay, self._writing]
         self._pending: PendingWrite | None = None
         self._undo: dict[bytes, bytes | None] = {}
-        # Keys this window made that the index (and the batch being written) did not hold: one
-        # deleted again before the flush leaves the overlay instead of becoming a delete in the
-        # batch (a coin created and spent between two flushes costs LevelDB nothing).
+        # keys this window made that the index and the batch being written did not hold
         self._born: set[bytes] = set()
         self._height: int | None = None
         self.tip_height = store.require_state().tip_height
@@ -50,23 +55,13 @@ class WriteBuffer:
         """Set `key` (None deletes). `old`, when the caller knows it, saves a read."""
         if old is _UNSET:
             old = self._undo[key] if key in self._undo else self.get(key)
-        self.put_many(((key, value, cast("bytes | None", old)),))
+        put_entries(*self.put_state(), ((key, value, cast("bytes | None", old)),))
 
-    def put_many(self, items: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> None:
-        """`put(key, value, old)` of each item, in one loop (`old`: the key's value before this
-        block, which the caller knows)."""
+    def put_state(self) -> PutState:
+        """The structures `put_entries` changes, for a compiled writer that follows its rule
+        (`fastpath.put_coins`)."""
         assert self._height is not None, "put outside a block"
-        undo, overlay, born = self._undo, self.overlay, self._born
-        for key, value, old in items:
-            if key not in undo:
-                undo[key] = old
-                if old is None and key not in overlay:
-                    born.add(key)
-            if value is None and key in born:
-                born.discard(key)
-                overlay.pop(key, None)
-            else:
-                overlay[key] = value
+        return self._undo, self.overlay, self._born
 
     def delete(self, key: bytes, old: object = _UNSET) -> None:
         self.put(key, None, old)
@@ -102,6 +97,7 @@ class WriteBuffer:
             pending.start()
             self._pending, self._writing = pending, self.overlay
         self.overlay = {}
+        self.layers[:] = [self.overlay, self._writing]
         self._born = set()
         self.blocks = 0
 
@@ -118,6 +114,25 @@ class WriteBuffer:
                 pending.wait()
             finally:
                 self._writing = {}
+                self.layers[:] = [self.overlay, self._writing]
+
+
+def put_entries(undo: dict[bytes, bytes | None], overlay: Layer, born: set[bytes],
+                items: Iterable[tuple[bytes, bytes | None, bytes | None]]) -> None:
+    """The put rule, for each (key, value, old): the first put of a key in a block records
+    `old` (its value before the block) as its undo; a key that no earlier state held is born,
+    and a born key deleted again leaves the overlay instead of becoming a delete in the batch
+    (a coin created and spent between two flushes costs LevelDB nothing)."""
+    for key, value, old in items:
+        if key not in undo:
+            undo[key] = old
+            if old is None and key not in overlay:
+                born.add(key)
+        if value is None and key in born:
+            born.discard(key)
+            overlay.pop(key, None)
+        else:
+            overlay[key] = value
 
 
 def rollback(store: Store, to_height: int) -> None:

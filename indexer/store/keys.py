@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,13 +114,6 @@ def unpack_member(value: bytes) -> tuple[int, int]:
 
 def coin_key(txid_rev: bytes, vout: int) -> bytes:
     return COIN + txid_rev + _U32.pack(vout)
-
-
-def coin_entries(coins: Iterable[tuple[tuple[bytes, int], tuple[int, int, int]]]
-                 ) -> list[tuple[bytes, bytes]]:
-    """(coin_key, pack_coin) of each ((txid_rev, vout), (entity, level, value)), in one loop."""
-    u32, value = _U32.pack, _COIN_VALUE.pack
-    return [(COIN + txid_rev + u32(vout), value(*coin)) for (txid_rev, vout), coin in coins]
 
 
 def outpoint_from_coin_key(key: bytes) -> tuple[bytes, int]:

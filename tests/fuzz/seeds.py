@@ -71,6 +71,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         return undo_records()
     if target == "xor_at":
         return (bytes(1) + bytes(range(8)) + bytes(8) + blocks()[1][:200],)
+    if target in ("get_coin", "put_coins"):  # parameters only: every byte chooses something
+        return (bytes(64), bytes(range(1, 65)), bytes(range(255, 127, -2)) * 2)
     if target == "filter":
         return (bytes(range(90)), bytes(9) * 4 + b"\x08" + bytes(8))
     if target == "blk_reader":

@@ -39,82 +39,10 @@ from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
 from indexer.source.chain import find_active_chain
 from indexer.source.revfiles import UndoFiles
 from indexer.source.rpc import NodeAuth, read_conf
+from tests.fuzz.coin_targets import get_coin, put_coins
+from tests.fuzz.harness import Reader, agree, compiled, odd_int, outcome
 
 REGTEST = get_network("regtest")
-TYPED = (ValueError, TypeError, OverflowError)  # the errors both implementations may raise
-
-
-class _Compiled:
-    """The compiled module under test: the installed build, or a sanitizer build."""
-
-    module: ModuleType | None = None
-
-
-def use_compiled(module: ModuleType) -> None:
-    _Compiled.module = module
-
-
-def compiled() -> ModuleType:
-    if _Compiled.module is None:
-        from indexer.fastpath import _core  # type: ignore[attr-defined]
-
-        _Compiled.module = _core
-    return _Compiled.module
-
-
-def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
-    """('ok', result) or ('raise', error type name); any other exception escapes."""
-    try:
-        return "ok", fn(*args)
-    except TYPED as exc:
-        return "raise", type(exc).__name__
-
-
-def agree(what: str, fn_name: str, *args: Any) -> tuple[str, Any]:
-    got = outcome(getattr(compiled(), fn_name), *args)
-    want = outcome(getattr(reference, fn_name), *args)
-    assert got == want, f"{what}: compiled {got!r} != reference {want!r}"
-    return got
-
-
-class Reader:
-    """Fuzzer bytes consumed as parameters; past the end every read gives zeros."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-        self.p = 0
-
-    def take(self, n: int) -> bytes:
-        out = self.raw[self.p:self.p + n]
-        self.p += n
-        return out.ljust(n, b"\0")
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u64(self) -> int:
-        return int.from_bytes(self.take(8), "little")
-
-    def rest(self) -> bytes:
-        out = self.raw[self.p:]
-        self.p = len(self.raw)
-        return out
-
-
-def _odd_int(r: Reader, natural: int) -> int:
-    """`natural`, near it, or an absurd value, as the fuzzer's bytes choose."""
-    mode = r.u8() % 8
-    if mode < 4:
-        return natural
-    if mode == 4:
-        return natural + r.u8() - 128
-    if mode == 5:
-        return int.from_bytes(r.take(2), "little", signed=True)
-    if mode == 6:
-        return (1 << 63) - 1 - r.u8()
-    return -(1 << 63) + r.u8() if r.u8() % 2 else (1 << 64) + r.u8()
-
-
 # -- compiled core against reference ---------------------------------------------------------
 
 
@@ -152,9 +80,9 @@ def scan_block(raw: bytes) -> None:
     except (IndexError, struct.error):
         n_tx, natural = 1, 81
     coins, members = _fingerprints(params, data)
-    pos = _odd_int(params, natural)
-    index = _odd_int(params, 0)
-    n_tx = _odd_int(params, n_tx)
+    pos = odd_int(params, natural)
+    index = odd_int(params, 0)
+    n_tx = odd_int(params, n_tx)
     filters = {}
     for impl in (compiled(), reference):
         a, b = impl.Filter(), impl.Filter()
@@ -200,7 +128,7 @@ def pack_block_undo(raw: bytes) -> None:
 def xor_at(raw: bytes) -> None:
     r = Reader(raw)
     key = r.take(8 if r.u8() % 8 else r.u8() % 12)
-    offset = _odd_int(r, r.u64() % 4096)
+    offset = odd_int(r, r.u64() % 4096)
     agree("xor_at", "xor_at", r.rest(), key, offset)
 
 
@@ -348,7 +276,7 @@ def step_txs(raw: bytes) -> None:
     world = _World(params, data)
     prefill = params.u8()
     if prefill % 8 == 7:  # now and then absurd positions and counts
-        pos, index, n_tx = _odd_int(params, natural), _odd_int(params, 1), _odd_int(params, n_tx)
+        pos, index, n_tx = odd_int(params, natural), odd_int(params, 1), odd_int(params, n_tx)
     else:
         pos, index = natural, 1
     results = []
@@ -511,6 +439,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "block_weight": block_weight,
     "block_check": block_check,
     "step_txs": step_txs,
+    "get_coin": get_coin,
+    "put_coins": put_coins,
     "deserializer": deserializer,
     "blk_reader": blk_reader,
     "rev_reader": rev_reader,

@@ -3,10 +3,15 @@ its undo records still take every block back."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
+from indexer.fastpath import _core, coinstore  # type: ignore[attr-defined]
 from indexer.flows.labels import load_labels
 from indexer.pipeline import open_for_writing
 from indexer.store import keys
@@ -24,14 +29,23 @@ def _store(tmp_path: Path) -> Store:
                             load_labels(LABELS, REGTEST))
 
 
-def _block(buffer: WriteBuffer, height: int, *puts: tuple[bytes, bytes | None]) -> None:
-    """A block that writes its record (a rollback reads the new tip's) and `puts`."""
+Coins = dict[tuple[bytes, int], tuple[int, int, int]]
+
+
+def _block(buffer: WriteBuffer, height: int, *puts: tuple[bytes, bytes | None],
+           coins: tuple[ModuleType, Coins, Coins] | None = None) -> None:
+    """A block that writes its record (a rollback reads the new tip's), `puts`, and with
+    `coins` = (implementation, spent, created) its coins as the applier writes them."""
     record = keys.BlockRecord(height, bytes([height]) * 32, 0, 0, 0, 0, "none", None, False, 1,
                               200, 0, 800)
     buffer.begin_block(height)
     buffer.put(keys.block_key(height), keys.pack_block(record))
     for key, value in puts:
         buffer.put(key, value)
+    if coins is not None:
+        impl, spent, created = coins
+        impl.put_coins(*buffer.put_state(), spent, False)
+        impl.put_coins(*buffer.put_state(), created, True)
     buffer.end_block(record.hash_hum)
 
 
@@ -95,3 +109,31 @@ def test_undo_records_past_the_reorg_limit_leave_the_window_or_the_index(tmp_pat
     buffer.flush()
     kept = [h for h in range(8) if store.get(keys.undo_key(h)) is not None]
     assert kept == [5, 6, 7]
+
+
+@pytest.mark.parametrize("impl", [_core, coinstore], ids=["compiled", "reference"])
+def test_coins_put_by_block_are_read_through_every_layer(tmp_path: Path, impl: ModuleType
+                                                          ) -> None:
+    store = _store(tmp_path)
+    buffer = WriteBuffer(store, reorg_limit=288)
+    get_coin = partial(impl.get_coin, buffer.layers, store.get)
+    a, b, c = (b"\x05" * 32, 0), (b"\x05" * 32, 1), (b"\x09" * 32, 7)
+
+    def block(height: int, spent: Coins, created: Coins) -> None:
+        _block(buffer, height, coins=(impl, spent, created))
+
+    block(0, {}, {a: (3, 0, 50), b: (4, 1, 2**64 - 1)})
+    assert get_coin(*a) == (3, 0, 50) and get_coin(*b) == (4, 1, 2**64 - 1)  # the overlay
+    buffer.flush()
+    assert get_coin(*a) == (3, 0, 50)  # the index
+    block(1, {a: (3, 0, 50)}, {c: (0xFFFF, 0, 1)})
+    buffer.flush(wait=False)
+    assert get_coin(*a) is None and get_coin(*c) == (0xFFFF, 0, 1)  # the batch in flight
+    block(2, {c: (0xFFFF, 0, 1)}, {})
+    assert get_coin(*c) is None and get_coin(*b) == (4, 1, 2**64 - 1)
+    buffer.flush()
+    assert [store.get(keys.coin_key(*o)) for o in (a, b, c)] == [
+        None, keys.pack_coin(4, 1, 2**64 - 1), None]
+    rollback(store, 0)  # the undo records of put_coins take both blocks back
+    assert [store.get(keys.coin_key(*o)) for o in (a, b, c)] == [
+        keys.pack_coin(3, 0, 50), keys.pack_coin(4, 1, 2**64 - 1), None]
