@@ -112,10 +112,11 @@ class BlockApplier:
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
 
     def apply(self, meta: BlockMeta, block: RawBlock, spent_values: SpentValues,
-              weight: int | None = None) -> None:
+              weight: int | None = None, scan: bytes | None = None) -> None:
         """Write the block's keys; a block whose bytes do not decode raises ParseError before
-        anything is written. `weight`, when the caller computed it (`fastpath.block_weight`
-        of the same bytes, on the read-ahead thread), saves the walk."""
+        anything is written. `weight` and `scan`, when the caller made them
+        (`fastpath.block_weight` and `fastpath.scan_table` of the same bytes, on the
+        read-ahead thread), save the walks."""
         buf = self.buffer
         height = meta.height
         coinbase = block.coinbase
@@ -123,7 +124,7 @@ class BlockApplier:
         script_sig = coinbase.inputs[0].script_sig
         who = attribute(script_sig, outputs, self.pools)
         # The step runs first: it reads only, and checks the whole block as it scans it.
-        changes = self.step.run(block, who.pool_id, spent_values) if height > 0 else None
+        changes = self.step.run(block, who.pool_id, spent_values, scan) if height > 0 else None
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
         if weight is None:

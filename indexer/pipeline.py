@@ -89,22 +89,23 @@ class BlockFileSource:
     def read_checked(self, cb: ChainBlock) -> BlockRead | DamagedBlockError:
         """The block's bytes and the values it spends, or the damage found in its bytes
         (returned, not raised, so that the read-ahead thread hands it over in chain order).
-        Runs on the read-ahead thread: the merkle check, the weight and the undo decoding
-        release the GIL."""
+        Runs on the read-ahead thread: the merkle check, the weight, the scan table and the
+        undo decoding release the GIL."""
         data = self.read(cb)
         weight: int | None
+        scan: bytes | None
         if self.trust_files:
             try:
-                weight = fastpath.block_weight(data)
+                weight, scan = fastpath.block_weight(data), fastpath.scan_table(data)
             except ValueError:
-                weight = None  # not a whole block: the applier says so
+                weight = scan = None  # not a whole block: the applier says so
         else:
             try:
-                weight = check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: "
-                                           f"block {cb.hash_hum} (height {cb.height})")
+                weight, scan = check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: "
+                                                 f"block {cb.hash_hum} (height {cb.height})")
             except DamagedBlockError as exc:
                 return exc
-        return BlockRead(data, self._undo(cb, data), weight)
+        return BlockRead(data, self._undo(cb, data), weight, scan)
 
     def _undo(self, cb: ChainBlock, data: bytes) -> PackedUndo | SourceError | None:
         """The block's spent values from its rev file; the error when there are none (only
@@ -161,6 +162,7 @@ class BlockRead:
     data: bytes
     undo: PackedUndo | SourceError | None
     weight: int | None  # fastpath.block_weight's, None when it raised
+    scan: bytes | None  # fastpath.scan_table's, None when it raised
 
 
 def index_state(network: Network, pools: PoolsList, labels: LabelSet) -> IndexState:
@@ -355,7 +357,7 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
                     raise read
                 block = open_block(read.data)
                 applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                              source.spent_values(cb, block, read), read.weight)
+                              source.spent_values(cb, block, read), read.weight, read.scan)
             except (ParseError, DamagedBlockError) as exc:
                 what = str(exc) if isinstance(exc, DamagedBlockError) else (
                     f"{source.where(cb.location)}: record of block {cb.hash_hum} "

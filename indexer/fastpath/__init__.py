@@ -81,7 +81,8 @@ pack_block_undo: Callable[[bytes], bytes] = _impl.pack_block_undo
 xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
 merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight
-block_check: Callable[[bytes], tuple[bytes, int]] = _impl.block_check
+block_check: Callable[[bytes], tuple[bytes, int, bytes]] = _impl.block_check
+scan_table: Callable[[bytes], bytes] = _impl.scan_table
 step_txs: Callable[..., int] = _impl.step_txs
 _coins = _impl if IMPLEMENTATION == "compiled" else coinstore
 get_coin: Callable[..., Coin | None] = _coins.get_coin

@@ -9,7 +9,9 @@
  *   xor_at            de-obfuscate bytes read from a blk/rev file offset (GIL released)
  *   merkle_root       the merkle root of a whole block's transactions (GIL released)
  *   block_weight      BIP 141 weight of a whole block (GIL released)
- *   block_check       merkle_root and block_weight from one walk (GIL released)
+ *   scan_table        scan_block's walk over a whole block done ahead, filters left out
+ *                     (GIL released): the step then only probes
+ *   block_check       merkle_root, block_weight and scan_table from one walk (GIL released)
  *   step_txs          SPEC 5 over a block's transactions after the coinbase: decode the ones
  *                     the filters flag, take coins, join scripts, create coins, sum flows
  *   get_coin, put_coins   the tracked coins' reads and writes through the write buffer
@@ -758,9 +760,23 @@ typedef struct {
     Py_ssize_t start, body_start, body_end, lock;
 } TxSpan;
 
-/* Walk one transaction, leaving the cursor after it (or bad). */
-static void tx_walk(Cursor *c, TxSpan *t) {
+/* A scan table being made (see scan_table below): room for every transaction, and for every
+ * fingerprint the bytes left can hold (an input takes 36 bytes before its fingerprint is taken,
+ * an output 9). */
+typedef struct {
+    uint64_t *starts, *coin_at, *member_at, *coin_fps, *member_fps;
+    size_t tx_cap, coin_cap, member_cap, k, nc, nm;
+} TableBuild;
+
+/* Walk one transaction, leaving the cursor after it (or bad); with `b`, record where it starts
+ * and its fingerprints. */
+static void tx_walk(Cursor *c, TxSpan *t, TableBuild *b) {
     t->start = c->p;
+    if (b != NULL) {
+        b->starts[b->k] = (uint64_t)c->p;
+        b->coin_at[b->k] = b->nc;
+        b->member_at[b->k] = b->nm;
+    }
     if (!need(c, 6)) return;
     c->p += 4;
     int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
@@ -768,6 +784,10 @@ static void tx_walk(Cursor *c, TxSpan *t) {
     t->body_start = c->p;
     uint64_t n_in = compact_size(c);
     for (uint64_t i = 0; i < n_in && !c->bad; i++) {
+        if (b != NULL && need(c, 36)) {
+            if (b->nc >= b->coin_cap) { c->bad = 1; return; }
+            b->coin_fps[b->nc++] = le_u64(c->d + c->p, 8) ^ le_u64(c->d + c->p + 32, 4);
+        }
         skip(c, 36);
         skip(c, compact_size(c));
         skip(c, 4);
@@ -775,7 +795,13 @@ static void tx_walk(Cursor *c, TxSpan *t) {
     uint64_t n_out = compact_size(c);
     for (uint64_t i = 0; i < n_out && !c->bad; i++) {
         skip(c, 8);
-        skip(c, compact_size(c));
+        uint64_t len = compact_size(c);
+        if (b != NULL && !c->bad && len <= (uint64_t)PY_SSIZE_T_MAX
+                && need(c, (Py_ssize_t)len)) {
+            if (b->nm >= b->member_cap) { c->bad = 1; return; }
+            b->member_fps[b->nm++] = member_fp(c->d + c->p, (Py_ssize_t)len);
+        }
+        skip(c, len);
     }
     t->body_end = c->p;
     if (segwit) {
@@ -832,32 +858,78 @@ static void merkle_fold(uint8_t *nodes, size_t n, uint8_t root[32]) {
     memcpy(root, nodes, 32);
 }
 
+static int table_build_init(TableBuild *b, uint64_t n_tx, Py_ssize_t left) {
+    b->tx_cap = (size_t)n_tx + 1;  /* block_start bounds n_tx by the bytes left / 10 */
+    b->coin_cap = (size_t)left / 36 + 1;
+    b->member_cap = (size_t)left / 9 + 1;
+    b->k = b->nc = b->nm = 0;
+    b->starts = PyMem_Malloc(sizeof(uint64_t) * (3 * b->tx_cap + b->coin_cap + b->member_cap));
+    if (b->starts == NULL) return -1;
+    b->coin_at = b->starts + b->tx_cap;
+    b->member_at = b->coin_at + b->tx_cap;
+    b->coin_fps = b->member_at + b->tx_cap;
+    b->member_fps = b->coin_fps + b->coin_cap;
+    return 0;
+}
+
+/* After the walk: the table's bytes (transaction b->k is malformed when `bad`), or NULL. */
+static PyObject *table_build_bytes(TableBuild *b, uint64_t n_tx, int bad, Py_ssize_t end) {
+    size_t k = b->k;
+    if (bad) {  /* none of the malformed transaction's fingerprints are kept */
+        b->nc = b->coin_at[k];
+        b->nm = b->member_at[k];
+    } else {
+        b->starts[k] = (uint64_t)end;
+        b->coin_at[k] = b->nc;
+        b->member_at[k] = b->nm;
+    }
+    size_t words = 3 + 3 * (k + 1) + b->nc + b->nm;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(words * 8));
+    if (out == NULL) return NULL;
+    uint8_t *w = (uint8_t *)PyBytes_AS_STRING(out);
+    size_t at = 0;
+    put_le64(w, at++, n_tx);
+    put_le64(w, at++, k);
+    put_le64(w, at++, (uint64_t)bad);
+    for (size_t i = 0; i <= k; i++) put_le64(w, at++, b->starts[i]);
+    for (size_t i = 0; i <= k; i++) put_le64(w, at++, b->coin_at[i]);
+    for (size_t i = 0; i <= k; i++) put_le64(w, at++, b->member_at[i]);
+    for (size_t i = 0; i < b->nc; i++) put_le64(w, at++, b->coin_fps[i]);
+    for (size_t i = 0; i < b->nm; i++) put_le64(w, at++, b->member_fps[i]);
+    return out;
+}
+
 /* One walk over a whole block, with the GIL released: its BIP 141 weight (three times the
  * stripped size, i.e. header, transaction count and every transaction without marker, flag and
- * witnesses, plus the total size) and, when `root` is given, the merkle root of its txids.
- * 0, or -1 with ValueError (or MemoryError) set. */
-static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight) {
+ * witnesses, plus the total size), when `root` is given the merkle root of its txids, and when
+ * `table` is given its scan table (a new bytes object). 0, or -1 with ValueError (or
+ * MemoryError) set. */
+static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
+                      PyObject **table) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return -1;
     Cursor c = {view.buf, view.len, 0, 0};
     uint8_t *nodes = NULL;
+    TableBuild build = {0}, *b = NULL;
     const char *why = NULL;
     uint64_t n_tx = 0;
     Py_ssize_t stripped = 0;
-    if ((why = block_start(&c, &n_tx)) != NULL) {
-        /* nothing to walk */
-    } else if (root != NULL && (nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL) {
-        PyBuffer_Release(&view);
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (why == NULL) {
+    if ((why = block_start(&c, &n_tx)) == NULL) {
+        if ((root != NULL && (nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL)
+                || (table != NULL && table_build_init(&build, n_tx, c.n - c.p) < 0)) {
+            PyMem_Free(nodes);
+            PyBuffer_Release(&view);
+            PyErr_NoMemory();
+            return -1;
+        }
+        b = table != NULL ? &build : NULL;
         stripped = c.p;
         Py_BEGIN_ALLOW_THREADS
         for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
             TxSpan span;
-            tx_walk(&c, &span);
+            tx_walk(&c, &span, b);
             if (c.bad) break;
+            if (b != NULL) b->k++;
             stripped += tx_stripped_size(&span);
             if (nodes != NULL) tx_hash(&c, &span, nodes + 32 * t);
         }
@@ -870,8 +942,11 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight) 
     *weight = 3 * (unsigned long long)stripped + (unsigned long long)view.len;
     PyMem_Free(nodes);
     PyBuffer_Release(&view);
+    if (why == NULL && b != NULL && (*table = table_build_bytes(b, n_tx, 0, c.p)) == NULL)
+        why = "";  /* MemoryError set */
+    PyMem_Free(build.starts);
     if (why != NULL) {
-        PyErr_SetString(PyExc_ValueError, why);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, why);
         return -1;
     }
     return 0;
@@ -880,7 +955,7 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight) 
 static PyObject *merkle_root(PyObject *module, PyObject *arg) {
     uint8_t root[32];
     unsigned long long weight;
-    if (block_walk(arg, root, &weight) < 0) return NULL;
+    if (block_walk(arg, root, &weight, NULL) < 0) return NULL;
     return PyBytes_FromStringAndSize((const char *)root, 32);
 }
 
@@ -889,26 +964,128 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
 
 static PyObject *block_weight(PyObject *module, PyObject *arg) {
     unsigned long long weight;
-    if (block_walk(arg, NULL, &weight) < 0) return NULL;
+    if (block_walk(arg, NULL, &weight, NULL) < 0) return NULL;
     return PyLong_FromUnsignedLongLong(weight);
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* block_check(block) -> (merkle root, weight)                                                */
+/* block_check(block) -> (merkle root, weight, scan table)                                   */
 
-/* merkle_root and block_weight of the same bytes from one walk: the read-ahead thread's check
- * of every block. */
+/* merkle_root, block_weight and scan_table of the same bytes from one walk: the read-ahead
+ * thread's check of every block, and the walk the cohort step then need not do. */
 static PyObject *block_check(PyObject *module, PyObject *arg) {
     uint8_t root[32];
     unsigned long long weight;
-    if (block_walk(arg, root, &weight) < 0) return NULL;
-    return Py_BuildValue("(y#K)", (const char *)root, (Py_ssize_t)32, weight);
+    PyObject *table = NULL;
+    if (block_walk(arg, root, &weight, &table) < 0) return NULL;
+    return Py_BuildValue("(y#KN)", (const char *)root, (Py_ssize_t)32, weight, table);
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state)    */
-/*   -> end of the last transaction. SPEC 5 over a block's transactions after the coinbase;   */
-/*   the reference's `step_txs` documents the arguments and every rule.                        */
+/* scan_table(block) -> bytes                                                                 */
+
+/* scan_from's walk over a whole block done ahead, with no filters: the read-ahead thread makes
+ * it (GIL released) while the applying thread is busy with the block before, and the step then
+ * only probes the fingerprints. u64 little-endian words:
+ *   n_tx, k (transactions walked whole from the first), bad (1: transaction k is malformed),
+ *   k + 1 starts (the last: the end of transaction k - 1, or where the bad one starts),
+ *   k + 1 coin fingerprint starts, k + 1 member fingerprint starts,
+ *   the coin fingerprints (one per input), the member fingerprints (one per output). */
+typedef struct {
+    uint64_t n_tx, k, bad;
+    const uint8_t *starts, *coin_at, *member_at, *coin_fps, *member_fps;
+} ScanTable;
+
+#define TABLE_WORD(a, i) le_u64((a) + 8 * (size_t)(i), 8)
+
+static PyObject *scan_table(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Cursor c = {view.buf, view.len, 0, 0};
+    uint64_t n_tx = 0;
+    const char *why = block_start(&c, &n_tx);
+    TableBuild b;
+    if (why != NULL || table_build_init(&b, n_tx, c.n - c.p) < 0) {
+        PyBuffer_Release(&view);
+        if (why != NULL) PyErr_SetString(PyExc_ValueError, why);
+        else PyErr_NoMemory();
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (; b.k < n_tx; b.k++) {
+        TxSpan span;
+        tx_walk(&c, &span, &b);
+        if (c.bad) break;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *out = table_build_bytes(&b, n_tx, c.bad, c.p);
+    PyMem_Free(b.starts);
+    return out;
+}
+
+/* Read a table made by scan_table, trusting nothing: the words must be consistent with each
+ * other, with the block's `n_tx` and length, and reach transaction `index` at `pos`. 0, or -1
+ * with ValueError (the reference's `_read_table`). */
+static int table_from(Py_buffer *tv, Py_ssize_t data_len, Py_ssize_t pos, Py_ssize_t index,
+                      Py_ssize_t n_tx, ScanTable *t) {
+    const uint8_t *w = tv->buf;
+    size_t words = (size_t)tv->len / 8;
+    if (tv->len % 8 != 0 || words < 6) goto mismatch;
+    t->n_tx = TABLE_WORD(w, 0);
+    t->k = TABLE_WORD(w, 1);
+    t->bad = TABLE_WORD(w, 2);
+    if (t->n_tx != (uint64_t)n_tx || t->bad > 1 || t->k > t->n_tx
+            || (t->bad == 0) != (t->k == t->n_tx) || t->k > (words - 3) / 3 - 1)
+        goto mismatch;
+    size_t k = (size_t)t->k;
+    t->starts = w + 8 * 3;
+    t->coin_at = t->starts + 8 * (k + 1);
+    t->member_at = t->coin_at + 8 * (k + 1);
+    const uint8_t *fps = t->member_at + 8 * (k + 1);
+    uint64_t prev_start = 0, prev_coin = 0, prev_member = 0;
+    for (size_t i = 0; i <= k; i++) {
+        uint64_t s = TABLE_WORD(t->starts, i), a = TABLE_WORD(t->coin_at, i);
+        uint64_t m = TABLE_WORD(t->member_at, i);
+        if (s < prev_start || s > (uint64_t)data_len || a < prev_coin || m < prev_member
+                || (i == 0 && (a != 0 || m != 0)))
+            goto mismatch;
+        prev_start = s;
+        prev_coin = a;
+        prev_member = m;
+    }
+    size_t fixed = 3 + 3 * (k + 1);
+    if (prev_coin > words - fixed || prev_member != words - fixed - prev_coin) goto mismatch;
+    t->coin_fps = fps;
+    t->member_fps = fps + 8 * (size_t)prev_coin;
+    if (index < 0 || (uint64_t)index > t->k || TABLE_WORD(t->starts, index) != (uint64_t)pos)
+        goto mismatch;
+    return 0;
+mismatch:
+    PyErr_SetString(PyExc_ValueError, "the scan table does not match the block");
+    return -1;
+}
+
+/* scan_from over a table: from transaction *index on, the first whose fingerprints the filters
+ * hold (its number in *index), or -1 past the last one walked whole. */
+static Py_ssize_t table_scan(const ScanTable *t, Py_ssize_t *index, const Filter *coins,
+                             const Filter *members) {
+    for (; (uint64_t)*index < t->k; (*index)++) {
+        Py_ssize_t i = *index;
+        uint64_t a = TABLE_WORD(t->coin_at, i), a_end = TABLE_WORD(t->coin_at, i + 1);
+        for (; a < a_end; a++)
+            if (filter_has(coins, TABLE_WORD(t->coin_fps, a))) return i;
+        uint64_t m = TABLE_WORD(t->member_at, i), m_end = TABLE_WORD(t->member_at, i + 1);
+        for (; m < m_end; m++)
+            if (filter_has(members, TABLE_WORD(t->member_fps, m))) return i;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state,    */
+/*          table=None) -> end of the last transaction. SPEC 5 over a block's transactions    */
+/*   after the coinbase; the reference's `step_txs` documents the arguments and every rule.    */
 
 typedef struct {
     Py_ssize_t script, script_len;
@@ -1483,11 +1660,15 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
     Py_buffer view;
     Py_ssize_t pos, index, n_tx;
     PyObject *coins_obj, *members_obj, *lookups, *exchanges, *spent_values, *state;
-    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO", &view, &pos, &index, &n_tx, &FilterType,
+    PyObject *table_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO|O", &view, &pos, &index, &n_tx, &FilterType,
                           &coins_obj, &FilterType, &members_obj, &lookups, &exchanges,
-                          &spent_values, &state))
+                          &spent_values, &state, &table_obj))
         return NULL;
     PyObject *result = NULL;
+    Py_buffer table_view = {0};
+    ScanTable table = {0};
+    int have_table = 0;
     if (!PyTuple_Check(lookups) || PyTuple_GET_SIZE(lookups) != 2) {
         PyErr_SetString(PyExc_TypeError, "view is (coin, member)");
         goto done;
@@ -1512,9 +1693,37 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
         goto done;
     }
     if (!scan_args_ok(pos, index, n_tx, view.len)) goto done;
+    if (table_obj != Py_None) {
+        if (PyObject_GetBuffer(table_obj, &table_view, PyBUF_SIMPLE) < 0) goto done;
+        if (table_from(&table_view, view.len, pos, index, n_tx, &table) < 0) goto done;
+        have_table = 1;
+    }
     /* the objects read through `st` live as long as `state` and `lookups` (held by args) */
     Cursor c = {view.buf, view.len, pos, 0};
-    for (;;) {
+    while (have_table) {  /* the walk was done ahead: only the probes are left */
+        /* as scan_from below: the probes read only the table and the filters */
+        Py_ssize_t hit;
+        Py_BEGIN_ALLOW_THREADS
+        hit = table_scan(&table, &index, st.coins, st.members);
+        Py_END_ALLOW_THREADS
+        if (hit < 0) {
+            if (table.bad) {
+                PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data",
+                             index);
+                goto done;
+            }
+            c.p = (Py_ssize_t)TABLE_WORD(table.starts, index);
+            break;
+        }
+        c.p = (Py_ssize_t)TABLE_WORD(table.starts, hit);
+        if (step_tx(&st, &c, index) < 0) goto done;
+        if ((uint64_t)c.p != TABLE_WORD(table.starts, index + 1)) {
+            PyErr_SetString(PyExc_ValueError, "the scan table does not match the block");
+            goto done;
+        }
+        index++;
+    }
+    while (!have_table) {
         /* The walk to the next flagged transaction reads only the bytes and the filters, which
          * only this (the applying) thread changes: other threads run meanwhile. */
         Py_ssize_t hit;
@@ -1532,6 +1741,7 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
     }
     result = PyLong_FromSsize_t(c.p);
 done:
+    if (table_view.obj != NULL) PyBuffer_Release(&table_view);
     PyBuffer_Release(&view);
     return result;
 }
@@ -1551,10 +1761,13 @@ static PyMethodDef core_methods[] = {
     {"block_weight", block_weight, METH_O,
      "BIP 141 weight of a whole serialized block: 3 x stripped size + total size."},
     {"block_check", block_check, METH_O,
-     "(merkle_root, block_weight) of a whole serialized block, from one walk."},
+     "(merkle_root, block_weight, scan_table) of a whole serialized block, from one walk."},
     {"step_txs", step_txs, METH_VARARGS,
-     "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state) "
-     "-> end of the last transaction: SPEC 5 over a block's transactions after the coinbase."},
+     "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state, "
+     "table=None) -> end of the last transaction: SPEC 5 over a block's transactions after "
+     "the coinbase (with `table`, scan_table's of the block, only the probes are left)."},
+    {"scan_table", scan_table, METH_O,
+     "The block's transactions' starts and the fingerprints the step probes, walked ahead."},
     {NULL, NULL, 0, NULL},
 };
 

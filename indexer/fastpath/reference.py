@@ -1,9 +1,10 @@
 """The reference implementation of the hot loops, in plain Python: the executable specification.
 
-`indexer/fastpath/_core.c` implements the same seven names and the Filter; the differential harness
-(`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
-sanitizer build) checks that both give the same result or both raise the same error type on
-every input, and the index tests that both build byte-identical indexes. Fingerprints:
+`indexer/fastpath/_core.c` implements the same functions and the Filter (the scan table's
+reference is `scantable.py`); the differential harness (`tests/fuzz/targets.py`, driven by
+hypothesis in the suite and by `scripts/fuzz.py` against a sanitizer build) checks that both
+give the same result or both raise the same error type on every input, and the index tests
+that both build byte-identical indexes. Fingerprints:
 - a coin's: the first 8 bytes of its txid (serialized order) as a little-endian int, xor vout;
 - a script's: its last 8 bytes (all of it when shorter) as a little-endian int, xor its length.
 A `Filter` holds fingerprints modulo 2**64. Malformed bytes raise ValueError; arguments of the
@@ -16,6 +17,8 @@ import struct
 from typing import Any
 
 from indexer.errors import ParseError
+from indexer.fastpath.scantable import MISMATCH, ScanTable, read_table
+from indexer.fastpath.scantable import scan_table as scan_table
 from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx, skip_witnesses
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
 from indexer.parse.script import is_unspendable
@@ -269,10 +272,11 @@ def block_weight(block: Any) -> int:
     return 3 * (stripped + sum(tx.stripped_size for tx in txs)) + len(data)
 
 
-def block_check(block: Any) -> tuple[bytes, int]:
-    """(merkle_root, block_weight) of a whole serialized block: the read-ahead thread's check."""
+def block_check(block: Any) -> tuple[bytes, int, bytes]:
+    """(merkle_root, block_weight, scan_table) of a whole serialized block: the read-ahead
+    thread's check, and the walk the cohort step then need not do."""
     data = bytes(block)
-    return merkle_root(data), block_weight(data)
+    return merkle_root(data), block_weight(data), scan_table(data)
 
 
 # -- the cohort step over a block's transactions after the coinbase (SPEC 5) ---------------------
@@ -325,7 +329,7 @@ def _entity(entity: object, level: object) -> None:
 
 def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
              view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
-             state: StepState) -> int:
+             state: StepState, table: Any = None) -> int:
     """Apply SPEC 5 to the transactions of a block from `index` (at `pos`) on; the end of the
     last one. A transaction is decoded only where the filters say it may spend a tracked coin
     or pay a cohort script; `view` = (coin(txid_rev, vout), member(script)) reads the state
@@ -337,7 +341,11 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
     (entity, level, value)), flow sums per (entity, level), and when `tx_flows` is a list, one
     (tx index, txid_rev, entity, level, sums) per transaction and (entity, level) it changed.
     Every fingerprint the block adds goes into `coins` and `members`. Malformed bytes, values
-    outside 0..21M BTC and spent values that disagree with the miner coins raise ValueError."""
+    outside 0..21M BTC and spent values that disagree with the miner coins raise ValueError.
+
+    `table`, the block's `scan_table` made ahead, replaces the walk to each flagged transaction
+    by probes of its fingerprints: the same answers, or ValueError for a table that does not
+    fit the block."""
     _ssize(pos, index, n_tx)
     if not isinstance(coins, Filter) or not isinstance(members, Filter):
         raise TypeError("coins and members are Filters")
@@ -352,6 +360,11 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
             tx_flows is None or type(tx_flows) is list):
         raise TypeError("state holds four dicts and a list or None")
     data = bytes(data)
+    if table is not None:
+        if pos < 0 or pos > len(data) or index < 0 or index > n_tx:
+            raise ValueError(f"step_txs: pos {pos} or index {index} outside the data")
+        return _step_table(data, read_table(table, len(data), pos, index, n_tx), index, coins,
+                           members, view, exchanges, spent_values, state)
     while True:
         index, pos = scan_block(data, pos, index, n_tx, coins, members)
         if index >= n_tx:
@@ -362,6 +375,25 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
             raise ValueError(f"transaction {index} runs past the end of the data") from None
         _step_tx(index, tx, coins, members, view, exchanges, spent_values, state)
         index += 1
+
+
+def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, members: Filter,
+                view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
+                state: Any) -> int:
+    """step_txs' loop over a checked scan table."""
+    while (hit := table.next_hit(index, coins, members)) is not None:
+        index = hit
+        try:
+            tx, end = read_tx(data, table.starts[index])
+        except _MALFORMED:
+            raise ValueError(f"transaction {index} runs past the end of the data") from None
+        _step_tx(index, tx, coins, members, view, exchanges, spent_values, state)
+        if end != table.starts[index + 1]:
+            raise ValueError(MISMATCH)
+        index += 1
+    if table.bad:
+        raise ValueError(f"transaction {table.k} runs past the end of the data")
+    return table.starts[table.k]
 
 
 def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any, Any],

@@ -99,8 +99,11 @@ class CohortStep:
         self.exchanges = exchanges
         self.record_txs = record_txs
 
-    def run(self, block: RawBlock, entity: int, spent_values: SpentValues) -> BlockChanges:
-        """The block's changes; ParseError when its bytes or values cannot be a block's."""
+    def run(self, block: RawBlock, entity: int, spent_values: SpentValues,
+            scan: bytes | None = None) -> BlockChanges:
+        """The block's changes; ParseError when its bytes or values cannot be a block's.
+        `scan`, the block's `fastpath.scan_table` made ahead, leaves the step only the probes
+        of the filters."""
         out = BlockChanges()
         values = [txout.value for txout in block.coinbase.outputs]
         if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
@@ -114,7 +117,7 @@ class CohortStep:
             end = fastpath.step_txs(block.data, block.next_pos, 1, block.tx_count, view.coins,
                                     view.members, (view.stored_coin, view.stored_member),
                                     self.exchanges, spent_values,
-                                    (out.members, out.created, out.spent, sums, tx_flows))
+                                    (out.members, out.created, out.spent, sums, tx_flows), scan)
         except ValueError as exc:
             raise ParseError(f"block {hum(block.header.hash_rev)}: {exc}") from None
         block.check_end(end)

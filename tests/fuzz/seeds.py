@@ -65,7 +65,7 @@ def seeds(target: str) -> tuple[bytes, ...]:
     if target == "step_txs":
         return tuple(bytes([0, 0, i, i * 7 % 256, 0, 0, 0, 0, 0, 0, i * 37 % 256, i * 11 % 256])
                      + bytes(12) + b for i, b in enumerate(blocks()))
-    if target in ("merkle_root", "block_weight", "block_check", "deserializer"):
+    if target in ("merkle_root", "block_weight", "block_check", "deserializer", "scan_table"):
         return blocks()
     if target in ("parse_block_undo", "pack_block_undo"):
         return undo_records()

@@ -27,6 +27,7 @@ from indexer.attribution.pools import compile_pools, load_pools
 from indexer.config import get_network
 from indexer.errors import MinerflowError, ParseError
 from indexer.fastpath import PackedUndo, coin_fingerprint, reference, script_fingerprint
+from indexer.fastpath.scantable import read_table
 from indexer.flows.labels import load_labels
 from indexer.parse.deserializer import (
     open_block,
@@ -195,8 +196,9 @@ def block_weight(raw: bytes) -> None:
 def block_check(raw: bytes) -> None:
     """The one-walk check gives exactly the merkle walk's and the weight walk's answers."""
     got = agree("block_check", "block_check", raw)
-    assert got == outcome(lambda d: (compiled().merkle_root(d), compiled().block_weight(d)),
-                          raw), "block_check and the two walks disagree"
+    assert got == outcome(lambda d: (compiled().merkle_root(d), compiled().block_weight(d),
+                                     compiled().scan_table(d)),
+                          raw), "block_check and the three walks disagree"
 
 
 class _World:
@@ -263,24 +265,28 @@ class _World:
 
 def step_txs(raw: bytes) -> None:
     """SPEC 5 over a (mutated) real block with both implementations, from the same state and
-    view: the same end position or error type, and the same state, filters and flows after."""
+    view: the same end position or error type, and the same state, filters and flows after;
+    walking the block, and again over its scan table (now and then a damaged one). An intact
+    table called as the applier calls the step changes nothing in the outcome."""
     r = Reader(raw)
     params = Reader(r.take(24))
     data = r.rest()
     try:
         opened = open_block(data)
-        natural, n_tx = opened.next_pos, opened.tx_count
+        natural, n_tx, as_applied = opened.next_pos, opened.tx_count, True
     except ParseError:
-        natural, n_tx = 81, 2
+        natural, n_tx, as_applied = 81, 2, False
     coins, members = _fingerprints(params, data)
     world = _World(params, data)
     prefill = params.u8()
     if prefill % 8 == 7:  # now and then absurd positions and counts
         pos, index, n_tx = odd_int(params, natural), odd_int(params, 1), odd_int(params, n_tx)
+        as_applied = False
     else:
         pos, index = natural, 1
-    results = []
-    for impl in (compiled(), reference):
+    damage = params.u8()
+
+    def run(impl: ModuleType, table: bytes | None) -> tuple[Any, ...]:
         coin_f, member_f = impl.Filter(), impl.Filter()
         for fp in coins:
             coin_f.add(fp)
@@ -298,14 +304,60 @@ def step_txs(raw: bytes) -> None:
         tx_flows: list[Any] | None = [] if prefill & 16 == 0 else None
         state = (joined, created, spent, sums, tx_flows)
         got = outcome(impl.step_txs, data, pos, index, n_tx, coin_f, member_f,
-                      (world.coin, world.member), world.exchanges, world.spent_values, state)
+                      (world.coin, world.member), world.exchanges, world.spent_values, state,
+                      table)
         probes = coins + members + [coin_fingerprint(k[0], k[1]) for k in (*created, *spent)] + [
             script_fingerprint(script) for script in joined]
-        results.append((got, list(joined.items()), list(created.items()), list(spent.items()),
-                        list(sums.items()), tx_flows, len(coin_f), len(member_f),
-                        [(fp in coin_f, fp in member_f) for fp in probes]))
-    assert results[0] == results[1], (
-        f"step_txs: compiled {results[0][0]!r} != reference {results[1][0]!r} or their states")
+        return (got, list(joined.items()), list(created.items()), list(spent.items()),
+                list(sums.items()), tx_flows, len(coin_f), len(member_f),
+                [(fp in coin_f, fp in member_f) for fp in probes])
+
+    walked = [run(impl, None) for impl in (compiled(), reference)]
+    assert walked[0] == walked[1], (
+        f"step_txs: compiled {walked[0][0]!r} != reference {walked[1][0]!r} or their states")
+    made = agree("scan_table", "scan_table", data)
+    if made[0] != "ok":
+        return
+    table = made[1]
+    if damage % 4 == 3:  # one word changed: read, and refused or followed, the same by both
+        at = 8 * (params.u8() % max(1, len(table) // 8))
+        word = int.from_bytes(table[at:at + 8], "little")
+        word = odd_int(params, word) % (1 << 64) if damage & 4 else word ^ (1 << damage % 64)
+        table = table[:at] + word.to_bytes(8, "little") + table[at + 8:]
+    tabled = [run(impl, table) for impl in (compiled(), reference)]
+    assert tabled[0] == tabled[1], (
+        f"step_txs over a table: compiled {tabled[0][0]!r} != reference {tabled[1][0]!r} or "
+        f"their states")
+    if damage % 4 != 3 and as_applied:
+        assert tabled[0] == walked[0], (
+            f"step_txs: over the table {tabled[0][0]!r}, walking {walked[0][0]!r}")
+
+
+def scan_table(raw: bytes) -> None:
+    """The walk ahead gives the same table, or error type, in both; the table is one the step
+    accepts, and its fingerprints flag exactly the transactions scan_block's walk finds."""
+    got = agree("scan_table", "scan_table", raw)
+    if got[0] != "ok":
+        return
+    n_tx, first = int.from_bytes(got[1][:8], "little"), int.from_bytes(got[1][24:32], "little")
+    table = read_table(got[1], len(raw), first, 0, n_tx)
+    coins, members = reference.Filter(), reference.Filter()
+    for fp in table.coin_fps[::3]:
+        coins.add(fp)
+    for fp in table.member_fps[1::4]:
+        members.add(fp)
+    flagged: list[int] = []
+    while (hit := table.next_hit(flagged[-1] + 1 if flagged else 0, coins, members)) is not None:
+        flagged.append(hit)
+    walked: list[int] = []
+    index, at = 0, first
+    while True:
+        index, at = reference.scan_block(raw, at, index, table.k, coins, members)
+        if index >= table.k:
+            break
+        walked.append(index)
+        index, at = index + 1, table.starts[index + 1]
+    assert walked == flagged, f"scan_table: flags {flagged[:5]}, the walk {walked[:5]}"
 
 
 # -- readers of outside input: a result or a typed error --------------------------------------
@@ -439,6 +491,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "block_weight": block_weight,
     "block_check": block_check,
     "step_txs": step_txs,
+    "scan_table": scan_table,
     "get_coin": get_coin,
     "put_coins": put_coins,
     "deserializer": deserializer,

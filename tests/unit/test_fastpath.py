@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from indexer.fastpath import _core, coin_fingerprint, reference, script_fingerprint
+from indexer.fastpath.scantable import read_table
 from indexer.parse.deserializer import parse_block, read_compact_size
 from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import DATA, SAMPLE
@@ -118,11 +119,27 @@ def test_block_weight_is_bip141s_as_python_bitcoinlib_computes_it(path: Path) ->
 
 
 @pytest.mark.parametrize("path", MAINNET_BLOCKS, ids=lambda p: p.name[:6])
-def test_block_check_gives_the_header_root_and_bip141_weight(path: Path) -> None:
+def test_block_check_gives_the_header_root_bip141_weight_and_scan_table(path: Path) -> None:
     data = path.read_bytes()
-    want = (data[36:68], CBlock.deserialize(data).GetWeight())
+    block = CBlock.deserialize(data)
+    # python-bitcoinlib's transactions: where each starts, its inputs' and outputs'
+    # fingerprints (the coinbase's input included, as the walk sees it)
+    starts, at = [], read_compact_size(data, 80)[1]
+    for tx in block.vtx:
+        starts.append(at)
+        at += len(tx.serialize())
+    starts.append(at)
+    coin_fps = [coin_fingerprint(txin.prevout.hash, txin.prevout.n)
+                for tx in block.vtx for txin in tx.vin]
+    member_fps = [script_fingerprint(bytes(txout.scriptPubKey))
+                  for tx in block.vtx for txout in tx.vout]
     for impl in IMPLEMENTATIONS:
-        assert impl.block_check(data) == want  # type: ignore[attr-defined]
+        root, weight, scan = impl.block_check(data)  # type: ignore[attr-defined]
+        assert (root, weight) == (data[36:68], block.GetWeight())
+        assert scan == impl.scan_table(data)  # type: ignore[attr-defined]
+        table = read_table(scan, len(data), starts[0], 0, len(block.vtx))
+        assert (table.k, table.bad, list(table.starts)) == (len(block.vtx), 0, starts)
+        assert (list(table.coin_fps), list(table.member_fps)) == (coin_fps, member_fps)
         for bad in (data[:-1], data + b"\0", data[:81]):
             with pytest.raises(ValueError):
                 impl.block_check(bad)  # type: ignore[attr-defined]
