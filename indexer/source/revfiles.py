@@ -10,6 +10,7 @@ file index reads). Only values are decoded; scripts are skipped.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,9 @@ def _outwards(start: int, count: int) -> Iterator[int]:
 
 
 class UndoFiles:
-    """Finds and decodes the undo record of an active-chain block on demand."""
+    """Finds and decodes the undo record of an active-chain block on demand; safe to share
+    between the read-ahead threads (a file is listed under a lock; the search hint and the
+    copy of the last file are replaced whole)."""
 
     def __init__(self, blocks_dir: Path, magic: bytes, key: bytes | None) -> None:
         self.blocks_dir = blocks_dir
@@ -92,6 +95,7 @@ class UndoFiles:
         self._next: dict[int, int] = {}  # per file, the record after the last one matched
         self._file: tuple[int, bytes] | None = None  # the last rev file listed, de-obfuscated
         self._paths: dict[int, Path] = {}
+        self._listing = threading.Lock()
 
     def spent_values(self, file_no: int, block: RawBlock, height: int) -> list[list[int]]:
         """Per non-coinbase transaction, the values its inputs spend."""
@@ -140,14 +144,22 @@ class UndoFiles:
 
     def _read(self, file_no: int, path: Path, offset: int, size: int) -> bytes:
         """Bytes of a rev file, from the copy of the last file read whole."""
-        if self._file is not None and self._file[0] == file_no:
-            return self._file[1][offset:offset + size]
+        cached = self._file
+        if cached is not None and cached[0] == file_no:
+            return cached[1][offset:offset + size]
         with path.open("rb") as f:
             f.seek(offset)
             return xor_at(f.read(size), self.key, offset)
 
     def _records(self, file_no: int, path: Path) -> list[UndoRecord]:
         found = self._by_file.get(file_no)
+        if found is not None:
+            return found
+        with self._listing:
+            return self._list(file_no, path)
+
+    def _list(self, file_no: int, path: Path) -> list[UndoRecord]:
+        found = self._by_file.get(file_no)  # listed meanwhile by another thread
         if found is not None:
             return found
         found = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pytest
 
@@ -18,10 +19,23 @@ def test_results_come_in_item_order(count: int) -> None:
     assert got == [(n, n * n) for n in items]
 
 
-def test_reads_run_on_another_thread_than_the_consumer() -> None:
-    readers = {reader for _n, reader in
-               read_ahead(lambda _n: threading.get_ident(), list(range(10)))}
-    assert readers and threading.get_ident() not in readers
+def test_a_busy_consumer_leaves_the_reads_to_the_reader_thread() -> None:
+    readers = []
+    for _n, reader in read_ahead(lambda _n: threading.get_ident(), list(range(40)), depth=4):
+        readers.append(reader)
+        time.sleep(0.005)  # the consumer's own work: the reader gets ahead and stays ahead
+    assert readers.count(threading.get_ident()) <= 3  # at the start, before it is ahead
+    assert len(set(readers)) <= 2
+
+
+def test_a_waiting_consumer_reads_items_itself() -> None:
+    def slow(_n: int) -> int:
+        time.sleep(0.002)
+        return threading.get_ident()
+
+    readers = [reader for _n, reader in read_ahead(slow, list(range(40)), depth=4)]
+    assert readers.count(threading.get_ident()) >= 10  # about half: both threads read
+    assert len(set(readers)) == 2
 
 
 def test_an_error_is_raised_at_its_turn_after_the_items_before_it() -> None:
