@@ -308,6 +308,85 @@ static inline uint64_t member_fp(const uint8_t *s, Py_ssize_t len) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The transaction walk                                                                       */
+
+/* Where one transaction's witness-stripped serialization lies: [start, body_start) holds the
+ * version (and, when body_start > start + 4, the segwit marker and flag), [body_start, body_end)
+ * the inputs and outputs, [lock, lock + 4) the lock time; the transaction ends at lock + 4. */
+typedef struct {
+    Py_ssize_t start, body_start, body_end, lock;
+} TxSpan;
+
+/* A scan table being made (see scan_table below): room for every transaction, and for every
+ * fingerprint the bytes left can hold (an input takes 36 bytes before its fingerprint is taken,
+ * an output 9). */
+typedef struct {
+    uint64_t *starts, *coin_at, *member_at, *coin_fps, *member_fps;
+    size_t tx_cap, coin_cap, member_cap, k, nc, nm;
+} TableBuild;
+
+/* The filters a walk probes each fingerprint against, and whether one held it. */
+typedef struct {
+    const Filter *coins, *members;
+    int hit;
+} Probe;
+
+/* Walk one transaction, leaving the cursor after it (or bad); with `b`, record where it starts
+ * and its fingerprints; with `probe`, look them up in its filters. The one walk of the core's
+ * framing: the merkle and weight walk, the scan table and the scan all go through it. */
+static void tx_walk(Cursor *c, TxSpan *t, TableBuild *b, Probe *probe) {
+    t->start = c->p;
+    if (b != NULL) {
+        b->starts[b->k] = (uint64_t)c->p;
+        b->coin_at[b->k] = b->nc;
+        b->member_at[b->k] = b->nm;
+    }
+    if (!need(c, 6)) return;
+    c->p += 4;
+    int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
+    if (segwit) c->p += 2;
+    t->body_start = c->p;
+    uint64_t n_in = compact_size(c);
+    for (uint64_t i = 0; i < n_in && !c->bad; i++) {
+        if ((b != NULL || probe != NULL) && need(c, 36)) {
+            uint64_t fp = le_u64(c->d + c->p, 8) ^ le_u64(c->d + c->p + 32, 4);
+            if (probe != NULL) probe->hit |= filter_has(probe->coins, fp);
+            if (b != NULL) {
+                if (b->nc >= b->coin_cap) { c->bad = 1; return; }
+                b->coin_fps[b->nc++] = fp;
+            }
+        }
+        skip(c, 36);
+        skip(c, compact_size(c));
+        skip(c, 4);
+    }
+    uint64_t n_out = compact_size(c);
+    for (uint64_t i = 0; i < n_out && !c->bad; i++) {
+        skip(c, 8);
+        uint64_t len = compact_size(c);
+        if ((b != NULL || probe != NULL) && !c->bad && len <= (uint64_t)PY_SSIZE_T_MAX
+                && need(c, (Py_ssize_t)len)) {
+            uint64_t fp = member_fp(c->d + c->p, (Py_ssize_t)len);
+            if (probe != NULL) probe->hit |= filter_has(probe->members, fp);
+            if (b != NULL) {
+                if (b->nm >= b->member_cap) { c->bad = 1; return; }
+                b->member_fps[b->nm++] = fp;
+            }
+        }
+        skip(c, len);
+    }
+    t->body_end = c->p;
+    if (segwit) {
+        for (uint64_t i = 0; i < n_in && !c->bad; i++) {
+            uint64_t items = compact_size(c);
+            for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
+        }
+    }
+    t->lock = c->p;
+    skip(c, 4);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* scan_block(data, pos, index, n_tx, coins, members) -> (index, pos)                         */
 
 /* From the transaction at c->p (number *index) on, walk transactions until one may spend a coin
@@ -317,40 +396,11 @@ static Py_ssize_t scan_from(Cursor *c, Py_ssize_t *index, Py_ssize_t n_tx, const
                             const Filter *members) {
     while (*index < n_tx && !c->bad) {
         Py_ssize_t start = c->p;
-        int hit = 0;
-        if (!need(c, 6)) break;
-        c->p += 4;
-        int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
-        if (segwit) c->p += 2;
-        uint64_t n_in = compact_size(c);
-        for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-            if (!need(c, 36)) break;
-            uint64_t fp = le_u64(c->d + c->p, 8) ^ le_u64(c->d + c->p + 32, 4);
-            hit |= filter_has(coins, fp);
-            c->p += 36;
-            skip(c, compact_size(c));
-            skip(c, 4);
-        }
-        uint64_t n_out = compact_size(c);
-        for (uint64_t i = 0; i < n_out && !c->bad; i++) {
-            skip(c, 8);
-            uint64_t len = compact_size(c);
-            if (c->bad || len > (uint64_t)PY_SSIZE_T_MAX || !need(c, (Py_ssize_t)len)) {
-                c->bad = 1;
-                break;
-            }
-            hit |= filter_has(members, member_fp(c->d + c->p, (Py_ssize_t)len));
-            c->p += (Py_ssize_t)len;
-        }
-        if (segwit) {
-            for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-                uint64_t items = compact_size(c);
-                for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
-            }
-        }
-        skip(c, 4);
+        Probe probe = {coins, members, 0};
+        TxSpan span;
+        tx_walk(c, &span, NULL, &probe);
         if (c->bad) break;
-        if (hit) return start;
+        if (probe.hit) return start;
         (*index)++;
     }
     return -1;
@@ -753,67 +803,6 @@ static void sha256d(const uint8_t *p, size_t n, uint8_t out[32]) {
 /* ---------------------------------------------------------------------------------------- */
 /* merkle_root(block) -> bytes                                                                */
 
-/* Where one transaction's witness-stripped serialization lies: [start, body_start) holds the
- * version (and, when body_start > start + 4, the segwit marker and flag), [body_start, body_end)
- * the inputs and outputs, [lock, lock + 4) the lock time; the transaction ends at lock + 4. */
-typedef struct {
-    Py_ssize_t start, body_start, body_end, lock;
-} TxSpan;
-
-/* A scan table being made (see scan_table below): room for every transaction, and for every
- * fingerprint the bytes left can hold (an input takes 36 bytes before its fingerprint is taken,
- * an output 9). */
-typedef struct {
-    uint64_t *starts, *coin_at, *member_at, *coin_fps, *member_fps;
-    size_t tx_cap, coin_cap, member_cap, k, nc, nm;
-} TableBuild;
-
-/* Walk one transaction, leaving the cursor after it (or bad); with `b`, record where it starts
- * and its fingerprints. */
-static void tx_walk(Cursor *c, TxSpan *t, TableBuild *b) {
-    t->start = c->p;
-    if (b != NULL) {
-        b->starts[b->k] = (uint64_t)c->p;
-        b->coin_at[b->k] = b->nc;
-        b->member_at[b->k] = b->nm;
-    }
-    if (!need(c, 6)) return;
-    c->p += 4;
-    int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
-    if (segwit) c->p += 2;
-    t->body_start = c->p;
-    uint64_t n_in = compact_size(c);
-    for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-        if (b != NULL && need(c, 36)) {
-            if (b->nc >= b->coin_cap) { c->bad = 1; return; }
-            b->coin_fps[b->nc++] = le_u64(c->d + c->p, 8) ^ le_u64(c->d + c->p + 32, 4);
-        }
-        skip(c, 36);
-        skip(c, compact_size(c));
-        skip(c, 4);
-    }
-    uint64_t n_out = compact_size(c);
-    for (uint64_t i = 0; i < n_out && !c->bad; i++) {
-        skip(c, 8);
-        uint64_t len = compact_size(c);
-        if (b != NULL && !c->bad && len <= (uint64_t)PY_SSIZE_T_MAX
-                && need(c, (Py_ssize_t)len)) {
-            if (b->nm >= b->member_cap) { c->bad = 1; return; }
-            b->member_fps[b->nm++] = member_fp(c->d + c->p, (Py_ssize_t)len);
-        }
-        skip(c, len);
-    }
-    t->body_end = c->p;
-    if (segwit) {
-        for (uint64_t i = 0; i < n_in && !c->bad; i++) {
-            uint64_t items = compact_size(c);
-            for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
-        }
-    }
-    t->lock = c->p;
-    skip(c, 4);
-}
-
 /* Step over a block's header and read its transaction count; the reason it cannot be a
  * block, or NULL. A transaction takes ten bytes at least: a larger count cannot be honest. */
 static const char *block_start(Cursor *c, uint64_t *n_tx) {
@@ -927,7 +916,7 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
         Py_BEGIN_ALLOW_THREADS
         for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
             TxSpan span;
-            tx_walk(&c, &span, b);
+            tx_walk(&c, &span, b, NULL);
             if (c.bad) break;
             if (b != NULL) b->k++;
             stripped += tx_stripped_size(&span);
@@ -1014,7 +1003,7 @@ static PyObject *scan_table(PyObject *module, PyObject *arg) {
     Py_BEGIN_ALLOW_THREADS
     for (; b.k < n_tx; b.k++) {
         TxSpan span;
-        tx_walk(&c, &span, &b);
+        tx_walk(&c, &span, &b, NULL);
         if (c.bad) break;
     }
     Py_END_ALLOW_THREADS

@@ -17,13 +17,12 @@ import struct
 from typing import Any
 
 from indexer.errors import ParseError
-from indexer.fastpath.scantable import MISMATCH, ScanTable, read_table
+from indexer.fastpath.scantable import MISMATCH, ScanTable, read_table, walk_tx
 from indexer.fastpath.scantable import scan_table as scan_table
-from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx, skip_witnesses
+from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
 from indexer.parse.script import is_unspendable
 
-_U32 = struct.Struct("<I")
 _MASK64 = (1 << 64) - 1
 _SSIZE = 1 << 63
 _MAX_RESERVE = 1 << 40
@@ -123,41 +122,15 @@ def scan_block(data: bytes, pos: int, index: int, n_tx: int, coins: Filter,
     if pos < 0 or pos > end or index < 0 or index > n_tx:
         raise ValueError(f"scan_block: pos {pos} or index {index} outside the data ({end} bytes, "
                          f"{n_tx} txs)")
-    from_bytes = int.from_bytes
     try:
         while index < n_tx:
-            start = pos
-            p = pos + 4
-            segwit = d[p] == 0 and d[p + 1] != 0
-            if segwit:
-                p += 2
-            n_in, p = read_compact_size(d, p)
-            hit = False
-            for _ in range(n_in):
-                if p + 36 > end:
-                    raise IndexError
-                if (from_bytes(d[p:p + 8], "little") ^ _U32.unpack_from(d, p + 32)[0]) in coins:
-                    hit = True
-                slen, p = read_compact_size(d, p + 36)
-                p += slen + 4
-            n_out, p = read_compact_size(d, p)
-            for _ in range(n_out):
-                slen, p = read_compact_size(d, p + 8)
-                if p + slen > end:
-                    raise IndexError
-                script = d[p:p + slen]
-                if (from_bytes(script[-8:], "little") ^ slen) in members:
-                    hit = True
-                p += slen
-            if segwit:
-                p = skip_witnesses(d, p, n_in)
-            p += 4
-            if p > end:
-                raise IndexError
-            if hit:
-                return index, start
+            coin_fps: list[int] = []
+            member_fps: list[int] = []
+            after = walk_tx(d, pos, coin_fps, member_fps)
+            if any(fp in coins for fp in coin_fps) or any(fp in members for fp in member_fps):
+                return index, pos
             index += 1
-            pos = p
+            pos = after
     except _MALFORMED:
         raise ValueError(f"transaction {index} runs past the end of the data") from None
     return n_tx, pos

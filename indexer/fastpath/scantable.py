@@ -28,8 +28,10 @@ _MALFORMED = (IndexError, struct.error, OverflowError)
 MISMATCH = "the scan table does not match the block"
 
 
-def _walk_tx(d: bytes, p: int, coin_fps: list[int], member_fps: list[int]) -> int:
-    """Walk the transaction at `p`, appending its fingerprints; where it ends."""
+def walk_tx(d: bytes, p: int, coin_fps: list[int], member_fps: list[int]) -> int:
+    """Walk the transaction at `p`, appending its fingerprints; where it ends (IndexError,
+    struct.error or OverflowError when it runs past the data). The reference's one walk of a
+    transaction's framing: the scan and the scan table both go through it."""
     end = len(d)
     from_bytes = int.from_bytes
     p += 4
@@ -82,7 +84,7 @@ def scan_table(block: Any) -> bytes:
         coin_at.append(len(coin_fps))
         member_at.append(len(member_fps))
         try:
-            p = _walk_tx(d, p, coin_fps, member_fps)
+            p = walk_tx(d, p, coin_fps, member_fps)
         except _MALFORMED:
             del coin_fps[coin_at[-1]:], member_fps[member_at[-1]:]
             bad = 1
