@@ -32,7 +32,7 @@ from indexer.mining import SECONDS_PER_DAY, block_totals
 from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
-from indexer.store.db import Store
+from indexer.store.db import Store, damaged
 
 MEMBERSHIPS_KEPT = 1_000_000  # scripts remembered between blocks; all forgotten past this many
 
@@ -51,9 +51,20 @@ class Memberships(dict[bytes, "tuple[int, int] | None"]):
     def __missing__(self, script: bytes) -> tuple[int, int] | None:
         if len(self) >= MEMBERSHIPS_KEPT:
             self.clear()
-        raw = self.buffer.get(keys.member_key(script))
+        key = keys.member_key(script)
+        raw = sized(self.buffer.store, key, self.buffer.get(key), keys.MEMBER_VALUE_SIZE)
         found = self[script] = None if raw is None else keys.unpack_member(raw)
         return found
+
+
+def sized(store: Store, key: bytes, raw: bytes | None, size: int) -> bytes | None:
+    """`raw`, read for `key`, when it has the size of the values stored under such keys: a
+    value of another size is a damaged index (StoreError), which the cohort step must not take
+    for a damaged block."""
+    if raw is not None and len(raw) != size:
+        raise damaged(store.path, f"the value of key {key.hex()} holds {len(raw)} bytes, not "
+                                  f"{size}")
+    return raw
 
 
 class IndexView:
@@ -69,7 +80,11 @@ class IndexView:
         # the buffer's layers, then the index: `get_coin` is compiled, so a lookup runs no
         # Python frame until it reaches LevelDB
         self.stored_coin: Callable[[bytes, int], Coin | None] = partial(
-            fastpath.get_coin, buffer.layers, buffer.store.get)
+            fastpath.get_coin, buffer.layers, self._index_coin)
+
+    def _index_coin(self, key: bytes) -> bytes | None:
+        store = self.buffer.store
+        return sized(store, key, store.get(key), keys.COIN_VALUE_SIZE)
 
 
 @dataclass(frozen=True, slots=True)

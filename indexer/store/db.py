@@ -263,7 +263,12 @@ class Snapshot(_Reads):
 
 
 def _damaged(path: Path, exc: Exception) -> StoreError:
-    return StoreError(f"index {path} is damaged ({reason(exc)}): restore it or re-index into a new "
+    return damaged(path, reason(exc))
+
+
+def damaged(path: Path, why: str) -> StoreError:
+    """The one-line error of an index whose bytes are not what minerflow wrote."""
+    return StoreError(f"index {path} is damaged ({why}): restore it or re-index into a new "
                       f"directory")
 
 
