@@ -931,14 +931,13 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
     *weight = 3 * (unsigned long long)stripped + (unsigned long long)view.len;
     PyMem_Free(nodes);
     PyBuffer_Release(&view);
-    if (why == NULL && b != NULL && (*table = table_build_bytes(b, n_tx, 0, c.p)) == NULL)
-        why = "";  /* MemoryError set */
+    if (why == NULL && b != NULL) *table = table_build_bytes(b, n_tx, 0, c.p);
     PyMem_Free(build.starts);
     if (why != NULL) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, why);
+        PyErr_SetString(PyExc_ValueError, why);
         return -1;
     }
-    return 0;
+    return b != NULL && *table == NULL ? -1 : 0;  /* no memory for the table's bytes */
 }
 
 static PyObject *merkle_root(PyObject *module, PyObject *arg) {
