@@ -2,7 +2,8 @@
 
 `Follower.status` is what `/v1/status` shows: what the follower is doing, the node's tip, the
 last error. Failures of the node (unreachable, restarting, an RPC error, an answer that makes no
-sense) are retried with backoff while the status says so; only the index itself failing (a
+sense, a block that fails its check, anything unexpected a node's answer provokes) are retried
+with backoff while the status says so; only the index itself failing (a
 reorg deeper than the undo kept, a damaged or full index) ends the follower, and then the
 status says "dead" and why. `stop()` is seen between blocks and during every wait, so a
 shutdown returns within a second with the index at a flushed block.
@@ -17,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from indexer.attribution.pools import PoolsList
-from indexer.errors import ConfigError, MinerflowError, StoreError
+from indexer.errors import (
+    ConfigError,
+    DamagedBlockError,
+    MinerflowError,
+    SourceError,
+    StoreError,
+)
 from indexer.fingerprints import Fingerprints
 from indexer.flows.labels import LabelSet
 from indexer.pipeline import RunReport, sync
@@ -93,10 +100,17 @@ class Follower:
         except MinerflowError as exc:
             self._failed(exc)
             return None
+        except Exception as exc:  # noqa: BLE001 - whatever a node's answer provoked: retried
+            log.debug("sync failed", exc_info=True)
+            self._failed(SourceError(f"sync failed ({type(exc).__name__}: {exc}"[:300] + ")"))
+            return None
         finally:
             self.status.syncing = False
         self._synced_once = True
         self.status.node_tip = report.node_tip
+        if report.damage:  # a block that failed its check: the index stays at its parent
+            self._failed(DamagedBlockError(report.damage[0]))
+            return None
         self.status.last_error = None
         self.status.note = report.waiting
         self.status.last_sync = time.time()

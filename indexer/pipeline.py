@@ -32,7 +32,7 @@ from indexer.source.node import NodeSource
 from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import RPC_INVALID_PARAMETER, RpcError
-from indexer.source.verify import check_merkle_root
+from indexer.source.verify import check_block
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
 from indexer.store.db import IndexState, Store
@@ -101,7 +101,7 @@ class BlockFileSource:
                 weight = scan = None  # not a whole block: the applier says so
         else:
             try:
-                weight, scan = check_merkle_root(data, cb.hash_rev, f"{self.where(cb.location)}: "
+                weight, scan = check_block(data, cb.hash_rev, f"{self.where(cb.location)}: "
                                                  f"block {cb.hash_hum} (height {cb.height})")
             except DamagedBlockError as exc:
                 return exc
@@ -128,7 +128,7 @@ class BlockFileSource:
         found = []
         for location in chain.stale_at:
             try:
-                check_merkle_root(self.files.read(location), None,
+                check_block(self.files.read(location), None,
                                   f"{self.where(location)}: stale block")
             except DamagedBlockError as exc:
                 found.append(f"{exc} (not on the active chain, skipped)")
@@ -247,7 +247,8 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
     smaller by invalidateblock) is waited for (`report.waiting`). When the node changes its
     chain while we read it (a block's parent is not the block we just applied, or its tip goes
     below the heights asked for), what was applied is flushed and the report says so; the next
-    call continues. `stop`, checked between blocks, ends the pass the same way.
+    call continues. `stop`, checked between blocks, ends the pass the same way. A block that
+    fails its check (`NodeSource.block`) ends the pass at its parent, in `report.damage`.
     """
     info = node.info()
     node_tip = info.tip
@@ -297,7 +298,13 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                     report.stopped = True
                     node_tip = -1
                     break
-                block = node.block(hash_rev)
+                try:
+                    got = node.block(hash_rev, h)
+                except DamagedBlockError as exc:
+                    report.damage.append(f"{exc}; the index stops at height {h - 1}")
+                    node_tip = -1
+                    break
+                block = got.block
                 if h > 0 and block.header.prev_hash_rev != prev_hash:
                     report.notes.append(f"the node changed its chain at height {h} during the "
                                         f"sync; indexed up to {h - 1}, run again to continue")
@@ -305,7 +312,7 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                     break
                 chain_time = max(block.header.time, prev_time)
                 applier.apply(BlockMeta(h, hash_rev, chain_time), block,
-                              node.spent_values(hash_rev, block, h))
+                              node.spent_values(hash_rev, block, h), got.weight, got.scan)
                 prev_hash, prev_time = hash_rev, chain_time
                 report.applied += 1
                 if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:

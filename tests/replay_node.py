@@ -7,6 +7,12 @@ deleting its `.cookie` while down and writing a new one on start), answer -28 (w
 any other RPC error, drop connections without answering, serve only part of its chain (a node
 behind, or one whose tip shrinks), and call a hook on every call so a test can change it
 mid-sync.
+
+It can also lie, as a hostile or broken node would: serve other bytes for a block
+(`tampered`, over REST and `getblock`), rewrite its next answers to a method (`rewrites`:
+each a function of the answer it would give, returning the JSON it sends instead, or raw
+bytes), pad an answer past any sane size (`padding`), or drip it out one byte at a
+time (`drip`, seconds between bytes).
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ class ReplayNode:
         self.connections = 0  # TCP connections accepted
         self.cookie_dir = cookie_dir
         self.pruned_below: int | None = None  # blocks below this height are pruned
+        self.tampered: dict[str, bytes] = {}  # block hash -> the bytes served for it
+        # (method, rewrite): the next answer to a request whose first call is `method` is
+        # rewrite(the answer the node would give): JSON to send, or bytes to send as they are
+        self.rewrites: list[tuple[str, Callable[[Any], Any]]] = []
+        self.padding = 0  # bytes of white space after the next JSON answer
+        self.drip = 0.0  # seconds between the bytes of the next answers (0: all at once)
         self._server: ThreadingHTTPServer | None = None
         self._open: set[socket.socket] = set()
         self.port = 0
@@ -91,13 +103,32 @@ class ReplayNode:
                 if not node.authorized(self.headers.get("Authorization")):
                     self.empty(401)
                     return
-                answer = node.answer(json.loads(body))
-                data = json.dumps(answer).encode()
+                request = json.loads(body)
+                answer = node.answer(request)
+                first = request[0] if isinstance(request, list) and request else request
+                if node.rewrites and node.rewrites[0][0] == first.get("method"):
+                    answer = node.rewrites.pop(0)[1](answer)
+                data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                if node.padding:
+                    data += b" " * node.padding
+                    node.padding = 0
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.send(data)
+
+            def send(self, data: bytes) -> None:
+                if not node.drip:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(node.drip)
+                except OSError:  # the client gave up on us
+                    self.close_connection = True
 
             def do_GET(self) -> None:  # noqa: N802
                 node.requests += 1
@@ -107,11 +138,11 @@ class ReplayNode:
                 if not node.rest or not self.path.startswith("/rest/block/") or block is None:
                     self.empty(404)
                     return
-                data = bytes.fromhex(block["raw"])
+                data = node.raw(block["hash"])
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.send(data)
 
         ThreadingHTTPServer.allow_reuse_address = True
         ThreadingHTTPServer.daemon_threads = True
@@ -180,6 +211,10 @@ class ReplayNode:
             return {"id": rid, "result": None, "error": {"code": -1, "message": str(exc)}}
         return {"id": rid, "result": result, "error": None}
 
+    def raw(self, hash_hum: str) -> bytes:
+        """The bytes served for a block: its own, unless `tampered` says otherwise."""
+        return self.tampered.get(hash_hum) or bytes.fromhex(self.blocks[hash_hum]["raw"])
+
     def method(self, name: str, params: list[Any]) -> Any:
         chain = self.chain()
         if name == "getblockchaininfo":
@@ -208,7 +243,7 @@ class ReplayNode:
             if self.pruned_below is not None and block["height"] < self.pruned_below:
                 raise PermissionError("Block not available (pruned data)")
             verbosity = params[1] if len(params) > 1 else 1
-            return block["raw"] if verbosity == 0 else block["verbose3"]
+            return self.raw(block["hash"]).hex() if verbosity == 0 else block["verbose3"]
         if name == "getchaintips":
             return self.recordings[self.state]["chaintips"]
         raise LookupError(f"Method not found: {name}")

@@ -38,7 +38,7 @@ from indexer.cli.common import (
     zmq_option,
 )
 from indexer.config import Network, blocks_dir, get_network
-from indexer.errors import ConfigError, MinerflowError
+from indexer.errors import ConfigError, MinerflowError, SourceError
 from indexer.follow import Follower
 from indexer.pipeline import (
     FLUSH_BLOCKS,
@@ -160,6 +160,10 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
                                   flush_blocks=flush_every, on_total=progress.total,
                                   stop=stop.event)
                     print_report(report)
+                    if report.damage:
+                        raise SourceError(f"a block from the node failed its check (see "
+                                          f"above); the index stops at height "
+                                          f"{report.tip_height}, its parent")
                 except MinerflowError:
                     if stop.name is None:  # not a call cut short by the signal
                         raise

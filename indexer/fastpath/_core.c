@@ -11,7 +11,8 @@
  *   block_weight      BIP 141 weight of a whole block (GIL released)
  *   scan_table        scan_block's walk over a whole block done ahead, filters left out
  *                     (GIL released): the step then only probes
- *   block_check       merkle_root, block_weight and scan_table from one walk (GIL released)
+ *   block_check       merkle_root, block_weight and scan_table from one walk, and the BIP 141
+ *                     witness commitment checked where the block has witness data (GIL released)
  *   step_txs          SPEC 5 over a block's transactions after the coinbase: decode the ones
  *                     the filters flag, take coins, join scripts, create coins, sum flows
  *   get_coin, put_coins   the tracked coins' reads and writes through the write buffer
@@ -888,31 +889,85 @@ static PyObject *table_build_bytes(TableBuild *b, uint64_t n_tx, int bad, Py_ssi
     return out;
 }
 
+/* The wtxid of a walked transaction: the double SHA-256 of all of it, witnesses included. */
+static void tx_whash(const Cursor *c, const TxSpan *t, uint8_t out[32]) {
+    sha256d(c->d + t->start, (size_t)(t->lock + 4 - t->start), out);
+}
+
+/* BIP 141 for a block with witness data, its transactions walked whole: the coinbase (walked
+ * at `cb`) must hold a commitment output (the last output whose script is at least 38 bytes
+ * and starts 6a24aa21a9ed) equal to sha256d(witness root || the coinbase's witness reserved
+ * value, its first input's one 32-byte witness item); `wnodes` holds every wtxid, the
+ * coinbase's as 32 zero bytes, with room for one more. The reason it fails, or NULL. */
+static const char *witness_fault(const Cursor *block, const TxSpan *cb, uint8_t *wnodes,
+                                 size_t n_tx) {
+    Cursor c = {block->d, cb->lock, cb->body_start, 0};
+    const uint8_t *commit = NULL;
+    uint64_t n_in = compact_size(&c);
+    for (uint64_t i = 0; i < n_in && !c.bad; i++) {
+        skip(&c, 36);
+        skip(&c, compact_size(&c));
+        skip(&c, 4);
+    }
+    uint64_t n_out = compact_size(&c);
+    for (uint64_t i = 0; i < n_out && !c.bad; i++) {
+        skip(&c, 8);
+        uint64_t len = compact_size(&c);
+        if (!c.bad && len >= 38 && len <= (uint64_t)PY_SSIZE_T_MAX && need(&c, (Py_ssize_t)len)
+                && memcmp(c.d + c.p, "\x6a\x24\xaa\x21\xa9\xed", 6) == 0)
+            commit = c.d + c.p + 6;
+        skip(&c, len);
+    }
+    if (c.bad) return "its coinbase cannot be read";
+    if (commit == NULL) return "it has witness data but no witness commitment in its coinbase";
+    const uint8_t *reserved = NULL;
+    if (cb->body_start > cb->start + 4 && n_in >= 1) {
+        uint64_t items = compact_size(&c);
+        uint64_t len = items == 1 ? compact_size(&c) : 0;
+        if (!c.bad && items == 1 && len == 32 && need(&c, 32)) reserved = c.d + c.p;
+    }
+    if (reserved == NULL)
+        return "its coinbase lacks the witness reserved value (one 32-byte witness item)";
+    uint8_t pair[64];
+    merkle_fold(wnodes, n_tx, pair);
+    memcpy(pair + 32, reserved, 32);
+    uint8_t expected[32];
+    sha256d(pair, 64, expected);
+    if (memcmp(expected, commit, 32) != 0)
+        return "its witness data does not match the witness commitment in its coinbase";
+    return NULL;
+}
+
 /* One walk over a whole block, with the GIL released: its BIP 141 weight (three times the
  * stripped size, i.e. header, transaction count and every transaction without marker, flag and
- * witnesses, plus the total size), when `root` is given the merkle root of its txids, and when
- * `table` is given its scan table (a new bytes object). 0, or -1 with ValueError (or
- * MemoryError) set. */
+ * witnesses, plus the total size), when `root` is given the merkle root of its txids, when
+ * `table` is given its scan table (a new bytes object), and with `witness` the BIP 141
+ * commitment checked when any transaction has witness data (witness_fault). 0, or -1 with
+ * ValueError (or MemoryError) set. */
 static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
-                      PyObject **table) {
+                      PyObject **table, int witness) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return -1;
     Cursor c = {view.buf, view.len, 0, 0};
-    uint8_t *nodes = NULL;
+    uint8_t *nodes = NULL, *wnodes = NULL;
     TableBuild build = {0}, *b = NULL;
     const char *why = NULL;
     uint64_t n_tx = 0;
     Py_ssize_t stripped = 0;
     if ((why = block_start(&c, &n_tx)) == NULL) {
         if ((root != NULL && (nodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL)
+                || (witness && (wnodes = PyMem_Malloc((size_t)n_tx * 32 + 32)) == NULL)
                 || (table != NULL && table_build_init(&build, n_tx, c.n - c.p) < 0)) {
             PyMem_Free(nodes);
+            PyMem_Free(wnodes);
             PyBuffer_Release(&view);
             PyErr_NoMemory();
             return -1;
         }
         b = table != NULL ? &build : NULL;
         stripped = c.p;
+        int has_witness = 0;
+        TxSpan coinbase = {0, 0, 0, 0};
         Py_BEGIN_ALLOW_THREADS
         for (uint64_t t = 0; t < n_tx && !c.bad; t++) {
             TxSpan span;
@@ -921,15 +976,35 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
             if (b != NULL) b->k++;
             stripped += tx_stripped_size(&span);
             if (nodes != NULL) tx_hash(&c, &span, nodes + 32 * t);
+            if (wnodes != NULL) {
+                int segwit = span.body_start > span.start + 4;
+                has_witness |= segwit;
+                if (t == 0) {
+                    coinbase = span;
+                    memset(wnodes, 0, 32);
+                } else if (segwit) {
+                    tx_whash(&c, &span, wnodes + 32 * t);
+                } else if (nodes != NULL) {
+                    memcpy(wnodes + 32 * t, nodes + 32 * t, 32);
+                } else {
+                    tx_hash(&c, &span, wnodes + 32 * t);
+                }
+            }
         }
         if (nodes != NULL && !c.bad && c.p == c.n) merkle_fold(nodes, (size_t)n_tx, root);
         Py_END_ALLOW_THREADS
         if (c.bad) why = "block runs past its end";
         else if (c.p != c.n) why = "block has bytes after its last transaction";
+        else if (has_witness) {
+            Py_BEGIN_ALLOW_THREADS
+            why = witness_fault(&c, &coinbase, wnodes, (size_t)n_tx);
+            Py_END_ALLOW_THREADS
+        }
     }
     /* stripped <= total <= PY_SSIZE_T_MAX: the sum fits in 64 bits unsigned */
     *weight = 3 * (unsigned long long)stripped + (unsigned long long)view.len;
     PyMem_Free(nodes);
+    PyMem_Free(wnodes);
     PyBuffer_Release(&view);
     if (why == NULL && b != NULL) *table = table_build_bytes(b, n_tx, 0, c.p);
     PyMem_Free(build.starts);
@@ -943,7 +1018,7 @@ static int block_walk(PyObject *arg, uint8_t *root, unsigned long long *weight,
 static PyObject *merkle_root(PyObject *module, PyObject *arg) {
     uint8_t root[32];
     unsigned long long weight;
-    if (block_walk(arg, root, &weight, NULL) < 0) return NULL;
+    if (block_walk(arg, root, &weight, NULL, 0) < 0) return NULL;
     return PyBytes_FromStringAndSize((const char *)root, 32);
 }
 
@@ -952,20 +1027,21 @@ static PyObject *merkle_root(PyObject *module, PyObject *arg) {
 
 static PyObject *block_weight(PyObject *module, PyObject *arg) {
     unsigned long long weight;
-    if (block_walk(arg, NULL, &weight, NULL) < 0) return NULL;
+    if (block_walk(arg, NULL, &weight, NULL, 0) < 0) return NULL;
     return PyLong_FromUnsignedLongLong(weight);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* block_check(block) -> (merkle root, weight, scan table)                                   */
 
-/* merkle_root, block_weight and scan_table of the same bytes from one walk: the read-ahead
- * thread's check of every block, and the walk the cohort step then need not do. */
+/* merkle_root, block_weight and scan_table of the same bytes from one walk, which also checks
+ * the witness commitment of a block with witness data (ValueError when it fails): the check of
+ * every block on every path, and the walk the cohort step then need not do. */
 static PyObject *block_check(PyObject *module, PyObject *arg) {
     uint8_t root[32];
     unsigned long long weight;
     PyObject *table = NULL;
-    if (block_walk(arg, root, &weight, &table) < 0) return NULL;
+    if (block_walk(arg, root, &weight, &table, 1) < 0) return NULL;
     return Py_BuildValue("(y#KN)", (const char *)root, (Py_ssize_t)32, weight, table);
 }
 

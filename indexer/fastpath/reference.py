@@ -19,7 +19,7 @@ from typing import Any
 from indexer.errors import ParseError
 from indexer.fastpath.scantable import MISMATCH, ScanTable, read_table, walk_tx
 from indexer.fastpath.scantable import scan_table as scan_table
-from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx
+from indexer.parse.deserializer import Tx, parse_block, read_compact_size, read_tx, sha256d
 from indexer.parse.deserializer import merkle_root as merkle_of_txids
 from indexer.parse.script import is_unspendable
 
@@ -246,10 +246,49 @@ def block_weight(block: Any) -> int:
 
 
 def block_check(block: Any) -> tuple[bytes, int, bytes]:
-    """(merkle_root, block_weight, scan_table) of a whole serialized block: the read-ahead
-    thread's check, and the walk the cohort step then need not do."""
+    """(merkle_root, block_weight, scan_table) of a whole serialized block: the check of every
+    block on every path, and the walk the cohort step then need not do. A block with witness
+    data must also carry its BIP 141 commitment (`witness_fault`), else ValueError."""
     data = bytes(block)
-    return merkle_root(data), block_weight(data), scan_table(data)
+    found = merkle_root(data), block_weight(data), scan_table(data)
+    why = witness_fault(data)
+    if why is not None:
+        raise ValueError(why)
+    return found
+
+
+WITNESS_COMMITMENT = bytes.fromhex("6a24aa21a9ed")
+
+
+def witness_fault(data: bytes) -> str | None:
+    """BIP 141 for a whole block: None when no transaction is serialized with witness data, or
+    when the coinbase's commitment (its last output whose script is at least 38 bytes and starts
+    6a24aa21a9ed) equals sha256d(merkle root of the wtxids, the coinbase's as 32 zero bytes ||
+    the witness reserved value, the one 32-byte witness item of the coinbase's first input);
+    else why not."""
+    txs = _whole_block(data)
+    segwit = [tx._body_start > tx._start + 4 for tx in txs]
+    if not any(segwit):
+        return None
+    coinbase = txs[0]
+    commits = [out.script for out in coinbase.outputs
+               if len(out.script) >= 38 and out.script[:6] == WITNESS_COMMITMENT]
+    if not commits:
+        return "it has witness data but no witness commitment in its coinbase"
+    reserved = None
+    if segwit[0] and coinbase.inputs:
+        items, p = read_compact_size(data, coinbase._body_end)
+        if items == 1:
+            size, p = read_compact_size(data, p)
+            if size == 32:
+                reserved = data[p:p + 32]
+    if reserved is None:
+        return "its coinbase lacks the witness reserved value (one 32-byte witness item)"
+    wtxids = [bytes(32)] + [sha256d(data[tx._start:tx._lock_start + 4]) if wit else tx.txid_rev
+                            for tx, wit in zip(txs[1:], segwit[1:], strict=True)]
+    if sha256d(merkle_of_txids(wtxids) + reserved) != commits[-1][6:38]:
+        return "its witness data does not match the witness commitment in its coinbase"
+    return None
 
 
 # -- the cohort step over a block's transactions after the coinbase (SPEC 5) ---------------------

@@ -31,6 +31,7 @@ from indexer.mining import block_work
 from indexer.parse.deserializer import hum, open_block, sha256d
 from indexer.source.blkfiles import BlockFiles, Gap, Record, RecordLocation, TornRecord
 from indexer.source.undo_evidence import LostChildren, StoredBlock, find_lost_children
+from indexer.source.verify import is_valid_block
 
 _HEADER_LINKS = struct.Struct("<4x32s32sII")  # prev hash, merkle root, time, bits
 
@@ -92,13 +93,7 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         assert isinstance(item, Record)
         block_hash = sha256d(item.header)
         if block_hash in known:
-            first = known[block_hash][3]
-            same = files.read(first) == files.read(item.location)
-            name = files.path(item.location.file_no).name
-            notes.append(
-                f"{name} offset {item.location.offset - 8}: another copy of block "
-                f"{hum(block_hash)}{'' if same else ', different from the first'}, ignored"
-            )
+            notes.append(_second_copy(files, known, block_hash, item.location))
             continue
         prev, _merkle, time, bits = _HEADER_LINKS.unpack_from(item.header)
         if int.from_bytes(block_hash, "little") > bits_to_target(bits):
@@ -171,6 +166,26 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
 
 
 Known = dict[bytes, tuple[bytes, int, int, RecordLocation, int]]
+
+
+def _second_copy(files: BlockFiles, known: Known, block_hash: bytes,
+                 location: RecordLocation) -> str:
+    """Keep the valid one of two records of one block (the first when both are, or neither:
+    the check when it is read then says so); the note on the one left out. Copies that differ
+    can only differ where the header's hash does not reach: witness data, or damage."""
+    prev, time, bits, first, seq = known[block_hash]
+    first_data, data = files.read(first), files.read(location)
+    name = files.path(location.file_no).name
+    where = f"{name} offset {location.offset - 8}"
+    if first_data == data:
+        return f"{where}: another copy of block {hum(block_hash)}, ignored"
+    if not is_valid_block(first_data) and is_valid_block(data):
+        known[block_hash] = (prev, time, bits, location, seq)
+        first_name = files.path(first.file_no).name
+        return (f"{first_name} offset {first.offset - 8}: a copy of block {hum(block_hash)} "
+                f"that fails its check (merkle root or witness commitment), ignored for the "
+                f"valid copy at {where}")
+    return f"{where}: another copy of block {hum(block_hash)}, different from the first, ignored"
 
 
 def _path_to(known: Known, genesis: bytes, tip: bytes) -> list[bytes]:

@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from indexer.config import Network
-from indexer.errors import ConfigError, SourceError
+from indexer.errors import ConfigError, DamagedBlockError, ParseError, SourceError
 from indexer.flows.cohorts import SpentValues
 from indexer.parse.deserializer import RawBlock, hum, open_block, sha256d
+from indexer.source import answers
 from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import NodeClient, RpcError
+from indexer.source.verify import check_block
 
 log = logging.getLogger(__name__)
-
-
-def sats(btc: Decimal | float | int) -> int:
-    return int(Decimal(str(btc)) * 100_000_000)
 
 
 class LocalFiles:
@@ -59,6 +55,25 @@ class LocalFiles:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckedBlock:
+    """A block that passed `check_block`, with what its walk gave the applier."""
+
+    block: RawBlock
+    weight: int
+    scan: bytes
+
+
+def checked(data: bytes, hash_rev: bytes, where: str) -> CheckedBlock:
+    """`data` checked as block `hash_rev` (DamagedBlockError naming `where` when it is not)."""
+    weight, scan = check_block(data, hash_rev, where)
+    try:
+        block = open_block(data)
+    except ParseError as exc:  # a whole block by its merkle walk, but no coinbase first
+        raise DamagedBlockError(f"{where}: {exc}") from None
+    return CheckedBlock(block, weight, scan)
+
+
+@dataclass(frozen=True, slots=True)
 class ChainInfo:
     """What `getblockchaininfo` says of the node's chain."""
 
@@ -80,17 +95,18 @@ class NodeSource:
 
     def info(self) -> ChainInfo:
         """The node's chain, checked to be the network minerflow was told."""
-        info = self.client.call("getblockchaininfo")
-        if not isinstance(info, dict):
-            raise SourceError(f"node at {self.client.url} answered getblockchaininfo with "
-                              f"something else")
-        chain = info.get("chain")
+        url, what = self.client.url, "getblockchaininfo"
+        info = answers.obj(self.client.call("getblockchaininfo"), what, url)
+        chain = answers.field(info, "chain", what, url)
         if chain != self.network.name:  # getblockchaininfo names chains as minerflow does
-            raise ConfigError(f"the node at {self.client.url} runs {chain!r}, not "
+            raise ConfigError(f"the node at {self.client.url} runs {answers.show(chain)}, not "
                               f"{self.network.name!r}: check --network or --rpc-url")
-        pruned = bool(info.get("pruned")) and info.get("pruneheight") is not None
-        return ChainInfo(str(chain), int(info["blocks"]), str(info["bestblockhash"]),
-                         int(info["pruneheight"]) if pruned else None)
+        tip = answers.height(answers.field(info, "blocks", what, url), what, url)
+        best = answers.block_hash(answers.field(info, "bestblockhash", what, url), what, url)
+        prune_height = None
+        if info.get("pruned") is True and info.get("pruneheight") is not None:
+            prune_height = answers.height(info["pruneheight"], f"{what} pruneheight", url)
+        return ChainInfo(str(chain), tip, hum(best), prune_height)
 
     def tip(self) -> tuple[int, str]:
         info = self.info()
@@ -98,31 +114,54 @@ class NodeSource:
 
     def hashes(self, start: int, stop: int) -> list[bytes]:
         """Hashes (serialized order) of the node's active chain at heights [start, stop)."""
-        answers = self.client.batch([("getblockhash", [h]) for h in range(start, stop)])
-        return [bytes.fromhex(str(a))[::-1] for a in answers]
+        found = self.client.batch([("getblockhash", [h]) for h in range(start, stop)])
+        return [answers.block_hash(a, f"getblockhash {h}", self.client.url)
+                for h, a in zip(range(start, stop), found, strict=True)]
 
-    def block(self, hash_rev: bytes) -> RawBlock:
+    def block(self, hash_rev: bytes, height: int) -> CheckedBlock:
+        """The block `hash_rev` at `height`, checked (`check_block`: header hash, merkle root,
+        witness commitment) whichever way it came: the node's blk file first, else REST, else
+        `getblock`. A local copy that fails is passed over for the node's own answer; a block
+        that fails from every source raises DamagedBlockError naming it and where it came from.
+        """
+        what = f"block {hum(hash_rev)} (height {height})"
+        local_fault: DamagedBlockError | None = None
         if self.local is not None:
             loc = self.local.location(hash_rev)
             if loc is not None:
-                return open_block(self.local.files.read(loc))
+                name = f"{self.local.files.path(loc.file_no).name} offset {loc.offset - 8}"
+                data = self.local.files.read(loc)
+                try:
+                    return checked(data, hash_rev, f"{name}: {what}")
+                except DamagedBlockError as exc:
+                    log.warning("%s; asking the node for it", exc)
+                    local_fault = exc
+        data, via = self._fetch(hash_rev)
+        try:
+            return checked(data, hash_rev, f"{what} as the node at {self.client.url} sent it "
+                                           f"({via})")
+        except DamagedBlockError as exc:
+            if local_fault is None:
+                raise
+            raise DamagedBlockError(f"{exc}; the node's blk file holds a damaged copy too "
+                                    f"({local_fault})") from None
+
+    def _fetch(self, hash_rev: bytes) -> tuple[bytes, str]:
+        """The block's bytes over REST (when the node has -rest) or `getblock`, and which."""
         hash_hum = hum(hash_rev)
-        raw: bytes | None = None
         if self.rest is not False:
             raw = self.client.rest_block(hash_hum)
             self.rest = raw is not None
-        if raw is None:
-            try:
-                raw = bytes.fromhex(str(self.client.call("getblock", hash_hum, 0)))
-            except RpcError as exc:
-                if "pruned" in str(exc):
-                    raise ConfigError(f"block {hash_hum}: the node has pruned it ({exc}); "
-                                      f"index from a node without -prune") from None
-                raise
-        block = open_block(raw)
-        if block.header.hash_rev != hash_rev:
-            raise SourceError(f"the node sent block {hum(block.header.hash_rev)} for {hash_hum}")
-        return block
+            if raw is not None:
+                return raw, "REST"
+        try:
+            answer = self.client.call("getblock", hash_hum, 0)
+        except RpcError as exc:
+            if "pruned" in str(exc):
+                raise ConfigError(f"block {hash_hum}: the node has pruned it ({exc}); "
+                                  f"index from a node without -prune") from None
+            raise
+        return answers.hex_bytes(answer, f"getblock {hash_hum} 0", self.client.url), "getblock"
 
     def spent_values(self, hash_rev: bytes, block: RawBlock, height: int) -> SpentValues:
         cache: list[list[list[int]]] = []
@@ -142,12 +181,25 @@ class NodeSource:
                     return self.local.undo.spent_values(loc.file_no, block, height)
                 except UndoMissing:
                     pass
-        verbose: dict[str, Any] = self.client.call("getblock", hum(hash_rev), 3)
+        url, what = self.client.url, f"getblock {hum(hash_rev)} 3"
+        verbose = answers.obj(self.client.call("getblock", hum(hash_rev), 3), what, url)
+        txs = answers.field(verbose, "tx", what, url)
+        if not isinstance(txs, list) or len(txs) != block.tx_count:
+            raise answers.MalformedAnswer(f"node at {url} answered {what} with other "
+                                          f"transactions than the block's {block.tx_count}")
         out = []
-        for tx in verbose["tx"][1:]:
-            try:
-                out.append([sats(txin["prevout"]["value"]) for txin in tx["vin"]])
-            except KeyError:
-                raise SourceError(f"height {height}: the node's getblock verbosity 3 gives no "
-                                  f"prevouts (Bitcoin Core 23 or newer is needed)") from None
+        for tx in txs[1:]:
+            vin = answers.field(answers.obj(tx, what, url), "vin", what, url)
+            if not isinstance(vin, list):
+                raise answers.MalformedAnswer(f"node at {url} answered {what} with a vin that "
+                                              f"is not a list")
+            values = []
+            for txin in vin:
+                prevout = answers.obj(txin, what, url).get("prevout")
+                if prevout is None:
+                    raise SourceError(f"height {height}: the node's getblock verbosity 3 gives "
+                                      f"no prevouts (Bitcoin Core 23 or newer is needed)")
+                value = answers.field(answers.obj(prevout, what, url), "value", what, url)
+                values.append(answers.sats(value, what, url))
+            out.append(values)
         return out

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from indexer.config import Network
 from indexer.errors import ConfigError, SourceError
+from indexer.source.answers import MalformedAnswer
 
 if TYPE_CHECKING:
     from indexer.source.node_http import NodeConnection
@@ -168,7 +169,8 @@ class NodeClient:
     """
 
     def __init__(self, url: str, auth: NodeAuth, *, retries: int = 5, backoff: float = 0.5,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, deadline: float = 120.0,
+                 max_answer: int = 128 << 20) -> None:
         self.url = url
         self.auth = auth
         self.retries = retries
@@ -180,8 +182,9 @@ class NodeClient:
         # here: http.client (with ssl and email) costs every command that reads no node 13 ms
         from indexer.source.node_http import NodeConnection
 
-        self._connection: NodeConnection = NodeConnection(parts.hostname or "127.0.0.1",
-                                                          parts.port or 80, timeout, auth)
+        self._connection: NodeConnection = NodeConnection(
+            parts.hostname or "127.0.0.1", parts.port or 80, timeout, auth, deadline=deadline,
+            max_answer=max_answer)
         from bitcoin.rpc import RawProxy  # here: loading it costs every command 50 ms
 
         self._proxy = RawProxy(service_url=url, connection=self._connection)
@@ -211,19 +214,21 @@ class NodeClient:
                     for i, (m, p) in enumerate(calls)]
         answers = self._with_retries(lambda: self._post(requests), calls[0][0])
         if not isinstance(answers, list) or len(answers) != len(calls):
-            raise SourceError(f"node at {self.url} answered a batch of {len(calls)} calls "
-                              f"with something else")
-        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+            raise MalformedAnswer(f"node at {self.url} answered a batch of {len(calls)} calls "
+                                  f"with something else")
+        by_id = {a["id"]: a for a in answers
+                 if isinstance(a, dict) and type(a.get("id")) is int}
         results = []
         for i in range(len(calls)):
             answer = by_id.get(first + i)
             if answer is None:
-                raise SourceError(f"node at {self.url} left call {calls[i][0]} unanswered")
+                raise MalformedAnswer(f"node at {self.url} left call {calls[i][0]} unanswered "
+                                      f"(no answer with its id {first + i})")
             error = answer.get("error")
             if error:
                 code = error.get("code", 0) if isinstance(error, dict) else 0
                 message = error.get("message", "") if isinstance(error, dict) else error
-                raise RpcError(int(code) if isinstance(code, int) else 0, str(message))
+                raise RpcError(code if type(code) is int else 0, str(message)[:500])
             results.append(answer.get("result"))
         return results
 
@@ -246,6 +251,9 @@ class NodeClient:
 
         try:
             answers = self._proxy._batch(requests)
+        except (UnicodeDecodeError, RecursionError):  # not UTF-8, or JSON nested absurdly deep
+            raise MalformedAnswer(f"node at {self.url} answered with something that is not "
+                                  f"JSON text") from None
         except JSONRPCError:  # not JSON: bitcoinlib read the HTTP status, so do we
             status = self._connection.last_status
             if status == 401:
@@ -266,6 +274,8 @@ class NodeClient:
     def _with_retries(self, attempt: Any, what: str) -> Any:
         import http.client  # loaded with the connection
 
+        from indexer.source.node_http import TooSlow
+
         delay = self.backoff
         last = ""
         for round_no in range(self.retries + 1):
@@ -276,6 +286,8 @@ class NodeClient:
                 return attempt()
             except Transient as exc:
                 last = str(exc)
+            except TooSlow as exc:
+                last = f"node at {self.url} is too slow: {exc}"
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout
                 last = f"node at {self.url} is unreachable ({type(exc).__name__}: {exc})"
             except BaseException:

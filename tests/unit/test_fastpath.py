@@ -23,6 +23,7 @@ from indexer.fastpath.scantable import read_table
 from indexer.parse.deserializer import parse_block, read_compact_size
 from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import DATA, SAMPLE
+from tests.fuzz.seeds import records
 
 MAINNET_BLOCKS = sorted((DATA / "mainnet" / "blocks").glob("*.bin"))
 IMPLEMENTATIONS = (_core, reference)
@@ -202,3 +203,86 @@ def test_both_sha256_implementations_give_the_reference_merkle_roots(sha: str) -
     for path, root in zip(MAINNET_BLOCKS, roots, strict=True):
         data = path.read_bytes()
         assert bytes.fromhex(root) == data[36:68] == reference.merkle_root(data)
+
+
+
+SEGWIT_BLOCKS = [p for p in MAINNET_BLOCKS if p.name[:6] in ("481829", "482683", "574200",
+                                                              "702861")]
+
+
+def _witness_bytes(data: bytes) -> list[int]:
+    """Offsets of every witness byte of the block's transactions (coinbase included)."""
+    found = []
+    for tx in parse_block(data).txs:
+        found.extend(range(tx._body_end, tx._lock_start))
+    return found
+
+
+def _both_refuse(bad: bytes, good_root: bytes) -> None:
+    outcomes = []
+    for impl in IMPLEMENTATIONS:
+        with pytest.raises(ValueError) as raised:
+            impl.block_check(bad)  # type: ignore[attr-defined]
+        outcomes.append(str(raised.value))
+    try:
+        walked = reference.merkle_root(bad) == good_root
+    except ValueError:  # the change broke the framing: both refused it, as the walk does
+        return
+    if walked:  # the walk held: the commitment failed
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0] in (
+            "its witness data does not match the witness commitment in its coinbase",
+            "its coinbase lacks the witness reserved value (one 32-byte witness item)")
+
+
+@pytest.mark.parametrize("path", SEGWIT_BLOCKS, ids=lambda p: p.name[:6])
+def test_the_witness_commitment_is_bitcoinlibs_and_any_changed_witness_byte_fails_it(
+        path: Path) -> None:
+    """python-bitcoinlib's witness merkle root, with the coinbase's reserved value, gives the
+    commitment both implementations check; a changed witness byte (the header's hash and
+    merkle root cover none of them) fails it, or the walk, in both alike."""
+    data = path.read_bytes()
+    block = CBlock.deserialize(data)
+    commitment = block.vtx[0].vout[block.get_witness_commitment_index()].scriptPubKey
+    reserved = block.vtx[0].wit.vtxinwit[0].scriptWitness.stack[0]
+    assert bytes(commitment)[6:38] == reference.sha256d(block.calc_witness_merkle_root()
+                                                        + reserved)
+    assert reference.witness_fault(data) is None
+    witness = _witness_bytes(data)
+    rng = random.Random(path.name)
+    for at in [witness[0], witness[-1], *rng.sample(witness, 3)]:
+        _both_refuse(data[:at] + bytes([data[at] ^ rng.randrange(1, 256)]) + data[at + 1:],
+                     data[36:68])
+
+
+@given(pick=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255),
+       block=st.sampled_from(range(20)))
+def test_any_witness_byte_changed_fails_in_both_alike(pick: int, flip: int, block: int) -> None:
+    """The same over the small blocks: the sample chain's (every one has a segwit coinbase) and
+    mainnet 482683."""
+    small = [*records(SAMPLE / "regtest" / "blocks" / "blk00001.dat", 19),
+             SEGWIT_BLOCKS[1].read_bytes()]
+    data = small[block]
+    witness = _witness_bytes(data)
+    at = witness[pick % len(witness)]
+    _both_refuse(data[:at] + bytes([data[at] ^ flip]) + data[at + 1:], data[36:68])
+
+def test_witness_data_without_a_commitment_fails() -> None:
+    """A segwit transaction in a block whose coinbase has no commitment (e.g. pre-activation
+    bytes with witness data added) fails; a block without witness data needs none."""
+    plain = next(p for p in MAINNET_BLOCKS if p.name.startswith("100000-")).read_bytes()
+    for impl in IMPLEMENTATIONS:
+        impl.block_check(plain)  # type: ignore[attr-defined]
+    data = SEGWIT_BLOCKS[0].read_bytes()
+    block = parse_block(data)
+    coinbase = block.txs[0]
+    # drop the coinbase's commitment output by making its script too short to count
+    for out in coinbase.outputs:
+        if out.script[:6] == reference.WITNESS_COMMITMENT:
+            encoded = bytes([len(out.script)]) + out.script
+            cut = bytes([37]) + out.script[:37]
+            assert data.count(encoded) == 1
+            bad = data.replace(encoded, cut)
+    for impl in IMPLEMENTATIONS:
+        with pytest.raises(ValueError, match="no witness commitment"):
+            impl.block_check(bad[:80] + bad[80:])  # type: ignore[attr-defined]
