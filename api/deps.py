@@ -11,16 +11,15 @@ from typing import Annotated, TypedDict
 from fastapi import Depends, Request
 
 from indexer.reader import IndexReader
-from indexer.store.db import Store
 
 
 def get_reader(request: Request) -> Iterator[IndexReader]:
-    store: Store = request.app.state.served.current()
-    snapshot = store.snapshot()
-    try:
-        yield IndexReader(snapshot)
-    finally:
-        snapshot.close()
+    with request.app.state.served.reading() as store:
+        snapshot = store.snapshot()
+        try:
+            yield IndexReader(snapshot)
+        finally:
+            snapshot.close()
 
 
 Reader = Annotated[IndexReader, Depends(get_reader)]

@@ -34,7 +34,9 @@ class NodeStatus(BaseModel):
     following: bool = Field(description="A follower runs in this process and is alive.")
     state: str = Field(description="off (no follower), starting, syncing, following, waiting "
                        "(the node is behind the index), retrying (the node failed; see "
-                       "last_error), stopped, or dead (the follower ended; see last_error).")
+                       "last_error), switching (a rebuild made a new generation active; "
+                       "following moves to it), stopped, or dead (the follower ended; see "
+                       "last_error).")
     node_tip: int | None
     lag: int | None = Field(description="Node tip minus index tip; negative while the node is "
                             "behind the index.")

@@ -6,7 +6,9 @@ sense, a block that fails its check, anything unexpected a node's answer provoke
 with backoff while the status says so; only the index itself failing (a
 reorg deeper than the undo kept, a damaged or full index) ends the follower, and then the
 status says "dead" and why. `stop()` is seen between blocks and during every wait, so a
-shutdown returns within a second with the index at a flushed block.
+shutdown returns within a second with the index at a flushed block. When a rebuild has made
+another generation active, `run()` ends (`moved`, state "switching") without writing the
+retired one, and whoever owns the follower opens the new generation and follows on it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ MAX_BACKOFF = 60.0
 
 @dataclass(slots=True)
 class FollowStatus:
-    state: str = "starting"  # starting, syncing, following, waiting, retrying, stopped, dead
+    # starting, syncing, following, waiting, retrying, switching, stopped, dead
+    state: str = "starting"
     node_tip: int | None = None
     last_error: str | None = None
     last_error_time: float | None = None  # unix time of the last error
@@ -67,6 +70,8 @@ class Follower:
         self._synced_once = False
         self.thread: threading.Thread | None = None
         self.fingerprints: Fingerprints | None = None  # built by the first sync, then kept
+        self.moved = False  # a rebuild made another generation active: this one is done
+        self.on_moved: Callable[[], None] | None = None  # told once, after run() ends
         node.client.interrupt = self._stop
 
     @property
@@ -106,6 +111,10 @@ class Follower:
             return None
         finally:
             self.status.syncing = False
+        if report.moved:
+            self.moved = True
+            self.status.state = "switching"
+            return report
         self._synced_once = True
         self.status.node_tip = report.node_tip
         if report.damage:  # a block that failed its check: the index stays at its parent
@@ -141,16 +150,20 @@ class Follower:
                     self._wait(min(self.poll * 2 ** failures, MAX_BACKOFF))
                     continue
                 failures = 0
+                if report.moved:
+                    break
                 if on_report is not None and (report.applied or report.rolled_back):
                     on_report(report)
                 if report.stopped:
                     break
                 self._wait(self.poll)
         finally:
-            if self.status.state != "dead":
+            if self.status.state not in ("dead", "switching"):
                 self.status.state = "stopped"
                 if self.fingerprints is not None:  # the next start loads them
                     self.fingerprints.save(self.store)
+        if self.moved and self.on_moved is not None:
+            self.on_moved()
 
     def _wait(self, seconds: float) -> None:
         """Until `seconds` pass, a hashblock notification arrives, or stop()."""

@@ -33,7 +33,7 @@ from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import RPC_INVALID_PARAMETER, RpcError
 from indexer.source.verify import check_block
-from indexer.store import keys
+from indexer.store import generations, keys, writer
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
 from indexer.store.db import IndexState, Store
 
@@ -58,6 +58,7 @@ class RunReport:
     waiting: str | None = None  # why nothing was done: the node is behind the index
     node_tip: int | None = None  # the node's tip when the pass began (sync only)
     stopped: bool = False  # the stop event ended the pass early
+    moved: bool = False  # a rebuild made another generation active: nothing was done here
 
 
 class BlockFileSource:
@@ -179,6 +180,7 @@ def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: Lab
     except Exception:
         store.close()
         raise
+    generations.write_tip(store.db_path, store.require_state().tip_height)
     return store
 
 
@@ -240,6 +242,27 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
          on_total: TotalFn | None = None,
          fingerprints: Fingerprints | None = None,
          stop: threading.Event | None = None) -> RunReport:
+    """`_sync` as one pass of a block writer (`writer.applying`): when a rebuild has made
+    another generation active since `store` was opened, nothing is done and `report.moved`
+    says so (the caller opens the new one)."""
+    with writer.applying(store.path):
+        if store.moved():
+            return _left_alone(store)
+        return _sync(store, node, pools, labels, reorg_limit, progress, flush_blocks, fetch,
+                     on_total, fingerprints, stop)
+
+
+def _left_alone(store: Store) -> RunReport:
+    """The report of a pass that found its generation no longer active."""
+    state = store.require_state()
+    return RunReport(state.tip_height + 1, state.tip_height, state.tip_hash, 0, 0, 0,
+                     moved=True)
+
+
+def _sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
+          reorg_limit: int, progress: ProgressFn | None, flush_blocks: int, fetch: int,
+          on_total: TotalFn | None, fingerprints: Fingerprints | None,
+          stop: threading.Event | None) -> RunReport:
     """Bring the index to the node's best block, rolling back first where the node reorged.
 
     Blocks are discarded only where the node's chain really differs from the index: a node
@@ -335,7 +358,19 @@ def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: Lab
             flush_blocks: int = FLUSH_BLOCKS, on_total: TotalFn | None = None,
             stop_height: int | None = None, tx_sink: TxSink | None = None) -> RunReport:
     """Bring the index to the active chain of the block files (up to `stop_height` when
-    given); `tx_sink` hears every block's flows per transaction."""
+    given); `tx_sink` hears every block's flows per transaction. One pass of a block writer,
+    as `sync`: a generation made inactive meanwhile is left alone (`report.moved`)."""
+    with writer.applying(store.path):
+        if store.moved():
+            return _left_alone(store)
+        return _reindex(store, source, pools, labels, reorg_limit, progress, flush_blocks,
+                        on_total, stop_height, tx_sink)
+
+
+def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
+             reorg_limit: int, progress: ProgressFn | None, flush_blocks: int,
+             on_total: TotalFn | None, stop_height: int | None,
+             tx_sink: TxSink | None) -> RunReport:
     chain = source.chain()
     network = source.network
     hashes = [cb.hash_rev for cb in chain.blocks]

@@ -1,9 +1,9 @@
 """Daily USD prices for the USD metrics: import (`minerflow prices import`) and lookup.
 
-A prices file is CSV with the header `date,close_usd`: one row per UTC day, a YYYY-MM-DD date
-and a positive decimal close. The whole file is checked before anything is written; a bad row
-is reported with its line number. Prices are not block data: no undo record holds them, and a
-rollback or re-attribution leaves them alone.
+A prices file is CSV (UTF-8, a BOM allowed) with the header `date,close_usd`: one row per UTC
+day, a YYYY-MM-DD date from 1970 on and a positive decimal close. The whole file is checked
+before anything is written; a bad row is reported with its line number. Prices are not block
+data: no undo record holds them, and a rollback or re-attribution leaves them alone.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from indexer.store import keys
 from indexer.store.db import Store
 
 _DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 HEADER = ["date", "close_usd"]
 
 
 def load_prices(path: Path) -> dict[int, str]:
     """{day: close text} from a prices file; ConfigError naming the line of the first bad row."""
     try:
-        with path.open(newline="", encoding="utf-8") as stream:
+        with path.open(newline="", encoding="utf-8-sig") as stream:  # a BOM is no header
             rows = list(csv.reader(stream))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"{path}: cannot read prices ({exc})") from None
@@ -39,9 +40,14 @@ def load_prices(path: Path) -> dict[int, str]:
             raise ConfigError(f"{path} line {line}: expected 2 fields, got {len(row)}")
         date, close = row[0].strip(), row[1].strip()
         try:
+            if not _DATE.match(date):
+                raise ValueError(date)
             day = parse_day(date)
         except ValueError:
             raise ConfigError(f"{path} line {line}: {date!r} is not a date YYYY-MM-DD") from None
+        if day < 0:
+            raise ConfigError(f"{path} line {line}: {date} is before 1970-01-01, and before "
+                              f"every block")
         if not _DECIMAL.match(close) or float(close) <= 0:
             raise ConfigError(f"{path} line {line}: close_usd {close!r} is not a positive "
                               f"decimal")
@@ -58,6 +64,7 @@ def import_prices(store: Store, prices: dict[int, str]) -> None:
     state = store.require_state()
     store.write({keys.price_key(day): keys.pack_price(close) for day, close in prices.items()},
                 state)
+    store.record_lists()  # where a rebuild finds them to carry over
 
 
 def price_table(reader: IndexReader) -> dict[int, float]:

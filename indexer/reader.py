@@ -35,6 +35,24 @@ def parse_day(text: str) -> int:
     return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
 
 
+ParsedPools = tuple[PoolsList, dict[str, Pool], dict[int, Pool]]
+_PARSED: dict[str, ParsedPools] = {}  # by list sha256: a served index parses its list once
+
+
+def _parsed_pools(store: Store | Snapshot, sha256: str) -> ParsedPools:
+    """The index's pools list with its lookups, parsed once per list: the state record and
+    the list change together (one batch), so the state's sha256 names the stored list."""
+    found = _PARSED.get(sha256)
+    if found is None:
+        raw = store.get(keys.POOLS_LIST)
+        pools = parse_pools(json.loads(raw or b"[]"), "index")
+        found = pools, pools.by_slug, pools.by_id
+        if len(_PARSED) >= 8:  # lists of past generations and updates
+            _PARSED.clear()
+        _PARSED[sha256] = found
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Entity:
     id: int
@@ -49,10 +67,7 @@ class IndexReader:
         self.store = store
         self.state: IndexState = store.require_state()
         self.network: Network = get_network(self.state.network)
-        raw = store.get(keys.POOLS_LIST)
-        self.pools: PoolsList = parse_pools(json.loads(raw or b"[]"), "index")
-        self._by_slug = self.pools.by_slug
-        self._by_id = self.pools.by_id
+        self.pools, self._by_slug, self._by_id = _parsed_pools(store, self.state.pools_sha256)
         self._versions: list[tuple[str, int]] | None = None
 
     # -- entities and pools -------------------------------------------------------------------

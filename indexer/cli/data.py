@@ -34,7 +34,7 @@ from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS, network_series, series_rows
-from indexer.store import generations
+from indexer.store import generations, writer
 from indexer.store.db import Store
 
 
@@ -170,6 +170,11 @@ def labels_import(file: Path, index: Path, network: str, pools: Path | None) -> 
     Example: minerflow labels import exchanges.csv --index ~/idx
     """
     existing_file(file, "labels")
+    with writer.exclusive(index, "minerflow labels import"):
+        set_labels(file, index, network, pools)
+
+
+def set_labels(file: Path, index: Path, network: str, pools: Path | None) -> None:
     if generations.index_exists(index):
         with Store(index) as store:
             state = store.state
@@ -235,7 +240,7 @@ def pools_update(index: Path, pools_path: Path | None) -> None:
     Example: minerflow pools update --index ~/idx --pools pools-v2.json
     """
     new = load_pools(existing_file(pools_path, "pools") or default_pools_path())
-    with Store(index) as store:
+    with writer.exclusive(index, "minerflow pools update"), Store(index) as store:
         before = IndexReader(store).pools
         plan, moved = update_pools(store, new)
         state = store.require_state()
@@ -314,7 +319,7 @@ def prices_import(index: Path, file: Path) -> None:
     Example: minerflow prices import --index ~/idx btc-usd.csv
     """
     loaded = load_prices(existing_file(file, "prices") or file)
-    with Store(index) as store:
+    with writer.exclusive(index, "minerflow prices import"), Store(index) as store:
         import_prices(store, loaded)
         summary = price_summary(IndexReader(store))
     assert summary is not None

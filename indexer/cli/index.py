@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from indexer.attribution.pools import PoolsList
 from indexer.cli.common import (
     Progress,
     StopSignal,
@@ -38,7 +39,8 @@ from indexer.cli.common import (
     zmq_option,
 )
 from indexer.config import Network, blocks_dir, get_network
-from indexer.errors import ConfigError, MinerflowError, SourceError
+from indexer.errors import ConfigError, MinerflowError, SourceError, StoreError
+from indexer.flows.labels import LabelSet
 from indexer.follow import Follower
 from indexer.pipeline import (
     FLUSH_BLOCKS,
@@ -51,10 +53,12 @@ from indexer.pipeline import (
 from indexer.prices import price_summary
 from indexer.reader import IndexReader
 from indexer.rebuild import index_lists, rebuild
-from indexer.store import generations
+from indexer.source.node import NodeSource
+from indexer.store import generations, writer
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
 from indexer.store.db import Store
+from indexer.store.retire import sweep
 
 
 def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, index: Path,
@@ -77,6 +81,10 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
         report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every,
                          progress.total)
         progress.close()
+        if report.moved:
+            raise StoreError(f"a rebuild made generation {generations.active_name(index)} of "
+                             f"{index} active as this reindex began: nothing was done, run it "
+                             f"again")
     finally:
         store.close()
     return report
@@ -147,33 +155,25 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
         with StopSignal().installed() as stop:
             node.client.interrupt = stop.event
             stop.callbacks.append(node.client.interrupt_now)
-            if not follow:
-                progress = Progress("syncing")
-
-                def on_block(height: int, size: int) -> None:
-                    progress(height, size)
-                    if throttle:
-                        time.sleep(throttle)
-
-                try:
-                    report = sync(store, node, pools_list, labels_set, reorg_limit, on_block,
-                                  flush_blocks=flush_every, on_total=progress.total,
-                                  stop=stop.event)
-                    print_report(report)
-                    if report.damage:
-                        raise SourceError(f"a block from the node failed its check (see "
-                                          f"above); the index stops at height "
-                                          f"{report.tip_height}, its parent")
-                except MinerflowError:
-                    if stop.name is None:  # not a call cut short by the signal
-                        raise
-                finally:
-                    progress.close()
-            else:
-                follower = Follower(store, node, pools_list, labels_set, reorg_limit, poll,
-                                    flush_every, notifier)
-                stop.callbacks.append(follower.stop)
-                follower.run(on_report=print_report)
+            while True:
+                if not follow:
+                    moved = sync_once(store, node, pools_list, labels_set, reorg_limit,
+                                      flush_every, throttle, stop)
+                else:
+                    follower = Follower(store, node, pools_list, labels_set, reorg_limit,
+                                        poll, flush_every, notifier)
+                    stop.callbacks.append(follower.stop)
+                    follower.run(on_report=print_report)
+                    moved = follower.moved
+                if not moved or stop.name is not None:
+                    break
+                # a rebuild made a new generation active: close the old one, go on with the new
+                store.close()
+                sweep(index)
+                pools_list, labels_set = resolve_lists(index, net, None, None)
+                store = open_for_writing(index, net, pools_list, labels_set)
+                click.echo(f"generation {generations.active_name(index)} of {index} is "
+                           f"active now (rebuilt); going on with it", err=True)
             if stop.name is not None:
                 click.echo(f"stopped on {stop.name}; the index is at height "
                            f"{store.require_state().tip_height}", err=True)
@@ -181,6 +181,33 @@ def sync_cmd(index: Path, datadir: Path | None, rpc_url: str | None, rpc_user: s
         store.close()
         if notifier is not None:
             notifier.close()
+
+
+def sync_once(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
+              reorg_limit: int, flush_every: int, throttle: float, stop: StopSignal) -> bool:
+    """One `sync` pass with a progress bar; whether a rebuild retired the generation."""
+    progress = Progress("syncing")
+
+    def on_block(height: int, size: int) -> None:
+        progress(height, size)
+        if throttle:
+            time.sleep(throttle)
+
+    try:
+        report = sync(store, node, pools, labels, reorg_limit, on_block,
+                      flush_blocks=flush_every, on_total=progress.total, stop=stop.event)
+        if report.moved:
+            return True
+        print_report(report)
+        if report.damage:
+            raise SourceError(f"a block from the node failed its check (see above); the index "
+                              f"stops at height {report.tip_height}, its parent")
+    except MinerflowError:
+        if stop.name is None:  # not a call cut short by the signal
+            raise
+    finally:
+        progress.close()
+    return False
 
 
 @main.command()
@@ -194,7 +221,7 @@ def rollback(index: Path, to_height: int) -> None:
 
     Example: minerflow rollback --index ~/minerflow-index --to 870000
     """
-    with Store(index) as store:
+    with writer.exclusive(index, "minerflow rollback"), Store(index) as store:
         state = store.require_state()
         if to_height >= state.tip_height:
             raise ConfigError(f"--to {to_height}: the index tip is {state.tip_height}; "
@@ -228,6 +255,8 @@ def rebuild_cmd(index: Path, datadir: Path | None, blocksdir: Path | None,
     network = get_network(str(index_lists(index)["network"]))
     name, report = rebuild(index, blocks_dir(datadir, network, blocksdir),
                            trust_files=trust_files)
+    for note in report.notes:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"generation {name} active: {report.applied} block(s) indexed; tip "
                f"{report.tip_height} {report.tip_hash or ''}".rstrip())
 

@@ -1403,9 +1403,21 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
     static const int fields[6] = {0, 1, 2, 3, 4, 6};
     for (int k = 0; k < 6; k++) {
         int i = fields[k];
+        /* an addition may run Python code that changes either list: look again each time */
+        if (PyList_GET_SIZE(total) != 7 || PyList_GET_SIZE(flow) != 7) {
+            PyErr_SetString(PyExc_TypeError, "flow sums changed size while being added");
+            Py_DECREF(total);
+            goto done;
+        }
         PyObject *sum = PyNumber_InPlaceAdd(PyList_GET_ITEM(total, i), PyList_GET_ITEM(flow, i));
         if (sum == NULL) { Py_DECREF(total); goto done; }
-        PyList_SetItem(total, i, sum);
+        if (PyList_SetItem(total, i, sum) < 0) { Py_DECREF(total); goto done; }
+    }
+    if (PyList_GET_SIZE(total) != 7 || !PyDict_CheckExact(PyList_GET_ITEM(total, 5))
+            || PyList_GET_SIZE(flow) != 7 || !PyDict_CheckExact(PyList_GET_ITEM(flow, 5))) {
+        PyErr_SetString(PyExc_TypeError, "flow sums are a list of seven with a dict at 5");
+        Py_DECREF(total);
+        goto done;
     }
     PyObject *by = Py_NewRef(PyList_GET_ITEM(total, 5));
     PyObject *name, *value;

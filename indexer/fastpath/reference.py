@@ -520,7 +520,12 @@ def add_sums(sums: dict[tuple[int, int], FlowSums], entity: int, level: int,
     if type(total) is not list or len(total) != 7 or type(total[5]) is not dict:
         raise TypeError("flow sums are a list of seven with a dict at 5")
     for i in (0, 1, 2, 3, 4, 6):
+        if len(total) != 7 or len(flow) != 7:  # an addition ran code that changed them
+            raise TypeError("flow sums changed size while being added")
         total[i] += flow[i]
+    if len(total) != 7 or type(total[5]) is not dict or len(flow) != 7 \
+            or type(flow[5]) is not dict:
+        raise TypeError("flow sums are a list of seven with a dict at 5")
     by = total[5]
     for name, value in flow[5].items():
         by[name] = by.get(name, 0) + value

@@ -6,6 +6,7 @@ the tip. An index built for other settings is refused (re-index required) rather
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -15,7 +16,7 @@ from typing import Any
 import plyvel
 
 from indexer.errors import IndexLockedError, IndexMismatchError, StoreError
-from indexer.store import generations, keys
+from indexer.store import generations, keys, writer
 
 
 @dataclass(slots=True)
@@ -132,6 +133,11 @@ class Store(_Reads):
                                      lru_cache_size=64 << 20, write_buffer_size=64 << 20,
                                      paranoid_checks=True)
         except plyvel.IOError as exc:
+            if any(word in reason(exc) for word in ("Permission denied", "Read-only")):
+                raise writer.unwritable(path, PermissionError(
+                    errno.EROFS if "Read-only" in reason(exc) else errno.EACCES,
+                    "Read-only file system" if "Read-only" in reason(exc)
+                    else "Permission denied")) from None
             if "lock" in str(exc).lower():
                 raise IndexLockedError(
                     f"index {path} is in use by another process (a running `minerflow serve`, "
@@ -140,8 +146,10 @@ class Store(_Reads):
             raise StoreError(f"cannot open index {path}: {reason(exc)}") from None
         except plyvel.CorruptionError as exc:
             raise _damaged(path, exc) from None
-        except (plyvel.Error, OSError) as exc:
+        except plyvel.Error as exc:
             raise StoreError(f"cannot open index {path}: {reason(exc)}") from None
+        except OSError as exc:  # the directory itself cannot be made or written
+            raise writer.unwritable(path, exc) from None
         self._source = self.db
         try:
             raw = self.get(keys.STATE)
@@ -153,6 +161,17 @@ class Store(_Reads):
     def close(self) -> None:
         if not self.db.closed:
             self.db.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.db.closed)
+
+    def moved(self) -> bool:
+        """Whether a rebuild has made another generation active since this one was opened."""
+        try:
+            return generations.active_path(self.path) != self.db_path
+        except StoreError:
+            return False  # an unreadable pointer: the next open says so
 
     def __enter__(self) -> Store:
         return self
@@ -182,13 +201,15 @@ class Store(_Reads):
                 )
 
     def record_lists(self) -> None:
-        """Write the network and lists beside the generations (`generations.LISTS`), where a
-        rebuild finds them while another process holds this index."""
+        """Write the network, lists and prices beside the generations (`generations.LISTS`),
+        where a rebuild finds them while another process holds this index."""
         state = self.require_state()
         pools, labels = self.get(keys.POOLS_LIST), self.get(keys.LABELS_LIST)
         assert pools is not None and labels is not None
+        prices = {str(keys.day_from_key(key)): value.decode("ascii")
+                  for key, value in self.scan(keys.PRICE)}
         try:
-            generations.write_lists(self.path, state.network, pools, labels)
+            generations.write_lists(self.path, state.network, pools, labels, prices)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path / generations.LISTS} "
                              f"({exc.strerror or exc})") from None
@@ -247,6 +268,7 @@ class PendingWrite:
                              f"the index stays at height {self.store.require_state().tip_height}"
                              ) from None
         self.store.state = self.state
+        generations.write_tip(self.store.db_path, self.state.tip_height)
 
 
 class Snapshot(_Reads):

@@ -5,8 +5,8 @@ holds generations: subdirectories `g1`, `g2`, ... each a whole index, and the fi
 naming the active one. The swap is the atomic rename of that file, so a crash at any instant
 leaves the old generation or the new one active, never a mix, and a process serving the old one
 goes on answering from it until it notices the change. `lists.json` beside them holds the
-network and the lists of the active generation, so a rebuild can start while another process
-holds that generation's lock.
+network, the lists and the imported prices of the active generation, so a rebuild can start
+while another process holds that generation's lock (and carry the prices over).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ _NAME = re.compile(r"^g([0-9]{1,9})$")
 # what LevelDB and minerflow write into an index directory (a plain index's files, removed once
 # it is inactive): LevelDB's own, and the saved filters (indexer/fingerprints.py)
 _LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst)"
-                           r"|fingerprints\.(bin|partial))$")
+                           r"|fingerprints\.(bin|partial)|TIP(\.tmp)?)$")
+TIP = "TIP"
 
 
 def active_name(root: Path) -> str:
@@ -75,15 +76,38 @@ def activate(root: Path, name: str) -> None:
     _sync_dir(root)
 
 
+def write_tip(db_path: Path, height: int) -> None:
+    """Note a generation's tip height beside its LevelDB (after every batch), where a rebuild
+    reads it while another process holds that generation open. Advisory: a crash between a
+    batch and this note leaves it one flush behind until the next batch."""
+    temporary = db_path / f"{TIP}.tmp"
+    try:
+        temporary.write_text(f"{height}\n", encoding="ascii")
+        os.replace(temporary, db_path / TIP)
+    except OSError:
+        pass  # the batch landed; a rebuild then catches up from an older note
+
+
+def read_tip(db_path: Path) -> int | None:
+    """The tip height noted by `write_tip`, None when there is no note."""
+    try:
+        return int((db_path / TIP).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+
+
 def pointer_stamp(root: Path) -> str:
     """Changes whenever another generation becomes active (cheap enough for every request)."""
     return active_name(root)
 
 
-def write_lists(root: Path, network: str, pools: bytes, labels: bytes) -> None:
-    """Record the network and lists of the active generation, atomically."""
+def write_lists(root: Path, network: str, pools: bytes, labels: bytes,
+                prices: dict[str, str]) -> None:
+    """Record the network, lists and prices ({day number: close text}) of the active
+    generation, atomically."""
     temporary = root / f"{LISTS}.tmp"
-    body = {"network": network, "pools": json.loads(pools), "labels": json.loads(labels)}
+    body = {"network": network, "pools": json.loads(pools), "labels": json.loads(labels),
+            "prices": prices}
     with temporary.open("w", encoding="utf-8") as stream:
         json.dump(body, stream, ensure_ascii=False)
         stream.flush()

@@ -44,6 +44,9 @@ def priced(story_index: Path, tmp_path: Path) -> Path:
     (["2026-03-01,1e5"], 2, "not a positive decimal"),
     (["2026-03-01,60000", "2026-03-01,61000"], 3, "given twice"),
     (["2026-03-01,60000,extra"], 2, "expected 2 fields"),
+    (["2026-03-01,60000", "1969-12-31,1"], 3, "before 1970-01-01"),
+    (["20260302,60000"], 2, "not a date YYYY-MM-DD"),
+    (["2026-W09-1,60000"], 2, "not a date YYYY-MM-DD"),
 ])
 def test_a_bad_prices_file_names_its_line_and_writes_nothing(story_index: Path, tmp_path: Path,
                                                              rows: list[str], line: int,
@@ -105,3 +108,13 @@ def test_usd_fields_and_price_indicators(priced: Path, expected: Any) -> None:
         got = next(r for r in weekly if r["day"] == "2026-03-02")
         assert got["outflow_usd"] == pytest.approx(sum(days[d]["outflow_usd"] for d in week))
         assert got["balance_usd"] == days["2026-03-08"]["balance_usd"]
+
+
+def test_a_prices_file_with_a_byte_order_mark_reads_as_the_labels_do(story_index: Path,
+                                                                     tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(story_index, index)
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbfdate,close_usd\r\n2026-03-01,60000\r\n")
+    result = cli("prices", "import", "--index", index, bom)
+    assert "1 prices imported" in result.stdout

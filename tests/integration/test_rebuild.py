@@ -62,7 +62,8 @@ def test_rebuild_after_new_lists_equals_a_fresh_index(tmp_path: Path, story_inde
     assert dump(index / "g1") == dump(story_index)
     # the plain index it replaced is gone; a second rebuild retires g1 the same way
     cli("rebuild", "--index", index, "--datadir", SAMPLE)
-    assert sorted(p.name for p in index.iterdir()) == ["GENERATION", "g2", "lists.json"]
+    assert sorted(p.name for p in index.iterdir()) == ["APPLY.lock", "GENERATION", "WRITER.lock",
+                                                       "g2", "lists.json"]
     assert dump(index / "g2") == dump(story_index)
 
 

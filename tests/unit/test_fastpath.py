@@ -286,3 +286,46 @@ def test_witness_data_without_a_commitment_fails() -> None:
     for impl in IMPLEMENTATIONS:
         with pytest.raises(ValueError, match="no witness commitment"):
             impl.block_check(bad[:80] + bad[80:])  # type: ignore[attr-defined]
+
+
+class _ClearsItsList:
+    """A flow sum whose addition empties the list it sits in (a hostile direct caller)."""
+
+    def __init__(self) -> None:
+        self.holder: list[object] = []
+
+    def __iadd__(self, other: object) -> int:
+        self.holder.clear()
+        return 0
+
+
+def test_flow_sums_changed_by_their_own_addition_raise_in_both() -> None:
+    """A direct caller's sums whose addition runs code that empties them: IndexError from both
+    implementations, as storing the sum fails (the compiled one once ignored the failed store
+    and read past the list's end)."""
+    data = next(b for b in records(SAMPLE / "regtest" / "blocks" / "blk00001.dat", 60)
+                if parse_block(b).txs[1:])
+    block = parse_block(data)
+    spend = block.txs[1]
+    first = spend.inputs[0]
+    n_tx, pos = read_compact_size(data, 80)[0], block.txs[1]._start
+    for impl in IMPLEMENTATIONS:
+        coins, members = impl.Filter(), impl.Filter()  # type: ignore[attr-defined]
+        coins.add(coin_fingerprint(first.prev_txid_rev, first.prev_vout))
+
+        def coin(txid_rev: bytes, vout: int) -> object:
+            if (txid_rev, vout) == (first.prev_txid_rev, first.prev_vout):
+                return (0, 0, 1_000)
+            return None
+
+        evil = _ClearsItsList()
+        sums: dict[tuple[int, int], list[object]] = {}
+        for level in (0, 1):
+            row: list[object] = [evil, 0, 0, 0, 0, {}, 0]
+            sums[(0, level)] = row
+        evil.holder = sums[(0, 0)]
+        state = ({}, {}, {}, sums, None)
+        with pytest.raises(IndexError, match="list assignment index out of range"):
+            impl.step_txs(data, pos, 1, n_tx, coins, members,  # type: ignore[attr-defined]
+                          (coin, lambda script: None), {},
+                          lambda index: [10_000] * len(block.txs[index].inputs), state)
