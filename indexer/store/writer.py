@@ -63,12 +63,7 @@ def exclusive(root: Path, what: str) -> Iterator[None]:
         return
     fd = _open(root, WRITER)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another command"
-            raise IndexLockedError(f"index {root} is being changed by {holder}: run "
-                                   f"`{what}` again when it has finished") from None
+        _lock_or_name_holder(fd, root, what)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"`{what}` (pid {os.getpid()}, since {stamp})".encode(), 0)
@@ -78,6 +73,24 @@ def exclusive(root: Path, what: str) -> Iterator[None]:
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock_or_name_holder(fd: int, root: Path, what: str) -> None:
+    """Take the writer lock, or raise naming its holder. The holder writes its name just after
+    it locks and clears it just before it unlocks: an empty name means one of those moments,
+    so look again (the lock may be free by then)."""
+    holder = ""
+    for _attempt in range(50):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            if holder:
+                break
+            time.sleep(0.01)
+    raise IndexLockedError(f"index {root} is being changed by {holder or 'another command'}: "
+                           f"run `{what}` again when it has finished")
 
 
 @contextlib.contextmanager
