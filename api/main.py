@@ -12,8 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import pages
+from api import monitoring, pages
 from api.deps import public_text
+from api.monitoring import Monitor, Requests
 from api.routers import blocks, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
 from api.served import STOP_TIMEOUT, FollowerFactory, ServedIndex
@@ -48,8 +49,12 @@ def create_app(store: Store, *, follower: Follower | None = None,
     app = FastAPI(title="minerflow", version=__version__, lifespan=lifespan,
                   description="Pool attribution, miner balances and flows from your own node.")
     app.state.served = served
+    app.state.requests = Requests()
+    app.add_middleware(Monitor, requests=app.state.requests)
     for module in (status, pools, blocks, miners, network):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
+    app.include_router(monitoring.router, responses={
+        422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]})
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:

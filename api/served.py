@@ -34,6 +34,7 @@ class ServedIndex:
         self.root = store.path
         self.store = store
         self.factory = follower_factory
+        self._applied_before = 0
         self.follower: Follower | None = None
         self._attach(follower if follower is not None else (
             follower_factory(store) if follower_factory is not None else None))
@@ -43,7 +44,15 @@ class ServedIndex:
         self._lock = threading.RLock()
         self._closed = False
 
+    @property
+    def applied(self) -> int:
+        """Blocks the followers of this server applied since it started."""
+        follower = self.follower
+        return self._applied_before + (follower.applied_total if follower is not None else 0)
+
     def _attach(self, follower: Follower | None) -> None:
+        if self.follower is not None:  # the one it replaces
+            self._applied_before += self.follower.applied_total
         self.follower = follower
         if follower is not None:
             follower.on_moved = self._follower_moved

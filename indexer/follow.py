@@ -71,6 +71,7 @@ class Follower:
         self.thread: threading.Thread | None = None
         self.fingerprints: Fingerprints | None = None  # built by the first sync, then kept
         self.moved = False  # a rebuild made another generation active: this one is done
+        self.applied_total = 0  # blocks applied by every sync so far
         self.on_moved: Callable[[], None] | None = None  # told once, after run() ends
         node.client.interrupt = self._stop
 
@@ -111,6 +112,7 @@ class Follower:
             return None
         finally:
             self.status.syncing = False
+        self.applied_total += report.applied
         if report.moved:
             self.moved = True
             self.status.state = "switching"

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import plyvel
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.cli import main, sample_dir
 from indexer.store.db import Store
+from indexer.store.leveldb import plyvel
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = sample_dir()

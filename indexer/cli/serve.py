@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -67,6 +68,7 @@ def serve_index(index: Path, host: str, port: int,
     import uvicorn
 
     from api.main import create_app
+    from api.monitoring import log_access
 
     store = Store(index)
     try:
@@ -93,6 +95,7 @@ def serve_index(index: Path, host: str, port: int,
         store.close()
         raise
     app = create_app(store, follower=first, follower_factory=factory, close_store=True)
+    log_access(sys.stderr)
     click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
                + (" and following the node" if factory is not None else ""))
     uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import plyvel
-
 from indexer.errors import IndexLockedError, IndexMismatchError, StoreError
 from indexer.store import generations, keys, writer
+from indexer.store.leveldb import plyvel
 
 
 @dataclass(slots=True)
@@ -244,7 +243,7 @@ class PendingWrite:
         self.store = store
         self.batch = batch
         self.state = state
-        self.error: plyvel.Error | None = None
+        self.error: Exception | None = None
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:

@@ -248,7 +248,7 @@ def directory_bytes(path: Path) -> int:
 
 def index_digest(path: Path) -> str:
     """sha256 over every key and value of an index, in key order."""
-    import plyvel
+    from indexer.store.leveldb import plyvel
 
     db = plyvel.DB(str(path))
     try:

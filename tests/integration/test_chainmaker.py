@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import plyvel
 import pytest
 from bitcoin.core import CBlock
 
@@ -17,6 +16,7 @@ from indexer.config import get_network
 from indexer.parse.deserializer import open_block
 from indexer.pipeline import BlockFileSource
 from indexer.store import keys
+from indexer.store.leveldb import plyvel
 from scripts.benchkit.chainmaker import make_chain
 from scripts.benchkit.flagged import count_flagged
 from tests.conftest import DATA, SAMPLE, cli

@@ -17,13 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import plyvel
 import pytest
 from fastapi.testclient import TestClient
 
 from indexer.errors import StoreError
 from indexer.store import keys
 from indexer.store.db import Store
+from indexer.store.leveldb import plyvel
 from tests.conftest import LABELS, SAMPLE, cli, dump, load_json
 
 FORMULAS = ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)")
