@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import monitoring, pages
+from api import docs_pages, monitoring, pages
 from api.deps import public_text
 from api.monitoring import Monitor, Requests
 from api.routers import blocks, miners, network, pools, status
@@ -47,6 +47,7 @@ def create_app(store: Store, *, follower: Follower | None = None,
             served.close()
 
     app = FastAPI(title="minerflow", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served from vendored files: docs_pages
                   description="Pool attribution, miner balances and flows from your own node.")
     app.state.served = served
     app.state.requests = Requests()
@@ -76,6 +77,7 @@ def create_app(store: Store, *, follower: Follower | None = None,
         return JSONResponse({"detail": one_line(exc), "errors": jsonable(exc)}, status_code=422)
 
     app.include_router(pages.router)
+    app.include_router(docs_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
