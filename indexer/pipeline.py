@@ -252,6 +252,22 @@ def sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                      on_total, fingerprints, stop)
 
 
+def _same_chain(store: Store, chain: ActiveChain, fork: int, source: BlockFileSource) -> None:
+    """Refuse block files that do not hold the index's tip block at all (as the active chain
+    or a stale block): they are another chain's, most likely a mistyped --datadir (every
+    regtest chain starts from the same genesis), and rolling back to where they agree would
+    replace the index's chain."""
+    state = store.require_state()
+    if fork >= state.tip_height or state.tip_height <= 0 or state.tip_hash is None:
+        return
+    if chain.holds(bytes.fromhex(state.tip_hash)[::-1]):
+        return
+    raise ConfigError(f"the block files of {source.files.blocks_dir} do not hold the index's "
+                      f"tip, block {state.tip_hash} (height {state.tip_height}): they are "
+                      f"another chain's; give the datadir this index was built from, or a new "
+                      f"--index")
+
+
 def _left_alone(store: Store) -> RunReport:
     """The report of a pass that found its generation no longer active."""
     state = store.require_state()
@@ -356,25 +372,28 @@ def _sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
 def reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
             reorg_limit: int = 288, progress: ProgressFn | None = None,
             flush_blocks: int = FLUSH_BLOCKS, on_total: TotalFn | None = None,
-            stop_height: int | None = None, tx_sink: TxSink | None = None) -> RunReport:
+            stop_height: int | None = None, tx_sink: TxSink | None = None,
+            stop: threading.Event | None = None) -> RunReport:
     """Bring the index to the active chain of the block files (up to `stop_height` when
-    given); `tx_sink` hears every block's flows per transaction. One pass of a block writer,
+    given); `tx_sink` hears every block's flows per transaction; `stop`, checked between
+    blocks, ends the pass at a flushed block (`report.stopped`). One pass of a block writer,
     as `sync`: a generation made inactive meanwhile is left alone (`report.moved`)."""
     with writer.applying(store.path):
         if store.moved():
             return _left_alone(store)
         return _reindex(store, source, pools, labels, reorg_limit, progress, flush_blocks,
-                        on_total, stop_height, tx_sink)
+                        on_total, stop_height, tx_sink, stop)
 
 
 def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: LabelSet,
              reorg_limit: int, progress: ProgressFn | None, flush_blocks: int,
              on_total: TotalFn | None, stop_height: int | None,
-             tx_sink: TxSink | None) -> RunReport:
+             tx_sink: TxSink | None, stop: threading.Event | None) -> RunReport:
     chain = source.chain()
     network = source.network
     hashes = [cb.hash_rev for cb in chain.blocks]
     fork = fork_point(store, hashes)
+    _same_chain(store, chain, fork, source)
     rolled = roll_back_to(store, fork, reorg_limit)
     report = RunReport(fork + 1, fork, None, 0, rolled, len(chain.stale))
     report.notes.extend(chain.notes)
@@ -394,6 +413,9 @@ def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: La
         on_total(len(todo))
     try:
         for cb, read in read_ahead(source.read_checked, todo):
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                break
             try:
                 if isinstance(read, DamagedBlockError):
                     raise read

@@ -56,13 +56,30 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) ->
     if fmt == "parquet":
         if output is None:
             raise ConfigError("--format parquet writes a directory: give --output DIR")
-        count = write_parquet(rows, output)
+        try:
+            count = write_parquet(rows, output)
+        except OSError as exc:
+            raise unwritable_output(output, exc) from None
         click.echo(f"{count} rows written under {output}", err=True)
         return count
     if output is None:
         return export_rows(rows, fmt, sys.stdout)
-    with output.open("w", newline="", encoding="utf-8") as stream:
-        return export_rows(rows, fmt, stream)
+    try:
+        stream = output.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise unwritable_output(output, exc) from None
+    with stream:
+        try:
+            return export_rows(rows, fmt, stream)
+        except OSError as exc:  # a full disk, a file system gone read-only
+            raise unwritable_output(output, exc) from None
+
+
+def unwritable_output(output: Path, exc: OSError) -> ConfigError:
+    """The one-line error of an --output that cannot be written, and why."""
+    why = (f"its directory {output.parent} does not exist" if not output.parent.is_dir()
+           else exc.strerror or str(exc))
+    return ConfigError(f"--output {output}: cannot write ({why})")
 
 
 @export.command("blocks")

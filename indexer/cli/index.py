@@ -78,9 +78,15 @@ def run_reindex(datadir: Path | None, blocksdir: Path | None, network: Network, 
             if throttle:
                 time.sleep(throttle)
 
-        report = reindex(store, source, pools, labels, reorg_limit, on_block, flush_every,
-                         progress.total)
-        progress.close()
+        with StopSignal().installed() as stop:
+            try:
+                report = reindex(store, source, pools, labels, reorg_limit, on_block,
+                                 flush_every, progress.total, stop=stop.event)
+            finally:
+                progress.close()
+        if report.stopped:
+            report.notes.append(f"stopped on {stop.name}; the index is at height "
+                                f"{report.tip_height}: run the same command again to resume")
         if report.moved:
             raise StoreError(f"a rebuild made generation {generations.active_name(index)} of "
                              f"{index} active as this reindex began: nothing was done, run it "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ from indexer.cli.common import (
 )
 from indexer.cli.index import run_reindex
 from indexer.config import get_network
+from indexer.errors import ConfigError
 from indexer.flows.labels import labels_from_json
 from indexer.follow import Follower
 from indexer.mining_series import window_totals
@@ -70,6 +73,7 @@ def serve_index(index: Path, host: str, port: int,
     from api.main import create_app
     from api.monitoring import log_access
 
+    port_free(host, port)
     store = Store(index)
     try:
         store.require_state()
@@ -117,17 +121,40 @@ def demo(index: Path | None, host: str, port: int, no_serve: bool) -> None:
 
     Example: minerflow demo --port 8000
     """
-    sample = sample_dir()
-    target = index or Path(tempfile.mkdtemp(prefix="minerflow-demo-")) / "index"
-    report = run_reindex(sample, None, get_network("regtest"), target,
-                         sample / "pools.json", sample / "exchanges.csv", 288)
-    print_report(report)
-    with Store(target) as store:
-        reader = IndexReader(store)
-        for line in summary_lines(reader):
-            click.echo(line)
     if not no_serve:
-        serve_index(target, host, port)
+        port_free(host, port)
+    with contextlib.ExitStack() as stack:
+        if index is None:  # a temporary index, removed when the demo ends
+            index = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="minerflow-demo-"))) / "index"
+            click.echo(f"demo index in {index} (removed on exit; --index DIR keeps one)",
+                       err=True)
+        sample = sample_dir()
+        report = run_reindex(sample, None, get_network("regtest"), index,
+                             sample / "pools.json", sample / "exchanges.csv", 288)
+        print_report(report)
+        with Store(index) as store:
+            reader = IndexReader(store)
+            for line in summary_lines(reader):
+                click.echo(line)
+        if not no_serve:
+            serve_index(index, host, port)
+
+
+def port_free(host: str, port: int) -> None:
+    """ConfigError unless `host:port` can be listened on (said before anything is built)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): another "
+                              f"server uses the port? choose another --port") from None
 
 
 def summary_lines(reader: IndexReader) -> Iterator[str]:

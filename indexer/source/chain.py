@@ -63,6 +63,12 @@ class ActiveChain:
     notes: list[str] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)  # damage that cut the chain short
     stale_at: list[RecordLocation] = field(default_factory=list)  # where the stale blocks are
+    unconnected: list[bytes] = field(default_factory=list)  # blocks with an ancestor missing
+
+    def holds(self, hash_rev: bytes) -> bool:
+        """Whether the files hold a whole record of the block (active, stale or unconnected)."""
+        return (hash_rev in self.stale or hash_rev in self.unconnected
+                or any(cb.hash_rev == hash_rev for cb in self.blocks))
 
     @property
     def tip_height(self) -> int:
@@ -162,7 +168,8 @@ def find_active_chain(files: BlockFiles, network: Network) -> ActiveChain:
         blocks.append(ChainBlock(h, block_hash, prev, time, chain_time, bits, location))
     on_chain = set(path)
     stale = [h for h in known if h not in on_chain and h in work]
-    return ActiveChain(blocks, stale, torn, notes, damage, [known[h][3] for h in stale])
+    return ActiveChain(blocks, stale, torn, notes, damage, [known[h][3] for h in stale],
+                       [h for h in known if h not in work])
 
 
 Known = dict[bytes, tuple[bytes, int, int, RecordLocation, int]]
