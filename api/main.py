@@ -15,12 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from api import docs_pages, monitoring, pages
 from api.deps import public_text
 from api.monitoring import Monitor, Requests
-from api.routers import blocks, miners, network, pools, status
+from api.routers import blocks, export, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
 from api.served import STOP_TIMEOUT, FollowerFactory, ServedIndex
 from indexer import __version__
 from indexer.errors import BadParameter, MinerflowError, NotFound
 from indexer.follow import Follower
+from indexer.store import serving
 from indexer.store.db import Store
 
 STATIC = Path(__file__).parent / "static"
@@ -29,16 +30,25 @@ log = logging.getLogger(__name__)
 
 def create_app(store: Store, *, follower: Follower | None = None,
                close_store: bool = False,
-               follower_factory: FollowerFactory | None = None) -> FastAPI:
+               follower_factory: FollowerFactory | None = None,
+               url: str | None = None) -> FastAPI:
     """An app serving `store`; with `follower` (or `follower_factory`, which can follow a new
     generation after a rebuild too), it follows the node in a background thread while it
-    serves. With `close_store`, the store closes when the app shuts down."""
+    serves. With `close_store`, the store closes when the app shuts down. With `url`, where it
+    listens is recorded in the index directory while it runs (`indexer.store.serving`), for
+    the commands that read through it."""
     served = ServedIndex(store, follower, follower_factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         served.start()
-        yield
+        if url is not None:
+            serving.record(served.root, url)
+        try:
+            yield
+        finally:
+            if url is not None:
+                serving.clear(served.root)
         if not served.stop():  # never close the store under a writer
             log.error("the follower did not stop within %ss; leaving the index open",
                       STOP_TIMEOUT)
@@ -52,7 +62,7 @@ def create_app(store: Store, *, follower: Follower | None = None,
     app.state.served = served
     app.state.requests = Requests()
     app.add_middleware(Monitor, requests=app.state.requests)
-    for module in (status, pools, blocks, miners, network):
+    for module in (status, pools, blocks, miners, network, export):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(monitoring.router, responses={
         422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]})

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import shlex
 import shutil
 import signal
 import sys
@@ -27,13 +28,13 @@ from indexer.config import (
     default_pools_path,
     get_network,
 )
-from indexer.errors import ConfigError, IndexMismatchError, MinerflowError
+from indexer.errors import ConfigError, IndexLockedError, IndexMismatchError, MinerflowError
 from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
 from indexer.pipeline import FLUSH_BLOCKS, RunReport
 from indexer.source.node import LocalFiles, NodeSource
 from indexer.source.rpc import NodeClient, node_endpoint, zmq_endpoint
 from indexer.source.zmq_notify import BlockNotifier
-from indexer.store import generations, keys
+from indexer.store import generations, keys, serving
 from indexer.store.db import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,10 +48,23 @@ def one_line_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except IndexLockedError as exc:
+            raise click.ClickException(held_by_server(exc, kwargs.get("index"))) from None
         except MinerflowError as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def held_by_server(exc: IndexLockedError, index: object) -> str:
+    """The lock error, or, when a `minerflow serve` holds the index, what to do: this command
+    changes the index, so the server has to stop for it (reads go to the server itself)."""
+    url = serving.read(index) if isinstance(index, Path) else None
+    if url is None:
+        return str(exc)
+    command = " ".join(["minerflow", *map(shlex.quote, sys.argv[1:])])
+    return (f"index {index} is held by `minerflow serve` at {url}, and this command changes "
+            f"it: stop the server, run `{command}`, then start the server again")
 
 
 @click.group()

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from indexer.attribution.pools import PoolsList, load_pools
+from indexer.cli import remote
 from indexer.cli.common import (
     blocksdir_option,
     datadir_option,
@@ -24,8 +25,9 @@ from indexer.cli.common import (
     trust_files_option,
 )
 from indexer.config import blocks_dir, default_pools_path, get_network
-from indexer.errors import ConfigError
+from indexer.errors import ConfigError, IndexLockedError
 from indexer.export import write_rows as export_rows
+from indexer.export_rows import ExportQuery, rows_of
 from indexer.flow_export import replay_flows
 from indexer.flows.labels import load_labels
 from indexer.parquet import write_parquet
@@ -33,8 +35,8 @@ from indexer.pipeline import open_for_writing, replace_labels
 from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
-from indexer.series import INTERVALS, network_series, series_rows
-from indexer.store import generations, writer
+from indexer.series import INTERVALS
+from indexer.store import generations, serving, writer
 from indexer.store.db import Store
 
 
@@ -75,6 +77,20 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) ->
             raise unwritable_output(output, exc) from None
 
 
+def write_export(index: Path, query: ExportQuery, fmt: str, output: Path | None) -> None:
+    """The export's rows from the index, or from the server that holds it."""
+    try:
+        store = Store(index)
+    except IndexLockedError:
+        url = serving.read(index)
+        if url is None:
+            raise
+        write_rows(remote.rows(url, query), fmt, output)
+        return
+    with store:
+        write_rows(rows_of(IndexReader(store), query), fmt, output)
+
+
 def unwritable_output(output: Path, exc: OSError) -> ConfigError:
     """The one-line error of an --output that cannot be written, and why."""
     why = (f"its directory {output.parent} does not exist" if not output.parent.is_dir()
@@ -92,9 +108,7 @@ def export_blocks(index: Path, fmt: str, output: Path | None) -> None:
 
     Example: minerflow export blocks --index ~/minerflow-index --format csv > blocks.csv
     """
-    with Store(index) as store:
-        reader = IndexReader(store)
-        write_rows((reader.block_row(r) for r in reader.blocks()), fmt, output)
+    write_export(index, ExportQuery("blocks"), fmt, output)
 
 
 @export.command("series")
@@ -118,10 +132,8 @@ def export_series(index: Path, entity: str, level: str, interval: str, since: st
 
     Example: minerflow export series --index ~/idx --entity foundryusa --level 0 --format csv
     """
-    with Store(index) as store:
-        reader = IndexReader(store)
-        rows = series_rows(reader, entity, int(level), interval, since, until, derived)
-        write_rows(rows, fmt, output)
+    write_export(index, ExportQuery("series", entity, int(level), interval, since, until,
+                                    derived), fmt, output)
 
 
 @export.command("network")
@@ -141,9 +153,8 @@ def export_network(index: Path, pool: str | None, interval: str, since: str | No
 
     Example: minerflow export network --index ~/idx --pool foundryusa --format csv
     """
-    with Store(index) as store:
-        reader = IndexReader(store)
-        write_rows(network_series(reader, pool, interval, since, until), fmt, output)
+    write_export(index, ExportQuery("network", interval=interval, since=since, until=until,
+                                    pool=pool), fmt, output)
 
 
 @export.command("flows")

@@ -7,10 +7,12 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 from indexer.attribution.pools import PoolsList
+from indexer.cli import remote
 from indexer.cli.common import (
     Progress,
     StopSignal,
@@ -39,7 +41,13 @@ from indexer.cli.common import (
     zmq_option,
 )
 from indexer.config import Network, blocks_dir, get_network
-from indexer.errors import ConfigError, MinerflowError, SourceError, StoreError
+from indexer.errors import (
+    ConfigError,
+    IndexLockedError,
+    MinerflowError,
+    SourceError,
+    StoreError,
+)
 from indexer.flows.labels import LabelSet
 from indexer.follow import Follower
 from indexer.pipeline import (
@@ -54,7 +62,7 @@ from indexer.prices import price_summary
 from indexer.reader import IndexReader
 from indexer.rebuild import index_lists, rebuild
 from indexer.source.node import NodeSource
-from indexer.store import generations, writer
+from indexer.store import generations, serving, writer
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
 from indexer.store.db import Store
@@ -267,30 +275,55 @@ def rebuild_cmd(index: Path, datadir: Path | None, blocksdir: Path | None,
                f"{report.tip_height} {report.tip_hash or ''}".rstrip())
 
 
+def index_status(reader: IndexReader, index: Path) -> dict[str, Any]:
+    state = reader.state
+    return {
+        "network": state.network, "format": state.format, "genesis": state.genesis,
+        "tip_height": state.tip_height, "tip_hash": state.tip_hash,
+        "tip_time": reader.block(state.tip_height).chain_time if state.tip_height >= 0
+        else None,
+        "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
+        "pools": len(reader.pools.pools) - 1,
+        "pools_versions": [{"sha256": sha, "blocks": n} for sha, n in reader.pools_versions()],
+        "generation": generations.active_name(index) or "plain",
+        "stale": state.stale,
+        "prices": asdict(span) if (span := price_summary(reader)) else "none",
+    }
+
+
+def served_status(answer: dict[str, Any], index: Path) -> dict[str, Any]:
+    """`index_status` from the `/v1/status` of the server that holds the index."""
+    return {
+        "network": answer["network"], "format": answer["index_format"],
+        "genesis": answer["genesis"], "tip_height": answer["tip_height"],
+        "tip_hash": answer["tip_hash"], "tip_time": answer["tip_time"],
+        "pools_sha256": answer["pools_sha256"], "labels_sha256": answer["labels_sha256"],
+        "pools": answer["pools"], "pools_versions": answer["pools_versions"],
+        "generation": generations.active_name(index) or "plain",
+        "stale": answer["stale_reason"], "prices": answer["prices"],
+    }
+
+
 @main.command()
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
 @one_line_errors
 def status(index: Path, as_json: bool) -> None:
-    """Show the index tip, network, format and the lists it was built with.
+    """Show the index tip, network, format and the lists it was built with (asking the
+    `minerflow serve` that holds the index, when one does).
 
     Example: minerflow status --index ~/minerflow-index
     """
-    with Store(index) as store:
-        reader = IndexReader(store)
-        state = reader.state
-        info = {
-            "network": state.network, "format": state.format, "genesis": state.genesis,
-            "tip_height": state.tip_height, "tip_hash": state.tip_hash,
-            "tip_time": reader.block(state.tip_height).chain_time if state.tip_height >= 0
-            else None,
-            "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
-            "pools": len(reader.pools.pools) - 1,
-            "pools_versions": [{"sha256": sha, "blocks": n} for sha, n in reader.pools_versions()],
-            "generation": generations.active_name(index) or "plain",
-            "stale": state.stale,
-            "prices": asdict(span) if (span := price_summary(reader)) else "none",
-        }
+    try:
+        store = Store(index)
+    except IndexLockedError:
+        url = serving.read(index)
+        if url is None:
+            raise
+        info = served_status(remote.status(url), index)
+    else:
+        with store:
+            info = index_status(IndexReader(store), index)
     if as_json:
         click.echo(json.dumps(info))
     else:

@@ -98,7 +98,10 @@ def serve_index(index: Path, host: str, port: int,
     except BaseException:
         store.close()
         raise
-    app = create_app(store, follower=first, follower_factory=factory, close_store=True)
+    shown = f"[{host}]" if ":" in host else host
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, shown)
+    app = create_app(store, follower=first, follower_factory=factory, close_store=True,
+                     url=f"http://{local}:{port}")  # where status and export find it
     log_access(sys.stderr)
     click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
                + (" and following the node" if factory is not None else ""))
