@@ -31,6 +31,7 @@ from api.schemas import (
     SeriesPage,
     Window,
 )
+from api.shapes import FieldName, Point, Shape, Unit, tv_answer
 from indexer.mining_series import window_totals
 from indexer.prices import has_prices
 from indexer.reader import exchange_flows
@@ -40,7 +41,7 @@ router = APIRouter(tags=["miners"])
 Level = Annotated[int, Query(ge=0, le=1, description="0: 0-hop coins; 1: 0-hop and 1-hop.")]
 
 
-@router.get("/miners/series", response_model=SeriesPage, responses=CSV_RESPONSE)
+@router.get("/miners/series", response_model=SeriesPage | list[Point], responses=CSV_RESPONSE)
 def miner_series(
     reader: Reader,
     entity: Annotated[str, Query(description="A pool slug, 'unknown' or 'all'.")] = "all",
@@ -54,12 +55,17 @@ def miner_series(
     format: Format = "json",
     derived: Annotated[bool, Query(description="Daily only: add net_position_change_30d "
                                    "(BTC), outflow_multiple and outflow_revenue_ratio.")] = False,
+    shape: Shape = "rows",
+    field: FieldName = None,
+    unit: Unit = None,
 ) -> SeriesPage | Response:
     """Balance, mined, inflow, outflow, fees and flows to exchanges (sats), per day, week,
     month or block."""
     rows = series_rows(reader, entity, level, interval, first_bound(cursor, since),
                        as_text(until), derived)
     page, next_cursor = take(rows, limit, lambda r: r["height" if interval == "block" else "day"])
+    if shape == "tv":
+        return tv_answer(page, field, unit, next_cursor)
     if format == "csv":
         return csv_page(page, next_cursor, stale_header(reader))
     return SeriesPage(data=page, count=len(page), tip_height=reader.tip_height, entity=entity,

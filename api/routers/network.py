@@ -27,6 +27,7 @@ from api.schemas import (
     NetworkSeriesPage,
     RewardStats,
 )
+from api.shapes import FieldName, Point, Shape, Unit, tv_answer
 from indexer.mining_series import difficulty_adjustments, reward_stats
 from indexer.series import network_series
 from indexer.store import keys
@@ -34,7 +35,8 @@ from indexer.store import keys
 router = APIRouter(tags=["network"])
 
 
-@router.get("/network/series", response_model=NetworkSeriesPage, responses=CSV_RESPONSE)
+@router.get("/network/series", response_model=NetworkSeriesPage | list[Point],
+            responses=CSV_RESPONSE)
 def get_network_series(
     reader: Reader,
     pool: Annotated[str | None, Query(description="A pool slug or 'unknown': that pool's "
@@ -46,6 +48,9 @@ def get_network_series(
     cursor: Cursor = None,
     limit: Limit = 1000,
     format: Format = "json",
+    shape: Shape = "rows",
+    field: FieldName = None,
+    unit: Unit = None,
 ) -> NetworkSeriesPage | Response:
     """Blocks, subsidy and fees (sats), difficulty and hash rate (H/s) per day, week or month;
     per block: size, weight, subsidy, fees, difficulty. With `pool`: that pool's blocks,
@@ -53,6 +58,8 @@ def get_network_series(
     rows = network_series(reader, pool, interval, first_bound(cursor, since), as_text(until))
     key = "height" if interval == "block" else "date"
     page, next_cursor = take(rows, limit, lambda r: r[key])
+    if shape == "tv":
+        return tv_answer(page, field, unit, next_cursor)
     if format == "csv":
         return csv_page(page, next_cursor)
     data: Any = page

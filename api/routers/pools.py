@@ -21,6 +21,7 @@ from api.schemas import (
     PoolShare,
     Window,
 )
+from api.shapes import FieldName, Point, Shape, Unit, tv_answer
 from indexer.mining_series import pool_rows, window_totals
 from indexer.reader import IndexReader
 from indexer.series import day_range
@@ -83,7 +84,8 @@ def get_pool(reader: Reader, slug: Slug) -> PoolDetail:
                       **staleness(reader))
 
 
-@router.get("/pools/{slug}/hashrate", response_model=PoolHashratePage, responses=CSV_RESPONSE)
+@router.get("/pools/{slug}/hashrate", response_model=PoolHashratePage | list[Point],
+            responses=CSV_RESPONSE)
 def pool_hashrate(
     reader: Reader,
     slug: Slug,
@@ -92,12 +94,17 @@ def pool_hashrate(
     cursor: Annotated[Day | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Limit = 1000,
     format: Format = "json",
+    shape: Shape = "rows",
+    field: FieldName = None,
+    unit: Unit = None,
 ) -> PoolHashratePage | Response:
     """A pool's daily blocks, share, hash rate and its 7-day mean, subsidy and fees."""
     pool = reader.pool(slug)
     since_day, until_day = day_range(reader, cursor or since, until)
     rows, next_cursor = take(pool_rows(reader, pool.id, "day", since_day, until_day,
                                        average_days=7), limit, lambda r: r["date"])
+    if shape == "tv":
+        return tv_answer(rows, field, unit, next_cursor)
     if format == "csv":
         return csv_page(rows, next_cursor)
     return PoolHashratePage(data=[PoolRow(**r) for r in rows], count=len(rows),

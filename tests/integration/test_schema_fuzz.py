@@ -24,7 +24,8 @@ EXAMPLES = int(os.environ.get("MINERFLOW_SCHEMA_EXAMPLES", "60"))  # per operati
 # for what OpenAPI cannot express (derived series with interval=block, a day past 9999), so
 # schemathesis's positive_data_acceptance is replaced by this check.
 PARAMETERS = {"entity", "level", "interval", "since", "until", "format", "derived", "window",
-              "cursor", "limit", "ref", "slug", "pool", "blocks", "max_lag"}
+              "cursor", "limit", "ref", "slug", "pool", "blocks", "max_lag", "shape", "field",
+              "unit", "kind"}
 
 
 @pytest.fixture(scope="module")
