@@ -307,3 +307,38 @@ def test_a_block_whose_witness_fails_ends_the_reindex_at_its_parent(tmp_path: Pa
             f"(height 1): damaged, its witness data does not match the witness commitment in "
             f"its coinbase; the usable chain ends at height 0") in result.output
     assert tip_of(tmp_path / "index") == 0
+
+
+def test_sync_follow_stays_at_the_parent_and_says_so(node: ReplayNode, tmp_path: Path,
+                                                     story_index: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from indexer.store import generations
+
+    hash_hum, raw = block_at(node, HEIGHT)
+    node.tampered[hash_hum] = more_coinbase(raw)
+    index = tmp_path / "index"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "sync", "--index", str(index), "--rpc-url", node.url,
+         "--rpc-user", "rpcuser", "--rpc-password", "rpcpass", "--network", "regtest",
+         "--pools", str(POOLS), "--labels", str(LABELS), "--follow", "--poll", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        until(lambda: generations.read_tip(index) == HEIGHT - 1, "the follower at the parent")
+        time.sleep(0.3)  # a few more tries, none of which may get past the parent
+        assert generations.read_tip(index) == HEIGHT - 1
+        del node.tampered[hash_hum]
+        until(lambda: generations.read_tip(index) == 182, "the follower past the block")
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    said = [line for line in err.splitlines() if f"block {hash_hum} (height {HEIGHT})" in line]
+    assert said and all(line.endswith(f"the index stops at height {HEIGHT - 1}") for line in said)
+    assert "Traceback" not in err
+    assert dump(index) == dump(story_index)
