@@ -87,11 +87,15 @@ def get_difficulty_adjustments(
                           tip_height=reader.tip_height, next_cursor=next_cursor)
 
 
-@router.get("/mining/reward-stats", response_model=RewardStats)
+@router.get("/mining/reward-stats", response_model=RewardStats, responses=CSV_RESPONSE)
 def get_reward_stats(
     reader: Reader,
     blocks: Annotated[int, Query(ge=1, le=keys.MAX_HEIGHT, description="How many of the "
                                  "newest blocks.")] = 144,
-) -> RewardStats:
+    format: Format = "json",
+) -> RewardStats | Response:
     """Subsidy, claimed fees, revenue and transactions of the newest `blocks` blocks."""
-    return RewardStats(**reward_stats(reader, blocks), tip_height=reader.tip_height)
+    stats = RewardStats(**reward_stats(reader, blocks), tip_height=reader.tip_height)
+    if format == "csv":
+        return csv_page([stats.model_dump()], None)
+    return stats

@@ -90,3 +90,13 @@ def test_usd_with_prices(story_index: Path, tmp_path: Path) -> None:
                          "&unit=usd").json()
     assert [p["v"] for p in got] == [r["balance_usd"] for r in want]
     assert got[0]["v"] == want[0]["balance"] / 1e8 * 60000 and got[-1]["v"] is None
+
+
+def test_reward_stats_as_csv(client: TestClient) -> None:
+    """format=csv was ignored on reward-stats: now one header and one row, the JSON's."""
+    stats = client.get("/v1/mining/reward-stats?blocks=50").json()
+    answer = client.get("/v1/mining/reward-stats?blocks=50&format=csv")
+    assert answer.headers["content-type"].startswith("text/csv")
+    header, row, *rest = answer.text.splitlines()
+    assert rest == [] and header.split(",") == list(stats)
+    assert row.split(",") == [str(v) for v in stats.values()]
