@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Window = Literal["24h", "3d", "1w", "1m", "3m", "6m", "1y", "all"]
 Interval = Literal["day", "week", "month", "block"]  # indexer.series.INTERVALS
@@ -280,8 +280,53 @@ class BalanceList(BaseModel):
                                      "to date (`minerflow rebuild`).")
 
 
+class MinerRow(BaseModel):
+    """One row of an entity's miner series at one level (docs/metrics.md). Daily, weekly and
+    monthly rows carry `day`; per-block rows `height`, `hash` and `time`; the derived and USD
+    fields appear only when asked for (`derived`) or when prices are imported."""
+
+    model_config = ConfigDict(extra="forbid")  # a field the rows gain must be described here
+
+    day: str | None = Field(None, description="First UTC day of the row (day, week from Monday "
+                            "or month); absent per block.")
+    height: int | None = Field(None, description="Per block: the block's height.")
+    hash: str | None = Field(None, description="Per block: the block's hash.")
+    time: int | None = Field(None, description="Per block: its chain time (unix seconds).")
+    balance: int = Field(description="Sats: unspent miner coins of the entity at level <= L, "
+                         "after the row's last block.")
+    mined: int = Field(description="Sats: coinbase outputs created as the entity's miner "
+                       "coins.")
+    inflow: int = Field(description="Sats: what the entity's new miner coins received from "
+                        "outside its own coins.")
+    outflow: int = Field(description="Sats: pro-rata shares of outputs that are not the "
+                         "entity's miner coins.")
+    fees: int = Field(description="Sats: pro-rata shares of transaction fees.")
+    to_exchange: int = Field(description="Sats: pro-rata shares of outputs paying an exchange.")
+    to_exchange_by: dict[str, int] = Field(description="Sats: to_exchange per exchange name "
+                                           "(names with 0 left out).")
+    net_position_change_30d: float | None = Field(None, description="derived, BTC: balance "
+                                                  "minus the balance 30 days before.")
+    outflow_multiple: float | None = Field(None, description="derived: outflow over its mean "
+                                           "of the 365 days ending at the row.")
+    outflow_revenue_ratio: float | None = Field(None, description="derived: outflow over the "
+                                                "revenue of the entity's blocks that day.")
+    balance_usd: float | None = Field(None, description="With prices: balance x the day's "
+                                      "close (null without one); likewise the other *_usd.")
+    mined_usd: float | None = None
+    inflow_usd: float | None = None
+    outflow_usd: float | None = None
+    fees_usd: float | None = None
+    to_exchange_usd: float | None = None
+    revenue_usd: float | None = Field(None, description="derived, with prices: the day's "
+                                      "revenue in USD.")
+    puell_multiple: float | None = Field(None, description="derived, with prices: the day's "
+                                         "issuance in USD over its 365-day mean.")
+    mpi: float | None = Field(None, description="derived, with prices: the Miners' Position "
+                              "Index of the entity's outflow in USD.")
+
+
 class SeriesPage(BaseModel):
-    data: list[dict[str, object]]
+    data: list[MinerRow]
     count: int
     tip_height: int
     entity: str

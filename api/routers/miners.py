@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -41,7 +41,8 @@ router = APIRouter(tags=["miners"])
 Level = Annotated[int, Query(ge=0, le=1, description="0: 0-hop coins; 1: 0-hop and 1-hop.")]
 
 
-@router.get("/miners/series", response_model=SeriesPage | list[Point], responses=CSV_RESPONSE)
+@router.get("/miners/series", response_model=SeriesPage | list[Point], responses=CSV_RESPONSE,
+            response_model_exclude_unset=True)  # a row has the fields its kind has
 def miner_series(
     reader: Reader,
     entity: Annotated[str, Query(description="A pool slug, 'unknown' or 'all'.")] = "all",
@@ -68,7 +69,9 @@ def miner_series(
         return tv_answer(page, field, unit, next_cursor)
     if format == "csv":
         return csv_page(page, next_cursor, stale_header(reader))
-    return SeriesPage(data=page, count=len(page), tip_height=reader.tip_height, entity=entity,
+    rows_as_given: Any = page  # validated into MinerRow, unset fields left out of the answer
+    return SeriesPage(data=rows_as_given, count=len(page), tip_height=reader.tip_height,
+                      entity=entity,
                       level=level, interval=interval, next_cursor=next_cursor,
                       prices="imported" if has_prices(reader) else "none",
                       **staleness(reader))
