@@ -94,9 +94,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(index: Path, clients: int, seconds: float) -> dict[str, Any]:
     port = free_port()
+    # the server's standard error (its access log: a line per request) goes to a file, which
+    # never fills up as an unread pipe would
+    log = tempfile.TemporaryFile("w+")
     server = subprocess.Popen([sys.executable, "-m", "indexer", "serve", "--index", str(index),
-                               "--port", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log,
+                              text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -105,8 +108,8 @@ def run(index: Path, clients: int, seconds: float) -> dict[str, Any]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: {server.stderr.read()}"
-                                     if server.stderr else "the server did not start") from None
+                    log.seek(0)
+                    raise SystemExit(f"the server did not start: {log.read()}") from None
                 time.sleep(0.1)
         before = rss(server.pid)
         stop = threading.Event()
@@ -128,6 +131,7 @@ def run(index: Path, clients: int, seconds: float) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     every = [value for per_client in latencies for value in per_client]
     return {
         "clients": clients, "seconds": round(elapsed, 1), "requests": len(every) + len(errors),

@@ -50,12 +50,14 @@ from indexer.store.db import Store
 @rpc_user_option
 @rpc_password_option
 @click.option("--poll", default=5.0, show_default=True, type=click.FloatRange(0.05))
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on standard error (common log format).")
 @reorg_limit_option
 @zmq_option
 @one_line_errors
 def serve(index: Path, host: str, port: int, follow: bool, datadir: Path | None,
           rpc_url: str | None, rpc_user: str | None, rpc_password: str | None, poll: float,
-          reorg_limit: int, zmq_url: str | None) -> None:
+          access_log: bool, reorg_limit: int, zmq_url: str | None) -> None:
     """Serve the HTTP API (/v1, OpenAPI at /docs) and dashboard over one index; with
     --follow, keep the index at the node's tip in the same process.
 
@@ -63,11 +65,11 @@ def serve(index: Path, host: str, port: int, follow: bool, datadir: Path | None,
     """
     follow_args = (datadir, rpc_url, rpc_user, rpc_password, poll, reorg_limit, zmq_url) \
         if follow else None
-    serve_index(index, host, port, follow_args)
+    serve_index(index, host, port, follow_args, access_log)
 
 
 def serve_index(index: Path, host: str, port: int,
-                follow_args: tuple[Any, ...] | None = None) -> None:
+                follow_args: tuple[Any, ...] | None = None, access_log: bool = True) -> None:
     import uvicorn
 
     from api.main import create_app
@@ -102,7 +104,8 @@ def serve_index(index: Path, host: str, port: int,
     local = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, shown)
     app = create_app(store, follower=first, follower_factory=factory, close_store=True,
                      url=f"http://{local}:{port}")  # where status and export find it
-    log_access(sys.stderr)
+    if access_log:
+        log_access(sys.stderr)
     click.echo(f"serving {index} at http://{host}:{port}/ (API docs at /docs)"
                + (" and following the node" if factory is not None else ""))
     uvicorn.run(app, host=host, port=port, workers=1, log_level="warning")
