@@ -135,7 +135,10 @@ def block_page(request: Request, reader: Reader, ref: str) -> HTMLResponse:
     block = block_line(reader, record)
     block["difficulty"] = difficulty(record.bits, reader.network)
     block["weight"] = record.weight
-    return render(request, "block.html", {"fresh": freshness(reader, request), "block": block})
+    previous = record.height - 1 if record.height > 0 else None
+    following = record.height + 1 if record.height < reader.tip_height else None
+    return render(request, "block.html", {"fresh": freshness(reader, request), "block": block,
+                                          "previous": previous, "next": following})
 
 
 @router.get("/pools/{slug}", response_class=HTMLResponse)

@@ -163,7 +163,7 @@ class IndexReader:
             "pools_sha256": self.pools_sha256_of(r),
             "coinbase_value": r.coinbase_value,
             "coinbase_hex": script_sig.hex(),
-            "coinbase_text": script_sig.decode("utf-8", "replace").translate(_UNPRINTABLE),
+            "coinbase_text": printable(script_sig),
             "outputs": [
                 {"value": value, "script": script.hex(), "type": classify(script),
                  "address": address_of(script, self.network)}
@@ -295,7 +295,11 @@ def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:
             "to_exchange_by": stored["to_exchange_by"]}
 
 
-_UNPRINTABLE = dict.fromkeys(range(32), ".") | {127: "."}
+def printable(data: bytes) -> str:
+    """The text a coinbase carries, as mempool shows it: its UTF-8 text with what is not text
+    (bytes of no character, pushes of the height and extranonce, control characters) left
+    out, so no U+FFFD or control character reaches a page, a CSV cell or a terminal."""
+    return "".join(ch for ch in data.decode("utf-8", "ignore") if ch.isprintable())
 
 
 def exchange_flows(reader: IndexReader, level: int, start: int) -> dict[tuple[int, str], int]:

@@ -3,8 +3,12 @@
 // writes legends with textContent, and this file never builds markup from strings.
 "use strict";
 
+// One colour per pool on every chart and page: pools take the palette in the order of their
+// blocks over the whole chain (the same for every chart), the rest share grey.
 const PALETTE = ["#d97706", "#2563eb", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#65a30d",
-                 "#db2777", "#6b7280"];
+                 "#db2777", "#ca8a04", "#4f46e5", "#0d9488", "#e11d48"];
+const GREY = "#6b7280";
+const OTHER = "#cbd5e1";
 const WINDOW_SECONDS = {"24h": 86400, "3d": 3 * 86400, "1w": 7 * 86400, "1m": 30 * 86400,
                         "3m": 91 * 86400, "6m": 182 * 86400, "1y": 365 * 86400, "all": null};
 const TOP = 6;
@@ -52,27 +56,52 @@ function empty(el, text) {
   el.dataset.ready = "empty";
 }
 
+let poolColours = null;
+
+// name -> colour of every pool, by its rank in blocks over the whole chain.
+async function poolPalette() {
+  if (poolColours === null) {
+    poolColours = fetchJson("/v1/pools?window=all").then(body => {
+      const colours = new Map();
+      body.data.forEach((p, rank) => colours.set(p.name, PALETTE[rank] || GREY));
+      return colours;
+    });
+  }
+  return poolColours;
+}
+
+const isGap = v => v === null || v === undefined;
+
 // Draw one chart: x in unix seconds, named series of raw values; `stacked` fills cumulative
-// areas while legends and the exposed data keep each series' own values.
-function plot(el, x, named, {stacked = false, unit = "", format = null, right = null} = {}) {
+// areas while legends and the exposed data keep each series' own values; a point where any
+// layer has no value (a day without a price) is a gap in every layer, never a drop to 0.
+// `colours` maps a series' name to its colour (default: the palette in order).
+function plot(el, x, named, {stacked = false, unit = "", format = null, right = null,
+                             colours = null, bars = false, note = null} = {}) {
   const names = Object.keys(named);
-  drawn[el.id] = {x, series: named};
-  if (x.length === 0 || names.length === 0) return empty(el, "No data yet.");
+  const colourOf = name => name === "other" ? OTHER :
+    (colours && colours.get(name)) || PALETTE[names.indexOf(name) % PALETTE.length];
+  drawn[el.id] = {x, series: named, colours: Object.fromEntries(names.map(n => [n, colourOf(n)]))};
+  if (x.length === 0 || names.length === 0) return empty(el, note || "No data yet.");
+  if (names.every(n => named[n].every(isGap))) return empty(el, note || "No values yet.");
   const show = format || (v => v === null || v === undefined ? "–" : `${v.toLocaleString()} ${unit}`);
   const values = names.map(n => named[n]);
   let lines = values;
   if (stacked) {
+    const gap = x.map((_t, i) => values.some(v => isGap(v[i])));
     const sums = new Array(x.length).fill(0);
-    lines = values.map(v => v.map((y, i) => (sums[i] += y || 0)));
+    lines = values.map(v => v.map((y, i) => gap[i] ? null : (sums[i] += y)));
+    drawn[el.id].stacked = Object.fromEntries(names.map((n, i) => [n, lines[i]]));
     lines.reverse();  // the tallest first, so each smaller area paints over it
   }
   const order = stacked ? [...names].reverse() : names;
   const raw = stacked ? [...values].reverse() : values;
-  const series = [{}].concat(order.map((name, i) => {
-    const color = PALETTE[(stacked ? names.length - 1 - i : i) % PALETTE.length];
+  const series = [{}].concat(order.map(name => {
+    const color = colourOf(name);
     return {
       label: name, stroke: color, width: 1.5,
-      fill: stacked ? color + "55" : undefined,
+      fill: stacked || bars ? color + (bars ? "cc" : "55") : undefined,
+      paths: bars ? uPlot.paths.bars({size: [0.8, 40]}) : undefined,
       scale: right && right.names.includes(name) ? "right" : "y",
       value: (u, _v, si, di) => di === null || di === undefined ? "–" :
         (right && right.names.includes(name) ? right.format : show)(raw[si - 1][di]),
@@ -118,7 +147,7 @@ async function drawBalance(el) {
     rows.forEach((r, i) => { rest[i] = rest[i] === null || value(r) === null ? null : rest[i] - value(r); });
   }
   if (rest.some(v => v !== null && Math.abs(v) > 1e-9)) named["other"] = rest;
-  plot(el, x, named, {stacked: true, unit: usd ? "USD" : "BTC"});
+  plot(el, x, named, {stacked: true, unit: usd ? "USD" : "BTC", colours: await poolPalette()});
 }
 
 async function drawExchangeByPool(el) {
@@ -133,7 +162,8 @@ async function drawExchangeByPool(el) {
     rows.forEach((r, i) => { rest[i] -= r.to_exchange; });
   }
   if (rest.some(v => v !== 0)) named["other"] = rest.map(toBtc);
-  plot(el, x, named, {unit: "BTC"});
+  plot(el, x, named, {unit: "BTC", colours: await poolPalette(), bars: true,
+                      note: "No miner coin has reached an exchange yet."});
 }
 
 async function drawExchangeByExchange(el) {
@@ -147,13 +177,16 @@ async function drawExchangeByExchange(el) {
   const names = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a)).slice(0, TOP);
   const named = {};
   for (const name of names) named[name] = all.map(r => toBtc(r.to_exchange_by[name] || 0));
-  plot(el, all.map(r => daySeconds(r.day)), named, {unit: "BTC"});
+  plot(el, all.map(r => daySeconds(r.day)), named, {unit: "BTC", bars: true,
+       note: "No miner coin has reached an exchange yet."});
 }
 
 async function drawNetPosition(el) {
   const rows = await minerSeries("all", {derived: "true"});
   plot(el, rows.map(r => daySeconds(r.day)),
-       {"net position change, 30 d": rows.map(r => r.net_position_change_30d)}, {unit: "BTC"});
+       {"net position change, 30 d": rows.map(r => r.net_position_change_30d)},
+       {unit: "BTC", note: `The 30-day change needs 30 days of history; the chain has ` +
+        `${rows.length} day${rows.length === 1 ? "" : "s"}.`});
 }
 
 async function drawPoolHashrate(el) {
@@ -172,7 +205,7 @@ async function drawPoolHashrate(el) {
     x = rows.map(r => daySeconds(r.date));
     named[p.name] = rows.map(r => r.hashrate_7d);
   }
-  plot(el, x, named, {format: siRate});
+  plot(el, x, named, {format: siRate, colours: await poolPalette()});
 }
 
 async function drawNetwork(el) {

@@ -30,6 +30,8 @@ from tests.net import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAYLOAD = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">Evil & Co'
+# the story chain spans 13 days: the 30-day net position change has no value yet, and says so
+YOUNG = ("chart-netpos",)
 OVERVIEW_CHARTS = ("chart-balance", "chart-exchange-pool", "chart-exchange-by", "chart-netpos",
                    "chart-pool-hashrate", "chart-network")
 
@@ -85,11 +87,18 @@ class Watched:
         self.page.on("response", lambda r: r.status >= 400 and self.problems.append(
             f"HTTP {r.status}: {r.url}"))
 
-    def charts_ready(self, ids: tuple[str, ...]) -> None:
+    def charts_ready(self, ids: tuple[str, ...], empty: tuple[str, ...] = ()) -> None:
+        """Every chart drawn; those in `empty` shown empty with their explanation instead."""
         for chart in ids:
             self.page.wait_for_selector(f"#{chart}[data-ready]", state="attached",
                                         timeout=20_000)
-            assert self.page.get_attribute(f"#{chart}", "data-ready") == "1", chart
+            ready = self.page.get_attribute(f"#{chart}", "data-ready")
+            if chart in empty:
+                assert ready == "empty", chart
+                assert self.page.locator(f"#{chart} canvas").count() == 0, chart
+                assert self.page.text_content(f"#{chart} p.empty"), chart
+                continue
+            assert ready == "1", chart
             assert self.page.locator(f"#{chart} canvas").count() == 1, chart
 
     def chart(self, chart: str) -> Any:
@@ -116,7 +125,7 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
     page = watched.page
     try:
         page.goto(served + "/")
-        watched.charts_ready(OVERVIEW_CHARTS)
+        watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
         status = api(served, "/v1/status")
         assert page.text_content("#tip-height") == str(status["tip_height"])
         page.screenshot(path=str(shots / "dashboard.png"))  # the README's: the first screen
@@ -158,6 +167,18 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true")["data"]
         assert watched.chart("chart-netpos")["series"]["net position change, 30 d"] == [
             r["net_position_change_30d"] for r in derived]
+        assert page.text_content("#chart-netpos p.empty") == (
+            f"The 30-day change needs 30 days of history; the chain has {len(derived)} days.")
+        # one colour per pool on every chart: its rank in blocks over the whole chain
+        ranked = [p["name"] for p in api(served, "/v1/pools?window=all")["data"]]
+        seen: dict[str, set[str]] = {}
+        for chart in ("chart-balance", "chart-exchange-pool", "chart-pool-hashrate"):
+            for name, colour in watched.chart(chart)["colours"].items():
+                if name != "other":
+                    seen.setdefault(name, set()).add(colour)
+        assert seen and all(len(colours) == 1 for colours in seen.values()), seen
+        palette = sorted({next(iter(c)) for n, c in seen.items() if ranked.index(n) < 12})
+        assert len(palette) == len([n for n in seen if ranked.index(n) < 12])  # all distinct
         top = pools[0]
         hashrate = api(served, f"/v1/pools/{top['slug']}/hashrate")["data"]
         shown_rates = watched.chart("chart-pool-hashrate")["series"][top["name"]]
@@ -166,12 +187,12 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         # switch the level: the balance layers are level 0's
         page.select_option("#level", "0")
         page.wait_for_url("**level=0**")
-        watched.charts_ready(OVERVIEW_CHARTS)
+        watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
         check_balance(0)
         # switch the window: the table is the whole chain's
         page.select_option("#window", "all")
         page.wait_for_url("**window=all**")
-        watched.charts_ready(OVERVIEW_CHARTS)
+        watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
         everything = api(served, "/v1/pools?window=all")["data"]
         assert page.locator("#pools tbody tr").count() == len(everything)
         assert page.locator("#pools td.blocks").all_text_contents() == [
@@ -183,6 +204,15 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         page.wait_for_selector("#block")
         tip = api(served, f"/v1/blocks/{status['tip_height']}")
         assert page.locator("#block code").first.text_content() == tip["hash"]
+        assert page.locator("#block-nav #next").count() == 0  # the tip has no next block
+        page.click("#block-nav #previous")
+        page.wait_for_url(f"**/blocks/{status['tip_height'] - 1}")
+        assert page.locator("#block code").first.text_content() == api(
+            served, f"/v1/blocks/{status['tip_height'] - 1}")["hash"]
+        page.click("#block-nav #next")
+        page.wait_for_url(f"**/blocks/{status['tip_height']}")
+        text = page.text_content("#block td.text") or ""
+        assert text and "\ufffd" not in text and all(ch.isprintable() for ch in text)
         page.click("#block a[href^='/pools/']")
         page.wait_for_selector("#pool-name")
         assert page.text_content("#pool-name") == tip["pool_name"]
@@ -236,7 +266,7 @@ def test_pool_names_are_text_not_markup(hostile_index: Path, browser: Browser) -
         page = watched.page
         try:
             page.goto(base + "/?window=all")
-            watched.charts_ready(OVERVIEW_CHARTS)
+            watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
             cells = page.locator("#pools tbody td:first-child").all_text_contents()
             legend = page.locator("#chart-balance .u-legend .u-label").all_text_contents()
             page.locator("#pools tbody a", has_text="Evil & Co").click()
@@ -259,19 +289,22 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
 
     index = tmp_path / "index"
     shutil.copytree(story_index, index)
+    missing = DAYS[5]  # a day without a close
     cli("prices", "import", "--index", index, prices_file(
-        tmp_path / "prices.csv", [f"{d},{c}" for d, c in zip(DAYS, CLOSES, strict=True)]))
+        tmp_path / "prices.csv", [f"{d},{c}" for d, c in zip(DAYS, CLOSES, strict=True)
+                                  if d != missing]))
     for base in serve(index):
         watched = Watched(browser)
         page = watched.page
         try:
             page.goto(base + "/")
-            watched.charts_ready(OVERVIEW_CHARTS)
-            assert "prices: 2026-03-01 to 2026-03-13" in page.text_content("#prices")
+            watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
+            assert "prices: 2026-03-01 to 2026-03-13" in (page.text_content("#prices") or "")
             page.select_option("#unit", "usd")
             page.wait_for_url("**unit=usd**")
-            watched.charts_ready(OVERVIEW_CHARTS)
+            watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
             shown = watched.chart("chart-balance")["series"]
+            stacked = watched.chart("chart-balance")["stacked"]
         finally:
             watched.close()
         balances = api(base, "/v1/miners/balances")["data"]
@@ -279,6 +312,11 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
             if b["name"] in shown:
                 rows = api(base, f"/v1/miners/series?entity={b['entity']}&level=1")["data"]
                 assert shown[b["name"]] == [r["balance_usd"] for r in rows]
-        last_all = api(base, "/v1/miners/series?entity=all&level=1")["data"][-1]
-        assert sum(v[-1] for v in shown.values()) == pytest.approx(last_all["balance_usd"])
+        every = api(base, "/v1/miners/series?entity=all&level=1")["data"]
+        assert sum(v[-1] for v in shown.values()) == pytest.approx(every[-1]["balance_usd"])
+        # a day without a close is a gap in every layer, never the stack dropping to 0
+        gaps = [i for i, r in enumerate(every) if r["balance_usd"] is None]
+        assert [every[i]["day"] for i in gaps] == [missing]
+        for cumulative in stacked.values():
+            assert [i for i, v in enumerate(cumulative) if v is None] == gaps
         assert watched.problems == []
