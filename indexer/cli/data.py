@@ -25,7 +25,7 @@ from indexer.cli.common import (
     trust_files_option,
 )
 from indexer.config import blocks_dir, default_pools_path, get_network
-from indexer.errors import ConfigError, IndexLockedError
+from indexer.errors import ConfigError
 from indexer.export import write_rows as export_rows
 from indexer.export_rows import ExportQuery, rows_of
 from indexer.flow_export import replay_flows
@@ -36,7 +36,7 @@ from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS
-from indexer.store import generations, serving, writer
+from indexer.store import generations, writer
 from indexer.store.db import Store
 
 
@@ -79,16 +79,9 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) ->
 
 def write_export(index: Path, query: ExportQuery, fmt: str, output: Path | None) -> None:
     """The export's rows from the index, or from the server that holds it."""
-    try:
-        store = Store(index)
-    except IndexLockedError:
-        url = serving.read(index)
-        if url is None:
-            raise
-        write_rows(remote.rows(url, query), fmt, output)
-        return
-    with store:
-        write_rows(rows_of(IndexReader(store), query), fmt, output)
+    with remote.reader_or_server(index) as source:
+        rows = remote.rows(source, query) if isinstance(source, str) else rows_of(source, query)
+        write_rows(rows, fmt, output)
 
 
 def unwritable_output(output: Path, exc: OSError) -> ConfigError:

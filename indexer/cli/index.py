@@ -43,7 +43,6 @@ from indexer.cli.common import (
 from indexer.config import Network, blocks_dir, get_network
 from indexer.errors import (
     ConfigError,
-    IndexLockedError,
     MinerflowError,
     SourceError,
     StoreError,
@@ -62,7 +61,7 @@ from indexer.prices import price_summary
 from indexer.reader import IndexReader
 from indexer.rebuild import index_lists, rebuild
 from indexer.source.node import NodeSource
-from indexer.store import generations, serving, writer
+from indexer.store import generations, writer
 from indexer.store.batch import rollback as undo_blocks
 from indexer.store.batch import undo_depth
 from indexer.store.db import Store
@@ -314,16 +313,9 @@ def status(index: Path, as_json: bool) -> None:
 
     Example: minerflow status --index ~/minerflow-index
     """
-    try:
-        store = Store(index)
-    except IndexLockedError:
-        url = serving.read(index)
-        if url is None:
-            raise
-        info = served_status(remote.status(url), index)
-    else:
-        with store:
-            info = index_status(IndexReader(store), index)
+    with remote.reader_or_server(index) as source:
+        info = (served_status(remote.status(source), index) if isinstance(source, str)
+                else index_status(source, index))
     if as_json:
         click.echo(json.dumps(info))
     else:

@@ -4,17 +4,37 @@ keeps them out, and print exactly what they print offline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from indexer.errors import MinerflowError, SourceError
+from indexer.errors import IndexLockedError, MinerflowError, SourceError
 from indexer.export_rows import ExportQuery
+from indexer.reader import IndexReader
+from indexer.store import serving
+from indexer.store.db import Store
 
 TIMEOUT = 60.0
+
+
+@contextlib.contextmanager
+def reader_or_server(index: Path) -> Iterator[IndexReader | str]:
+    """A reader of the index, or, when a `minerflow serve` holds it, that server's URL."""
+    try:
+        store = Store(index)
+    except IndexLockedError:
+        url = serving.read(index)
+        if url is None:
+            raise
+        yield url
+        return
+    with store:
+        yield IndexReader(store)
 
 
 def _open(url: str) -> Any:

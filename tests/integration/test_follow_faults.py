@@ -6,11 +6,8 @@ and against an index that cannot go on. The follower waits, retries or says one 
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +26,7 @@ from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
-from tests.integration.test_sync import sync_cli
+from tests.integration.test_sync import sync_cli, sync_follow_process
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")
@@ -252,13 +249,7 @@ def test_sigterm_stops_sync_follow_with_a_word(node: ReplayNode, tmp_path: Path,
                                                story_index: Path) -> None:
     node.latency = 0.01
     index = tmp_path / "index"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "sync", "--index", str(index), "--rpc-url", node.url,
-         "--rpc-user", "rpcuser", "--rpc-password", "rpcpass", "--network", "regtest",
-         "--pools", str(POOLS), "--labels", str(LABELS), "--follow", "--poll", "0.1",
-         "--flush-every", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    process = sync_follow_process(node, index, "--poll", "0.1", "--flush-every", "5")
     try:
         until(lambda: node.requests > 40, "the sync to start")
         process.send_signal(signal.SIGTERM)

@@ -31,7 +31,7 @@ from indexer.source.rpc import NodeAuth, NodeClient, NodeUnavailable
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump, reindex_regtest
 from tests.integration.test_follow_faults import at_tip, status, until
-from tests.integration.test_sync import sync_cli
+from tests.integration.test_sync import sync_cli, sync_follow_process
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")
@@ -311,22 +311,14 @@ def test_a_block_whose_witness_fails_ends_the_reindex_at_its_parent(tmp_path: Pa
 
 def test_sync_follow_stays_at_the_parent_and_says_so(node: ReplayNode, tmp_path: Path,
                                                      story_index: Path) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
 
     from indexer.store import generations
 
     hash_hum, raw = block_at(node, HEIGHT)
     node.tampered[hash_hum] = more_coinbase(raw)
     index = tmp_path / "index"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "sync", "--index", str(index), "--rpc-url", node.url,
-         "--rpc-user", "rpcuser", "--rpc-password", "rpcpass", "--network", "regtest",
-         "--pools", str(POOLS), "--labels", str(LABELS), "--follow", "--poll", "0.05"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    process = sync_follow_process(node, index, "--poll", "0.05")
     try:
         until(lambda: generations.read_tip(index) == HEIGHT - 1, "the follower at the parent")
         time.sleep(0.3)  # a few more tries, none of which may get past the parent

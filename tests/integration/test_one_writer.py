@@ -31,7 +31,7 @@ from indexer.store import generations, keys, writer
 from indexer.store.db import Store
 from tests.conftest import DATA, LABELS, POOLS, SAMPLE, STORY, cli, dump
 from tests.integration.test_follow_faults import until
-from tests.integration.test_sync import sync_cli
+from tests.integration.test_sync import sync_cli, sync_follow_process
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")
@@ -134,12 +134,7 @@ def test_sync_follow_moves_to_the_new_generation(node: ReplayNode, story_index: 
                                                  tmp_path: Path) -> None:
     index = tmp_path / "index"
     node.max_height = 100
-    process = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "sync", "--index", str(index), "--rpc-url", node.url,
-         "--rpc-user", "rpcuser", "--rpc-password", "rpcpass", "--network", "regtest",
-         "--pools", str(POOLS), "--labels", str(LABELS), "--follow", "--poll", "0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    process = sync_follow_process(node, index, "--poll", "0.1")
     try:
         until(lambda: generations.read_tip(index) == 100, "the follower to reach 100")
         cli("rebuild", "--index", index, "--datadir", TORN)  # g1 at 179 > 100: activated

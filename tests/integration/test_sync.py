@@ -4,6 +4,9 @@ a reorg deeper than the undo kept, and credentials kept out of every message."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,17 @@ def node() -> Iterator[ReplayNode]:
 def client(node: ReplayNode, retries: int = 2) -> NodeSource:
     return NodeSource(NodeClient(node.url, NodeAuth("rpcuser", "rpcpass"), retries=retries,
                                  backoff=0.01), REGTEST)
+
+
+def sync_follow_process(node: ReplayNode, index: Path, *extra: str) -> Any:
+    """`minerflow sync --follow` of the replay node in a process of its own (stdout and stderr
+    piped, as text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "indexer", "sync", "--index", str(index), "--rpc-url", node.url,
+         "--rpc-user", "rpcuser", "--rpc-password", "rpcpass", "--network", "regtest",
+         "--pools", str(POOLS), "--labels", str(LABELS), "--follow", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
 
 
 def sync_cli(node: ReplayNode, index: Path, *extra: str, ok: bool = True) -> Any:
