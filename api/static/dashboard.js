@@ -134,7 +134,6 @@ async function minerSeries(entity, extra = {}) {
 }
 
 async function drawBalance(el) {
-  const usd = body.unit === "usd";
   const value = usd ? (r => r.balance_usd) : (r => toBtc(r.balance));
   const pools = await topPools();
   const all = await minerSeries("all");
@@ -147,23 +146,40 @@ async function drawBalance(el) {
     rows.forEach((r, i) => { rest[i] = rest[i] === null || value(r) === null ? null : rest[i] - value(r); });
   }
   if (rest.some(v => v !== null && Math.abs(v) > 1e-9)) named["other"] = rest;
-  plot(el, x, named, {stacked: true, unit: usd ? "USD" : "BTC", colours: await poolPalette()});
+  plot(el, x, named, {stacked: true, unit: UNIT, colours: await poolPalette()});
 }
 
+// The unit asked for applies to every amount: BTC, or USD at the day's close (null, a gap,
+// on a day without one). Amounts the rows carry only in sats or BTC are converted at the
+// close their own row implies.
+const usd = body.unit === "usd";
+const UNIT = usd ? "USD" : "BTC";
+const minus = (a, b) => a === null || b === null ? null : a - b;
+
 async function drawExchangeByPool(el) {
+  const value = usd ? (r => r.to_exchange_usd) : (r => toBtc(r.to_exchange));
   const pools = await topPools();
   const all = await minerSeries("all");
   const x = all.map(r => daySeconds(r.day));
   const named = {};
-  const rest = all.map(r => r.to_exchange);
+  const rest = all.map(value);
   for (const p of pools) {
     const rows = await minerSeries(p.entity);
-    named[p.name] = rows.map(r => toBtc(r.to_exchange));
-    rows.forEach((r, i) => { rest[i] -= r.to_exchange; });
+    named[p.name] = rows.map(value);
+    rows.forEach((r, i) => { rest[i] = minus(rest[i], value(r)); });
   }
-  if (rest.some(v => v !== 0)) named["other"] = rest.map(toBtc);
-  plot(el, x, named, {unit: "BTC", colours: await poolPalette(), bars: true,
+  if (rest.some(v => v !== null && Math.abs(v) > 1e-9)) named["other"] = rest;
+  plot(el, x, named, {unit: UNIT, colours: await poolPalette(), bars: true,
                       note: "No miner coin has reached an exchange yet."});
+}
+
+// An exchange's part of a day's flows in the unit asked for: to_exchange_by is in sats only,
+// and its parts add up to to_exchange, whose USD value the row carries.
+function exchangeValue(r, name) {
+  const sats = r.to_exchange_by[name] || 0;
+  if (!usd) return toBtc(sats);
+  if (r.to_exchange_usd === null || r.to_exchange_usd === undefined) return null;
+  return r.to_exchange ? r.to_exchange_usd * sats / r.to_exchange : 0;
 }
 
 async function drawExchangeByExchange(el) {
@@ -176,16 +192,24 @@ async function drawExchangeByExchange(el) {
   }
   const names = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a)).slice(0, TOP);
   const named = {};
-  for (const name of names) named[name] = all.map(r => toBtc(r.to_exchange_by[name] || 0));
-  plot(el, all.map(r => daySeconds(r.day)), named, {unit: "BTC", bars: true,
+  for (const name of names) named[name] = all.map(r => exchangeValue(r, name));
+  plot(el, all.map(r => daySeconds(r.day)), named, {unit: UNIT, bars: true,
        note: "No miner coin has reached an exchange yet."});
+}
+
+// The 30-day change (BTC) in USD at the day's close, which the row's balance implies.
+function netValue(r) {
+  const btc = r.net_position_change_30d;
+  if (!usd || btc === null || btc === undefined) return btc;
+  if (r.balance_usd === null || r.balance_usd === undefined || !r.balance) return null;
+  return btc * r.balance_usd / toBtc(r.balance);
 }
 
 async function drawNetPosition(el) {
   const rows = await minerSeries("all", {derived: "true"});
   plot(el, rows.map(r => daySeconds(r.day)),
-       {"net position change, 30 d": rows.map(r => r.net_position_change_30d)},
-       {unit: "BTC", note: `The 30-day change needs 30 days of history; the chain has ` +
+       {"net position change, 30 d": rows.map(netValue)},
+       {unit: UNIT, note: `The 30-day change needs 30 days of history; the chain has ` +
         `${rows.length} day${rows.length === 1 ? "" : "s"}.`});
 }
 

@@ -305,6 +305,9 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
             watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
             shown = watched.chart("chart-balance")["series"]
             stacked = watched.chart("chart-balance")["stacked"]
+            by_pool = watched.chart("chart-exchange-pool")["series"]
+            by_exchange = watched.chart("chart-exchange-by")["series"]
+            headings = page.locator("h2, h3").all_text_contents()
         finally:
             watched.close()
         balances = api(base, "/v1/miners/balances")["data"]
@@ -319,4 +322,17 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
         assert [every[i]["day"] for i in gaps] == [missing]
         for cumulative in stacked.values():
             assert [i for i, v in enumerate(cumulative) if v is None] == gaps
+        # the unit applies to every amount: flows to exchanges too, per pool and per exchange
+        assert "Miners → exchanges per day (USD)" in headings
+        assert "All miners: 30-day net position change (USD)" in headings
+        for b in balances:
+            if b["name"] in by_pool:
+                rows = api(base, f"/v1/miners/series?entity={b['entity']}&level=1")["data"]
+                assert by_pool[b["name"]] == [r["to_exchange_usd"] for r in rows]
+        for day, row in enumerate(every):
+            parts = [values[day] for values in by_exchange.values()]
+            if row["to_exchange_usd"] is None:
+                assert parts == [None] * len(parts)
+            else:
+                assert sum(parts) == pytest.approx(row["to_exchange_usd"])
         assert watched.problems == []
