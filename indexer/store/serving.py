@@ -19,23 +19,18 @@ def record(root: Path, url: str) -> None:
 
 
 def clear(root: Path) -> None:
-    try:
-        if read(root) is not None and json.loads(
-                (root / SERVING).read_text(encoding="utf-8")).get("pid") == os.getpid():
-            (root / SERVING).unlink()
-    except (OSError, ValueError):
-        pass
+    """Remove the record, if it is this process's own."""
+    found = _recorded(root)
+    if found is not None and found[1] == os.getpid():
+        (root / SERVING).unlink(missing_ok=True)
 
 
 def read(root: Path) -> str | None:
     """The URL of the live server recorded for `root`, or None."""
-    try:
-        found = json.loads((root / SERVING).read_text(encoding="utf-8"))
-        url, pid = found["url"], found["pid"]
-    except (OSError, ValueError, KeyError, TypeError):
+    found = _recorded(root)
+    if found is None:
         return None
-    if not isinstance(url, str) or not isinstance(pid, int):
-        return None
+    url, pid = found
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,3 +38,15 @@ def read(root: Path) -> str | None:
     except PermissionError:
         pass  # alive, another user's
     return url
+
+
+def _recorded(root: Path) -> tuple[str, int] | None:
+    """(url, pid) as recorded, or None when there is no readable record."""
+    try:
+        found = json.loads((root / SERVING).read_text(encoding="utf-8"))
+        url, pid = found["url"], found["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(url, str) or not isinstance(pid, int):
+        return None
+    return url, pid
