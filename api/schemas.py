@@ -58,6 +58,21 @@ class PoolsVersion(BaseModel):
     blocks: int
 
 
+class LabelsMap(BaseModel):
+    """The exchange label set the index holds."""
+
+    name: str | None = Field(description="The file it was imported from.")
+    sha256: str = Field(description="Its identity: the sha256 of its canonical rows.")
+    count: int = Field(description="Labeled scripts, every category.")
+    exchange_scripts: int = Field(description="Scripts labeled as an exchange's.")
+    exchanges: int = Field(description="Exchanges (entities) among them.")
+    conflicts: int = Field(description="Scripts a derive found conflicted (counted for no one).")
+    derived_height: int | None = Field(description="For a map from `labels derive`: the height "
+                                       "it was derived to; null for seeds alone.")
+    derived_hash: str | None
+    rule_version: str | None
+
+
 class Status(BaseModel):
     version: str
     network: str
@@ -68,6 +83,7 @@ class Status(BaseModel):
     tip_time: int | None
     pools_sha256: str
     labels_sha256: str
+    labels: LabelsMap
     pools: int
     pools_versions: list[PoolsVersion] = Field(description="The pools lists that attributed "
                                                "the index's blocks, oldest first.")

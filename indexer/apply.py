@@ -28,6 +28,7 @@ from indexer.flows.cohorts import (
     SpentValues,
     TxFlow,
 )
+from indexer.labels.indexed import ExchangeLookup
 from indexer.mining import SECONDS_PER_DAY, block_totals
 from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
@@ -113,14 +114,15 @@ class BlockApplier:
     """Applies blocks in height order on top of an index."""
 
     def __init__(self, store: Store, buffer: WriteBuffer, pools: CompiledPools,
-                 exchanges: dict[bytes, str], fingerprints: Fingerprints | None = None,
+                 fingerprints: Fingerprints | None = None,
                  tx_sink: TxSink | None = None) -> None:
         self.store = store
         self.buffer = buffer
         self.pools = pools
         self.network = get_network(store.require_state().network)
         self.view = IndexView(buffer, fingerprints or Fingerprints(store))
-        self.step = CohortStep(self.view, exchanges, record_txs=tx_sink is not None)
+        self.step = CohortStep(self.view, ExchangeLookup.of(store),
+                               record_txs=tx_sink is not None)
         self.tx_sink = tx_sink
         self.balances: dict[tuple[int, int], int] = {}
         for key, value in self.store.scan(keys.BALANCE):

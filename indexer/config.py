@@ -106,11 +106,6 @@ def default_pools_path() -> Path:
     return Path(str(resources.files("indexer") / "data" / "pools-v2.json"))
 
 
-def default_labels_path() -> Path:
-    """The bundled mainnet exchange labels (graphsense tagpacks)."""
-    return Path(str(resources.files("indexer") / "data" / "exchanges-graphsense.csv"))
-
-
 @dataclass(slots=True)
 class Settings:
     """Everything one command needs, built once by the CLI and passed down."""

@@ -19,11 +19,10 @@ from typing import Any
 from indexer.apply import BlockMeta
 from indexer.errors import ConfigError
 from indexer.flows.cohorts import Flow, TxFlow
-from indexer.flows.labels import labels_from_json
+from indexer.labels.indexed import stored_labels
 from indexer.parse.deserializer import hum
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from indexer.reader import IndexReader
-from indexer.store import keys
 
 QUEUE_BLOCKS = 64
 _DONE = object()
@@ -62,7 +61,7 @@ def replay_flows(reader: IndexReader, blocks_dir: Path,
     """The flow rows of the indexed chain, height by height, from the block files."""
     state = reader.state
     pools = reader.pools
-    labels = labels_from_json(reader.store.get(keys.LABELS_LIST) or b"[]", reader.network)
+    labels = stored_labels(reader.store)
     source = BlockFileSource(blocks_dir, reader.network, trust_files)
     handoff: queue.Queue[object] = queue.Queue(maxsize=QUEUE_BLOCKS)
 

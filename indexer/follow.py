@@ -28,7 +28,7 @@ from indexer.errors import (
     StoreError,
 )
 from indexer.fingerprints import Fingerprints
-from indexer.flows.labels import LabelSet
+from indexer.labels.labelset import LabelSet
 from indexer.pipeline import RunReport, sync
 from indexer.source.node import NodeSource
 from indexer.source.zmq_notify import BlockNotifier

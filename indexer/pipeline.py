@@ -13,17 +13,19 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from indexer import fastpath
 from indexer.apply import BlockApplier, BlockMeta, TxSink
 from indexer.attribution.pools import PoolsList, compile_pools
-from indexer.config import Network
+from indexer.config import Network, get_network
 from indexer.errors import ConfigError, DamagedBlockError, ParseError, SourceError, StoreError
 from indexer.fastpath import PackedUndo
 from indexer.fingerprints import Fingerprints
 from indexer.flows.cohorts import SpentValues
-from indexer.flows.labels import LabelSet
+from indexer.labels.indexed import write_labels
+from indexer.labels.labelset import LabelSet
 from indexer.parse.deserializer import RawBlock, open_block, read_compact_size
 from indexer.source.blkfiles import BlockFiles, RecordLocation
 from indexer.source.chain import ActiveChain, ChainBlock, find_active_chain
@@ -176,7 +178,7 @@ def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: Lab
     store = Store(path, create=True)
     try:
         store.check_or_init(index_state(network, pools, labels), pools.to_json(),
-                            labels.to_json())
+                            partial(write_labels, store, labels, network), labels.file)
     except Exception:
         store.close()
         raise
@@ -185,14 +187,16 @@ def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: Lab
 
 
 def replace_labels(store: Store, labels: LabelSet) -> None:
-    """Set new exchange labels in one batch. Flows already indexed were built with the old
-    ones: the state keeps their hash, and the index reports its series stale until a re-index."""
+    """Set new exchange labels (batches that an interrupted run leaves marked, see
+    `labels.indexed`). Flows already indexed were built with the old ones: the state keeps
+    their hash, and the index reports its series stale until a re-index."""
     state = store.require_state()
     built = (state.series_labels_sha256 or state.labels_sha256) if state.tip_height >= 0 else None
-    store.write({keys.LABELS_LIST: labels.to_json()},
-                replace(state, labels_sha256=labels.sha256,
-                        series_labels_sha256=None if built in (None, labels.sha256) else built))
-    store.record_lists()
+    network = get_network(state.network)
+    write_labels(store, labels, network,
+                 replace(state, labels_sha256=labels.sha256,
+                         series_labels_sha256=None if built in (None, labels.sha256) else built))
+    store.record_lists(labels.file)
 
 
 def fork_point(store: Store, hashes: list[bytes]) -> int:
@@ -308,8 +312,7 @@ def _sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
     owned = fingerprints is None  # loaded here, so saved here; a follower keeps its own
     if fingerprints is None:
         fingerprints = Fingerprints(store)
-    applier = BlockApplier(store, buffer, compile_pools(pools, node.network), labels.exchanges,
-                           fingerprints)
+    applier = BlockApplier(store, buffer, compile_pools(pools, node.network), fingerprints)
     prev_hash, prev_time = bytes(32), 0
     if fork >= 0:
         raw = store.get(keys.block_key(fork))
@@ -404,8 +407,8 @@ def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: La
 
     buffer = WriteBuffer(store, reorg_limit)
     fingerprints = Fingerprints(store)
-    applier = BlockApplier(store, buffer, compile_pools(pools, network), labels.exchanges,
-                           fingerprints, tx_sink=tx_sink)
+    applier = BlockApplier(store, buffer, compile_pools(pools, network), fingerprints,
+                           tx_sink=tx_sink)
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
     todo = chain.blocks[fork + 1:] if stop_height is None else chain.blocks[
         fork + 1:stop_height + 1]

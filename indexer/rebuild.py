@@ -25,7 +25,7 @@ from typing import Any
 from indexer.attribution.pools import PoolsList, parse_pools
 from indexer.config import get_network
 from indexer.errors import IndexLockedError, MinerflowError, StoreError
-from indexer.flows.labels import LabelSet, labels_from_json
+from indexer.labels.labelset import LabelSet
 from indexer.pipeline import BlockFileSource, RunReport, open_for_writing, reindex
 from indexer.store import generations, keys, writer
 from indexer.store.db import Store
@@ -61,7 +61,7 @@ def _rebuild(root: Path, blocks_dir: Path, trust_files: bool,
     lists = index_lists(root)
     network = get_network(str(lists["network"]))
     pools = parse_pools(lists["pools"], f"index {root}")
-    labels = labels_from_json(json.dumps(lists["labels"]).encode(), network)
+    labels = LabelSet.from_summary(lists["labels"], root)
     name, path = generations.next_generation(root)
     _removed, notes = remove_unused(root, keep=name)
     if path.is_symlink() and not path.is_dir():
@@ -75,7 +75,8 @@ def _rebuild(root: Path, blocks_dir: Path, trust_files: bool,
         report = _build_and_swap(root, name, store, source, pools, labels, reorg_limit, lists)
     finally:
         store.close()
-    generations.write_lists(root, network.name, pools.to_json(), labels.to_json(),
+    generations.write_lists(root, network.name, pools.to_json(),
+                            json.dumps(labels.summary(), ensure_ascii=False).encode(),
                             lists.get("prices", {}))
     _removed, more = remove_unused(root, keep=name)  # the retired one, unless a process holds it
     report.notes.extend(notes + more)

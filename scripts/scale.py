@@ -31,7 +31,7 @@ from pathlib import Path
 from benchkit.chainmaker import NETWORK, make_chain
 
 from indexer.attribution.pools import load_pools
-from indexer.flows.labels import load_labels
+from indexer.labels.labelset import prepare
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from indexer.store import keys
 
@@ -53,8 +53,8 @@ def memory() -> dict[str, int]:
 
 def prefill(index: Path, chain: Path, coins: int, scripts: int, seed: int) -> float:
     """Write `coins` coin and `scripts` member records; seconds taken."""
-    pools, labels = load_pools(chain / "pools.json"), load_labels(chain / "exchanges.csv",
-                                                                  NETWORK)
+    pools = load_pools(chain / "pools.json")
+    labels = prepare(chain / "exchanges.csv", NETWORK, index)
     store = open_for_writing(index, NETWORK, pools, labels)
     rng = random.Random(seed)
     started = time.perf_counter()
@@ -93,8 +93,8 @@ def prefill(index: Path, chain: Path, coins: int, scripts: int, seed: int) -> fl
 def timed_pass(index: Path, chain: Path, stop_height: int | None = None) -> dict[str, float]:
     """Index the chain into `index` (up to `stop_height`): start-up seconds (the filters),
     per-block ms, blocks, and the anonymous memory held at the last block."""
-    pools, labels = load_pools(chain / "pools.json"), load_labels(chain / "exchanges.csv",
-                                                                  NETWORK)
+    pools = load_pools(chain / "pools.json")
+    labels = prepare(chain / "exchanges.csv", NETWORK, index)
     store = open_for_writing(index, NETWORK, pools, labels)
     stamps: list[float] = []
     held: list[int] = []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,12 @@ from api.main import create_app
 from indexer.cli import main, sample_dir
 from indexer.store.db import Store
 from indexer.store.leveldb import plyvel
+
+# canonical label sets made once per test session (the bundled mainnet seeds take seconds),
+# in a directory of the session's own rather than the user's cache; subprocesses inherit it
+if "MINERFLOW_CACHE" not in os.environ:
+    os.environ["MINERFLOW_CACHE"] = tempfile.mkdtemp(prefix="minerflow-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MINERFLOW_CACHE"], True)
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = sample_dir()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import Reader, public_text
-from api.schemas import NodeStatus, PoolsVersion, PriceRange, Status
+from api.schemas import LabelsMap, NodeStatus, PoolsVersion, PriceRange, Status
 from indexer import __version__
 from indexer.follow import Follower
+from indexer.labels.indexed import labels_info
 from indexer.prices import price_summary
 
 router = APIRouter(tags=["status"])
@@ -31,7 +32,8 @@ def get_status(reader: Reader, request: Request) -> Status:
     return Status(version=__version__, network=state.network, index_format=state.format,
                   genesis=state.genesis, tip_height=state.tip_height, tip_hash=state.tip_hash,
                   tip_time=tip_time, pools_sha256=state.pools_sha256,
-                  labels_sha256=state.labels_sha256, pools=len(reader.pools.pools) - 1,
+                  labels_sha256=state.labels_sha256,
+                  labels=LabelsMap(**labels_info(reader.store)), pools=len(reader.pools.pools) - 1,
                   pools_versions=[PoolsVersion(sha256=sha, blocks=n)
                                   for sha, n in reader.pools_versions()],
                   stale=state.stale is not None, stale_reason=state.stale,

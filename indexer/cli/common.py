@@ -24,12 +24,12 @@ from indexer.attribution.pools import PoolsList, load_pools, parse_pools
 from indexer.config import (
     Network,
     blocks_dir,
-    default_labels_path,
     default_pools_path,
     get_network,
 )
 from indexer.errors import ConfigError, IndexLockedError, IndexMismatchError, MinerflowError
-from indexer.flows.labels import EMPTY_LABELS, LabelSet, labels_from_json, load_labels
+from indexer.labels.indexed import stored_labels
+from indexer.labels.labelset import EMPTY_LABELS, LabelSet, bundled_path, prepare
 from indexer.pipeline import FLUSH_BLOCKS, RunReport
 from indexer.source.node import LocalFiles, NodeSource
 from indexer.source.rpc import NodeClient, node_endpoint, zmq_endpoint
@@ -90,7 +90,7 @@ def resolve_lists(index: Path, network: Network, pools_path: Path | None,
                   labels_path: Path | None) -> tuple[PoolsList, LabelSet]:
     """Pools and labels given on the command line, else those the index was built with, else
     the bundled defaults (mainnet labels on mainnet only)."""
-    stored_pools = stored_labels = None
+    stored_pools = stored = None
     if pools_path is None or labels_path is None:
         if generations.index_exists(index):
             with Store(index) as store:
@@ -101,22 +101,25 @@ def resolve_lists(index: Path, network: Network, pools_path: Path | None,
                             f"{network.name!r}: give --network {store.state.network} (or a "
                             f"new --index directory)")
                     stored_pools = store.get(keys.POOLS_LIST)
-                    stored_labels = store.get(keys.LABELS_LIST)
+                    stored = stored_labels(store)
     if pools_path is not None:
         pools = load_pools(pools_path)
     elif stored_pools is not None:
         pools = parse_pools(json.loads(stored_pools), f"index {index}")
     else:
         pools = load_pools(default_pools_path())
-    if labels_path is not None:
-        labels = load_labels(labels_path, network)
-    elif stored_labels is not None:
-        labels = labels_from_json(stored_labels, network)
-    elif network.name == "main":
-        labels = load_labels(default_labels_path(), network)
-    else:
-        labels = EMPTY_LABELS
-    return pools, labels
+    return pools, labels_for(index, network, labels_path, stored)
+
+
+def labels_for(index: Path, network: Network, labels_path: Path | None,
+               stored: LabelSet | None) -> LabelSet:
+    """The label set of a command: the file given (made canonical in the index's directory),
+    else the index's own, else the network's bundled seeds, else none."""
+    source = labels_path if labels_path is not None else (
+        None if stored is not None else bundled_path(network))
+    if source is None:
+        return stored if stored is not None else EMPTY_LABELS
+    return prepare(source, network, index)
 
 
 class Progress:

@@ -1,4 +1,4 @@
-"""Commands that read or prepare data: `export`, `labels import`, `pools show`."""
+"""Commands that read or prepare data: `export`, `prices`, `pools`."""
 
 from __future__ import annotations
 
@@ -17,26 +17,20 @@ from indexer.cli.common import (
     existing_file,
     index_option,
     main,
-    network_named,
-    network_option,
     one_line_errors,
-    pools_option,
-    resolve_lists,
     trust_files_option,
 )
-from indexer.config import blocks_dir, default_pools_path, get_network
+from indexer.config import blocks_dir, default_pools_path
 from indexer.errors import ConfigError
 from indexer.export import write_rows as export_rows
 from indexer.export_rows import ExportQuery, rows_of
 from indexer.flow_export import replay_flows
-from indexer.flows.labels import load_labels
 from indexer.parquet import write_parquet
-from indexer.pipeline import open_for_writing, replace_labels
 from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS
-from indexer.store import generations, writer
+from indexer.store import writer
 from indexer.store.db import Store
 
 
@@ -170,54 +164,6 @@ def export_flows(index: Path, datadir: Path | None, blocksdir: Path | None, trus
         reader = IndexReader(store)
         where = blocks_dir(datadir, reader.network, blocksdir)
         write_rows(replay_flows(reader, where, trust_files), fmt, output)
-
-
-@main.group()
-def labels() -> None:
-    """Exchange labels."""
-
-
-@labels.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
-@index_option
-@network_option
-@pools_option
-@one_line_errors
-def labels_import(file: Path, index: Path, network: str, pools: Path | None) -> None:
-    """Set the exchange labels of an index. On an index that holds blocks, the network comes
-    from the index, and the flows already indexed keep the old labels: the series are reported
-    stale until a re-index.
-
-    Example: minerflow labels import exchanges.csv --index ~/idx
-    """
-    existing_file(file, "labels")
-    with writer.exclusive(index, "minerflow labels import"):
-        set_labels(file, index, network, pools)
-
-
-def set_labels(file: Path, index: Path, network: str, pools: Path | None) -> None:
-    if generations.index_exists(index):
-        with Store(index) as store:
-            state = store.state
-            if state is not None:
-                labels_set = load_labels(file, get_network(state.network))
-                if state.labels_sha256 == labels_set.sha256:
-                    click.echo(f"index {index} already uses these labels")
-                    return
-                replace_labels(store, labels_set)
-                stale = store.require_state().stale
-                click.echo(f"{len(labels_set.labels)} labels "
-                           f"({len(labels_set.exchanges)} exchange addresses) set for {index}")
-                if stale:
-                    click.echo(f"miner series are stale: {stale}")
-                return
-    net = network_named(network)
-    labels_set = load_labels(file, net)
-    pools_list, _labels = resolve_lists(index, net, existing_file(pools, "pools"), file)
-    store = open_for_writing(index, net, pools_list, labels_set)
-    store.close()
-    click.echo(f"{len(labels_set.labels)} labels ({len(labels_set.exchanges)} exchange "
-               f"addresses) set for {index}")
 
 
 @main.group()

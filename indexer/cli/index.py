@@ -47,8 +47,9 @@ from indexer.errors import (
     SourceError,
     StoreError,
 )
-from indexer.flows.labels import LabelSet
 from indexer.follow import Follower
+from indexer.labels.indexed import labels_info
+from indexer.labels.labelset import LabelSet
 from indexer.pipeline import (
     FLUSH_BLOCKS,
     BlockFileSource,
@@ -282,6 +283,7 @@ def index_status(reader: IndexReader, index: Path) -> dict[str, Any]:
         "tip_time": reader.block(state.tip_height).chain_time if state.tip_height >= 0
         else None,
         "pools_sha256": state.pools_sha256, "labels_sha256": state.labels_sha256,
+        "labels": labels_info(reader.store),
         "pools": len(reader.pools.pools) - 1,
         "pools_versions": [{"sha256": sha, "blocks": n} for sha, n in reader.pools_versions()],
         "generation": generations.active_name(index) or "plain",
@@ -297,7 +299,8 @@ def served_status(answer: dict[str, Any], index: Path) -> dict[str, Any]:
         "genesis": answer["genesis"], "tip_height": answer["tip_height"],
         "tip_hash": answer["tip_hash"], "tip_time": answer["tip_time"],
         "pools_sha256": answer["pools_sha256"], "labels_sha256": answer["labels_sha256"],
-        "pools": answer["pools"], "pools_versions": answer["pools_versions"],
+        "labels": answer["labels"], "pools": answer["pools"],
+        "pools_versions": answer["pools_versions"],
         "generation": generations.active_name(index) or "plain",
         "stale": answer["stale_reason"], "prices": answer["prices"],
     }

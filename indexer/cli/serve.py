@@ -32,8 +32,8 @@ from indexer.cli.common import (
 from indexer.cli.index import run_reindex
 from indexer.config import get_network
 from indexer.errors import ConfigError
-from indexer.flows.labels import labels_from_json
 from indexer.follow import Follower
+from indexer.labels.indexed import stored_labels
 from indexer.mining_series import window_totals
 from indexer.reader import IndexReader
 from indexer.store import keys
@@ -89,10 +89,9 @@ def serve_index(index: Path, host: str, port: int,
                 network = get_network(served.require_state().network)
                 node = make_node_source(network, datadir, rpc_url, rpc_user, rpc_password)
                 pools_raw = served.get(keys.POOLS_LIST)
-                labels_raw = served.get(keys.LABELS_LIST)
-                assert pools_raw is not None and labels_raw is not None
+                assert pools_raw is not None
                 return Follower(served, node, parse_pools(json.loads(pools_raw), str(index)),
-                                labels_from_json(labels_raw, network), reorg_limit, poll,
+                                stored_labels(served), reorg_limit, poll,
                                 notifier=make_notifier(network, zmq_url, datadir))
 
             first = make_follower(store)  # a wrong network or credentials fail here

@@ -1174,6 +1174,8 @@ typedef struct {
     PyObject *stored_coin, *stored_member, *exchanges, *spent_values;
     Filter *coins, *members;
     const uint8_t *d;
+    Filter *exchange_filter;    /* with exchange_lookup: `exchanges` given as (filter, lookup) */
+    PyObject *exchange_lookup;  /* borrowed; NULL when `exchanges` is an exact dict */
 } Step;
 
 static int filter_put(Filter *f, uint64_t fp) {
@@ -1254,14 +1256,33 @@ static PyObject *out_script(Step *st, StepOut *o) {
     return o->script_obj;
 }
 
-/* The exchange an output pays (NULL with no error when none); looked up once. */
+/* The exchange an output pays (NULL with no error when none); looked up once. With a
+ * filter, the lookup is called only for a script whose fingerprint the filter holds, and its
+ * answer must be a str or None. */
 static int out_exchange(Step *st, StepOut *o, PyObject **name) {
     if (!o->exchange_known) {
-        PyObject *script = out_script(st, o);
-        if (script == NULL) return -1;
-        PyObject *found = PyDict_GetItemWithError(st->exchanges, script);
-        if (found == NULL && PyErr_Occurred()) return -1;
-        Py_XINCREF(found);
+        PyObject *found = NULL;
+        if (st->exchange_lookup == NULL) {
+            PyObject *script = out_script(st, o);
+            if (script == NULL) return -1;
+            found = PyDict_GetItemWithError(st->exchanges, script);
+            if (found == NULL && PyErr_Occurred()) return -1;
+            Py_XINCREF(found);
+        } else if (filter_has(st->exchange_filter,
+                              member_fp(st->d + o->script, o->script_len))) {
+            PyObject *script = out_script(st, o);
+            if (script == NULL) return -1;
+            found = PyObject_CallOneArg(st->exchange_lookup, script);
+            if (found == NULL) return -1;
+            if (found == Py_None) {
+                Py_DECREF(found);
+                found = NULL;
+            } else if (!PyUnicode_Check(found)) {
+                Py_DECREF(found);
+                PyErr_SetString(PyExc_TypeError, "an exchange's name is a str or None");
+                return -1;
+            }
+        }
         o->exchange = found;
         o->exchange_known = 1;
     }
@@ -1558,9 +1579,11 @@ static int step_tx(Step *st, Cursor *c, Py_ssize_t index) {
                 int joinable = out_joinable(st, &outs[i]);
                 if (joinable < 0) goto fail;
                 if (!joinable) continue;
+                PyObject *script = out_script(st, &outs[i]);
+                if (script == NULL) goto fail;
                 PyObject *value = Py_BuildValue("(li)", joiner, 1);
                 if (value == NULL) goto fail;
-                int set = PyDict_SetItem(st->joined, outs[i].script_obj, value);
+                int set = PyDict_SetItem(st->joined, script, value);
                 Py_DECREF(value);
                 if (set < 0) goto fail;
                 if (filter_put(st->members, member_fp(st->d + outs[i].script,
@@ -1749,8 +1772,15 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "view is (coin, member)");
         goto done;
     }
-    if (!exact_dict(exchanges)) {
-        PyErr_SetString(PyExc_TypeError, "exchanges is a dict");
+    Filter *exchange_filter = NULL;
+    PyObject *exchange_lookup = NULL;
+    if (PyTuple_CheckExact(exchanges) && PyTuple_GET_SIZE(exchanges) == 2
+            && PyObject_TypeCheck(PyTuple_GET_ITEM(exchanges, 0), &FilterType)
+            && PyCallable_Check(PyTuple_GET_ITEM(exchanges, 1))) {
+        exchange_filter = (Filter *)PyTuple_GET_ITEM(exchanges, 0);
+        exchange_lookup = PyTuple_GET_ITEM(exchanges, 1);
+    } else if (!exact_dict(exchanges)) {
+        PyErr_SetString(PyExc_TypeError, "exchanges is a dict or (Filter, lookup)");
         goto done;
     }
     if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 5) {
@@ -1761,7 +1791,7 @@ static PyObject *step_txs(PyObject *module, PyObject *args) {
         PyTuple_GET_ITEM(state, 0), PyTuple_GET_ITEM(state, 1), PyTuple_GET_ITEM(state, 2),
         PyTuple_GET_ITEM(state, 3), PyTuple_GET_ITEM(state, 4),
         PyTuple_GET_ITEM(lookups, 0), PyTuple_GET_ITEM(lookups, 1), exchanges, spent_values,
-        (Filter *)coins_obj, (Filter *)members_obj, view.buf,
+        (Filter *)coins_obj, (Filter *)members_obj, view.buf, exchange_filter, exchange_lookup,
     };
     if (!exact_dict(st.joined) || !exact_dict(st.created) || !exact_dict(st.spent)
             || !exact_dict(st.sums) || !(st.tx_flows == Py_None || PyList_CheckExact(st.tx_flows))) {

@@ -14,6 +14,7 @@ wrong type raise TypeError; integers that do not fit a signed 64-bit word raise 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from indexer.errors import ParseError
@@ -199,6 +200,61 @@ def parse_block_undo(data: bytes) -> list[list[int]]:
     return txs
 
 
+_SECP_P = 2**256 - 2**32 - 977
+
+
+def _decompress_script(kind: int, body: bytes) -> bytes:
+    """Core's ScriptCompression special scripts 0-5 as the scripts they stand for."""
+    if kind == 0:
+        return b"\x76\xa9\x14" + body + b"\x88\xac"
+    if kind == 1:
+        return b"\xa9\x14" + body + b"\x87"
+    if kind in (2, 3):
+        return b"\x21" + bytes([kind]) + body + b"\xac"
+    x = int.from_bytes(body, "big")  # 4, 5: an uncompressed key kept as x and y's parity
+    y_squared = (pow(x, 3, _SECP_P) + 7) % _SECP_P
+    y = pow(y_squared, (_SECP_P + 1) // 4, _SECP_P)
+    if x >= _SECP_P or y * y % _SECP_P != y_squared:
+        raise ValueError("an uncompressed key in the undo record is not on the curve")
+    if y & 1 != kind & 1:
+        y = _SECP_P - y
+    return b"\x41\x04" + body + y.to_bytes(32, "big") + b"\xac"
+
+
+def block_undo_scripts(data: bytes) -> list[list[tuple[int, bytes]]]:
+    """Per non-coinbase transaction of a CBlockUndo record, the (value, script) of every
+    output its inputs spend, scripts decompressed as Core's ScriptCompression stores them."""
+    data = bytes(data)
+    try:
+        n_tx, p = read_compact_size(data, 0)
+        txs: list[list[tuple[int, bytes]]] = []
+        for _ in range(n_tx):
+            n_in, p = read_compact_size(data, p)
+            spent: list[tuple[int, bytes]] = []
+            for _ in range(n_in):
+                code, p = _core_varint(data, p)
+                if code >> 1 > 0:
+                    _version, p = _core_varint(data, p)
+                amount, p = _core_varint(data, p)
+                size, p = _core_varint(data, p)
+                length = (20 if size < 2 else 32) if size < 6 else size - 6
+                if p + length > len(data):
+                    raise IndexError
+                body = data[p:p + length]
+                p += length
+                if size < 6:
+                    script = _decompress_script(size, body)
+                else:  # Core keeps a script over its size limit as OP_RETURN
+                    script = body if length <= 10_000 else b"\x6a"
+                spent.append((decompress_amount(amount), script))
+            txs.append(spent)
+    except _MALFORMED:
+        raise ValueError("undo record runs past its end") from None
+    if p != len(data):
+        raise ValueError(f"undo record uses {p} of its {len(data)} bytes")
+    return txs
+
+
 def pack_block_undo(data: bytes) -> bytes:
     """`parse_block_undo`'s values packed as little-endian u64s: the transaction count, then
     for each transaction where its values start (and the total), then the values."""
@@ -340,7 +396,7 @@ def _entity(entity: object, level: object) -> None:
 
 
 def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
-             view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
+             view: tuple[Any, Any], exchanges: Any, spent_values: Any,
              state: StepState, table: Any = None) -> int:
     """Apply SPEC 5 to the transactions of a block from `index` (at `pos`) on; the end of the
     last one. A transaction is decoded only where the filters say it may spend a tracked coin
@@ -363,8 +419,7 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
         raise TypeError("coins and members are Filters")
     if not isinstance(view, tuple) or len(view) != 2:
         raise TypeError("view is (coin, member)")
-    if type(exchanges) is not dict:
-        raise TypeError("exchanges is a dict")
+    exchange_of = _exchange_lookup(exchanges)
     if not isinstance(state, tuple) or len(state) != 5:
         raise TypeError("state is (members, created, spent, sums, tx_flows)")
     joined, created, spent, sums, tx_flows = state
@@ -376,7 +431,7 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
         if pos < 0 or pos > len(data) or index < 0 or index > n_tx:
             raise ValueError(f"step_txs: pos {pos} or index {index} outside the data")
         return _step_table(data, read_table(table, len(data), pos, index, n_tx), index, coins,
-                           members, view, exchanges, spent_values, state)
+                           members, view, exchange_of, spent_values, state)
     while True:
         index, pos = scan_block(data, pos, index, n_tx, coins, members)
         if index >= n_tx:
@@ -385,13 +440,34 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
             tx, pos = read_tx(data, pos)
         except _MALFORMED:
             raise ValueError(f"transaction {index} runs past the end of the data") from None
-        _step_tx(index, tx, coins, members, view, exchanges, spent_values, state)
+        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state)
         index += 1
 
 
+def _exchange_lookup(exchanges: object) -> Callable[[bytes], object]:
+    """`exchanges` as a function of a script: an exact dict (script -> name), or (filter,
+    lookup) where `lookup(script)` gives the name or None and is asked only for scripts whose
+    fingerprint the filter holds."""
+    if type(exchanges) is dict:
+        return exchanges.get
+    if type(exchanges) is tuple and len(exchanges) == 2 and isinstance(exchanges[0], Filter) \
+            and callable(exchanges[1]):
+        held, lookup = exchanges
+
+        def exchange_of(script: bytes) -> object:
+            if script_fingerprint(script) not in held:
+                return None
+            name = lookup(script)
+            if name is not None and not isinstance(name, str):
+                raise TypeError("an exchange's name is a str or None")
+            return name
+        return exchange_of
+    raise TypeError("exchanges is a dict or (Filter, lookup)")
+
+
 def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, members: Filter,
-                view: tuple[Any, Any], exchanges: dict[bytes, str], spent_values: Any,
-                state: Any) -> int:
+                view: tuple[Any, Any], exchange_of: Callable[[bytes], object],
+                spent_values: Any, state: Any) -> int:
     """step_txs' loop over a checked scan table."""
     while (hit := table.next_hit(index, coins, members)) is not None:
         index = hit
@@ -399,7 +475,7 @@ def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, member
             tx, end = read_tx(data, table.starts[index])
         except _MALFORMED:
             raise ValueError(f"transaction {index} runs past the end of the data") from None
-        _step_tx(index, tx, coins, members, view, exchanges, spent_values, state)
+        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state)
         if end != table.starts[index + 1]:
             raise ValueError(MISMATCH)
         index += 1
@@ -409,7 +485,7 @@ def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, member
 
 
 def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any, Any],
-             exchanges: dict[bytes, str], spent_values: Any, state: Any) -> None:
+             exchange_of: Callable[[bytes], object], spent_values: Any, state: Any) -> None:
     joined, created, spent, sums, tx_flows = state
     stored_coin, stored_member = view
     values = [txout.value for txout in tx.outputs]
@@ -438,7 +514,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
         return _member(found if found is not None else stored_member(script))
 
     def joinable(script: bytes) -> bool:
-        return not is_unspendable(script) and script not in exchanges
+        return not is_unspendable(script) and exchange_of(script) is None
 
     spent_coins = [take(txin.prev_txid_rev, txin.prev_vout) for txin in tx.inputs]
     tracked = [coin for coin in spent_coins if coin is not None]
@@ -498,7 +574,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
                     flow[6] += value
                     continue
                 flow[2] += share
-                exchange = exchanges.get(txout.script)
+                exchange = exchange_of(txout.script)
                 if exchange is not None and share:
                     flow[4] += share
                     flow[5][exchange] = flow[5].get(exchange, 0) + share

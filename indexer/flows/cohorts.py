@@ -18,6 +18,7 @@ from indexer import fastpath
 from indexer.errors import ParseError
 from indexer.fastpath import FingerprintFilter
 from indexer.fastpath.reference import MAX_MONEY
+from indexer.labels.indexed import ExchangeLookup
 from indexer.parse.deserializer import RawBlock, Tx, hum
 from indexer.parse.script import is_unspendable
 
@@ -93,7 +94,7 @@ class BlockChanges:
 class CohortStep:
     """Apply SPEC 5 to one block on top of `view`."""
 
-    def __init__(self, view: CohortView, exchanges: dict[bytes, str],
+    def __init__(self, view: CohortView, exchanges: ExchangeLookup,
                  record_txs: bool = False) -> None:
         self.view = view
         self.exchanges = exchanges
@@ -116,7 +117,7 @@ class CohortStep:
         try:
             end = fastpath.step_txs(block.data, block.next_pos, 1, block.tx_count, view.coins,
                                     view.members, (view.stored_coin, view.stored_member),
-                                    self.exchanges, spent_values,
+                                    self.exchanges.step_arg, spent_values,
                                     (out.members, out.created, out.spent, sums, tx_flows), scan)
         except ValueError as exc:
             raise ParseError(f"block {hum(block.header.hash_rev)}: {exc}") from None
@@ -152,7 +153,7 @@ class CohortStep:
         return coin
 
     def _joinable(self, script: bytes) -> bool:
-        return not is_unspendable(script) and script not in self.exchanges
+        return not is_unspendable(script) and self.exchanges.get(script) is None
 
     def _join(self, script: bytes, entity: int, cohort: int, out: BlockChanges) -> None:
         out.members[script] = (entity, cohort)

@@ -7,6 +7,7 @@ its network through a process-wide global.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from indexer.config import Network
 
@@ -18,6 +19,13 @@ _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _BECH32_INDEX = {c: i for i, c in enumerate(_BECH32)}
 _BECH32_CONST = 1
 _BECH32M_CONST = 0x2BC830A3
+
+
+def _reduce_xor(values: Iterable[int]) -> int:
+    out = 0
+    for value in values:
+        out ^= value
+    return out
 
 
 class AddressError(ValueError):
@@ -102,10 +110,12 @@ def base58check_encode(payload: bytes) -> str:
 
 def base58check_decode(text: str) -> bytes:
     n = 0
-    for c in text:
-        if c not in _B58_INDEX:
-            raise AddressError(f"{text}: {c!r} is not a base58 character")
-        n = n * 58 + _B58_INDEX[c]
+    index = _B58_INDEX
+    try:
+        for c in text:
+            n = n * 58 + index[c]
+    except KeyError as exc:
+        raise AddressError(f"{text}: {exc.args[0]!r} is not a base58 character") from None
     pad = len(text) - len(text.lstrip("1"))
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     data = b"\0" * pad + body
@@ -117,14 +127,16 @@ def base58check_decode(text: str) -> bytes:
     return payload
 
 
+_BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+# the generator terms for every value of the top five bits, XORed together ahead of time
+_POLYMOD_TERMS = tuple(
+    _reduce_xor(g for i, g in enumerate(_BECH32_GEN) if top >> i & 1) for top in range(32))
+
+
 def _polymod(values: list[int]) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
     chk = 1
     for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i in range(5):
-            chk ^= gen[i] if (top >> i) & 1 else 0
+        chk = (chk & 0x1FFFFFF) << 5 ^ v ^ _POLYMOD_TERMS[chk >> 25]
     return chk
 
 

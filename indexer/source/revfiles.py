@@ -4,7 +4,7 @@ A rev record is `magic | size(u32) | CBlockUndo(size) | checksum(32)`, the check
 sha256d(parent block hash || CBlockUndo). Blocks stored in blkN.dat have their undo in revN.dat,
 in connection order, so a record is looked for from just after the last one found, matched by its
 transaction count and confirmed by its checksum (the first few bytes of each record are all the
-file index reads). Only values are decoded; scripts are skipped.
+file index reads). The index decodes values only; `labels derive` reads whole records.
 """
 
 from __future__ import annotations
@@ -108,6 +108,11 @@ class UndoFiles:
         calls this)."""
         return PackedUndo(self._decode(pack_block_undo, file_no, tx_count, prev_hash_rev,
                                        height))
+
+    def record_bytes(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
+                     height: int) -> bytes:
+        """The block's CBlockUndo record itself (for the scripts it spends)."""
+        return self._decode(bytes, file_no, tx_count, prev_hash_rev, height)
 
     def _decode(self, decode: Callable[[bytes], T], file_no: int, tx_count: int,
                 prev_hash_rev: bytes, height: int) -> T:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -178,16 +178,18 @@ class Store(_Reads):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def check_or_init(self, wanted: IndexState, pools_json: bytes, labels_json: bytes) -> None:
-        """Initialise an empty index for `wanted`, or refuse one built with other settings."""
+    def check_or_init(self, wanted: IndexState, pools_json: bytes,
+                      write_labels: Callable[[IndexState], None],
+                      labels_file: Path | None) -> None:
+        """Initialise an empty index for `wanted`, or refuse one built with other settings.
+        `write_labels` writes the label set and, last, the state record: an index whose
+        creation was cut short is created again."""
         if self.state is None:
-            with self.db.write_batch(transaction=True) as wb:
-                wb.put(keys.POOLS_LIST, pools_json)
-                wb.put(keys.POOLS_VERSIONS, keys.pack_versions([(wanted.pools_sha256, 0)]))
-                wb.put(keys.LABELS_LIST, labels_json)
-                wb.put(keys.STATE, wanted.to_bytes())
+            self.write_raw({keys.POOLS_LIST: pools_json,
+                            keys.POOLS_VERSIONS: keys.pack_versions([(wanted.pools_sha256, 0)])})
+            write_labels(wanted)
             self.state = wanted
-            self.record_lists()
+            self.record_lists(labels_file)
             return
         have = self.state
         for field, what in (("network", "network"), ("genesis", "genesis block"),
@@ -199,16 +201,18 @@ class Store(_Reads):
                     f"re-index required (use a new --index directory, or delete this one)"
                 )
 
-    def record_lists(self) -> None:
+    def record_lists(self, labels_file: Path | None = None) -> None:
         """Write the network, lists and prices beside the generations (`generations.LISTS`),
-        where a rebuild finds them while another process holds this index."""
+        where a rebuild finds them while another process holds this index; `labels_file`, the
+        rows of a label set just written, is kept there too."""
         state = self.require_state()
         pools, labels = self.get(keys.POOLS_LIST), self.get(keys.LABELS_LIST)
         assert pools is not None and labels is not None
         prices = {str(keys.day_from_key(key)): value.decode("ascii")
                   for key, value in self.scan(keys.PRICE)}
         try:
-            generations.write_lists(self.path, state.network, pools, labels, prices)
+            generations.write_lists(self.path, state.network, pools, labels, prices,
+                                    labels_file)
         except OSError as exc:
             raise StoreError(f"cannot write {self.path / generations.LISTS} "
                              f"({exc.strerror or exc})") from None
@@ -220,6 +224,20 @@ class Store(_Reads):
     def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
         """Write `puts` (None deletes) and the state record in one atomic batch."""
         self.begin_write(puts, state).wait()
+
+    def write_raw(self, puts: dict[bytes, bytes | None]) -> None:
+        """Write `puts` in one synced batch that leaves the state record as it is: for the
+        parts of a long write whose end a marker key tells (a label set's `Lpending`)."""
+        wb = self.db.write_batch(sync=True)
+        for key, value in puts.items():
+            if value is None:
+                wb.delete(key)
+            else:
+                wb.put(key, value)
+        try:
+            wb.write()
+        except plyvel.Error as exc:
+            raise StoreError(f"index {self.path}: cannot write ({reason(exc)})") from None
 
     def begin_write(self, puts: dict[bytes, bytes | None], state: IndexState) -> PendingWrite:
         """The batch of `write`, built; `start()` writes it on a thread of its own (LevelDB's

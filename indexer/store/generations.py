@@ -28,6 +28,9 @@ _NAME = re.compile(r"^g([0-9]{1,9})$")
 _LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst)"
                            r"|fingerprints\.(bin|partial)|TIP(\.tmp)?)$")
 TIP = "TIP"
+# the rows of the active label set (labels.labelset), named by their sha256's first 16 digits
+LABELS_FILE_PREFIX = "labels-"
+LABELS_FILE_SUFFIX = ".csv.gz"
 
 
 def active_name(root: Path) -> str:
@@ -102,9 +105,14 @@ def pointer_stamp(root: Path) -> str:
 
 
 def write_lists(root: Path, network: str, pools: bytes, labels: bytes,
-                prices: dict[str, str]) -> None:
+                prices: dict[str, str], labels_file: Path | None = None) -> None:
     """Record the network, lists and prices ({day number: close text}) of the active
-    generation, atomically."""
+    generation, atomically. `labels` is the label set's summary; its rows file (`labels_file`,
+    when it is elsewhere) is copied beside, and rows files of other sets are removed."""
+    if labels_file is not None and labels_file.parent.resolve() != root.resolve():
+        copy = root / f"{labels_file.name}.tmp"
+        shutil.copyfile(labels_file, copy)
+        os.replace(copy, root / labels_file.name)
     temporary = root / f"{LISTS}.tmp"
     body = {"network": network, "pools": json.loads(pools), "labels": json.loads(labels),
             "prices": prices}
@@ -113,6 +121,10 @@ def write_lists(root: Path, network: str, pools: bytes, labels: bytes,
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(temporary, root / LISTS)
+    kept = json.loads(labels).get("file")
+    for path in root.glob(f"{LABELS_FILE_PREFIX}*{LABELS_FILE_SUFFIX}"):
+        if path.name != kept:
+            path.unlink(missing_ok=True)
 
 
 def read_lists(root: Path) -> dict[str, Any] | None:

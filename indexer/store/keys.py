@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
 NO_POOL = 0xFFFF  # "no tag matched" in a block record
 MAX_POOL_ID = 0xFFFE  # pool ids are u16 in keys, and 0xFFFF is taken by `all`
@@ -20,7 +20,8 @@ MAX_WEIGHT = 0xFFFFFFFF  # block weights are u32 in block records
 
 STATE = b"S"  # -> JSON state record (format, network, genesis, hashes, tip)
 POOLS_LIST = b"Lpools"  # -> the pools list JSON the index was built with
-LABELS_LIST = b"Llabels"  # -> the exchange labels JSON the index was built with
+LABELS_LIST = b"Llabels"  # -> JSON summary of the label set (sha256, counts, provenance, file)
+LABELS_PENDING = b"Lpending"  # -> sha256 of a label set being written (absent when complete)
 POOLS_VERSIONS = b"Lversions"  # -> JSON [[pools list sha256, blocks it attributed], ...]
 BLOCK = b"H"  # + height u32 -> BlockRecord
 BLOCK_BY_HASH = b"B"  # + hash_rev 32 -> height u32
@@ -35,6 +36,8 @@ BALANCE = b"T"  # + entity u16 + level u8 -> balance u64 after the tip
 DAY_TOTALS = b"A"  # + entity u16 + day u32 -> Totals of the entity's blocks that day
 CHAIN_TOTALS = b"W"  # + entity u16 -> Totals of the entity's blocks from height 1 to the tip
 PRICE = b"Q"  # + day u32 -> the day's close in USD, as decimal text
+LABEL = b"l"  # + script -> the script's label row (CSV text of labels.rows.COLUMNS)
+EXCHANGE_SCRIPT = b"x"  # + script -> the exchange's entity, UTF-8 (exchange labels in force)
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -123,6 +126,19 @@ def outpoint_from_coin_key(key: bytes) -> tuple[bytes, int]:
 
 
 def script_from_member_key(key: bytes) -> bytes:
+    return key[1:]
+
+
+def label_key(script: bytes) -> bytes:
+    return LABEL + script
+
+
+def exchange_script_key(script: bytes) -> bytes:
+    return EXCHANGE_SCRIPT + script
+
+
+def script_from_label_key(key: bytes) -> bytes:
+    """The script of an `l` or `x` key."""
     return key[1:]
 
 

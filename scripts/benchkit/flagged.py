@@ -17,7 +17,7 @@ from pathlib import Path
 from indexer.apply import BlockMeta
 from indexer.attribution.pools import load_pools
 from indexer.flows.cohorts import TxFlow
-from indexer.flows.labels import load_labels
+from indexer.labels.labelset import prepare
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from indexer.store import keys
 
@@ -27,13 +27,13 @@ from .chainmaker import NETWORK
 def count_flagged(chain: Path) -> tuple[int, int]:
     """(flagged transactions, non-coinbase transactions) of the chain under `chain`."""
     pools = load_pools(chain / "pools.json")
-    labels = load_labels(chain / "exchanges.csv", NETWORK)
     flagged: set[tuple[int, int]] = set()
 
     def sink(meta: BlockMeta, flows: list[TxFlow]) -> None:
         flagged.update((meta.height, index) for index, *_rest in flows if index > 0)
 
     with tempfile.TemporaryDirectory(prefix="minerflow-flagged-") as tmp:
+        labels = prepare(chain / "exchanges.csv", NETWORK, Path(tmp) / "index")
         store = open_for_writing(Path(tmp) / "index", NETWORK, pools, labels)
         try:
             reindex(store, BlockFileSource(chain / "regtest" / "blocks", NETWORK), pools,

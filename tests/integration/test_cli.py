@@ -53,7 +53,7 @@ def test_labels_import_sets_labels_before_indexing(tmp_path: Path) -> None:
     index = tmp_path / "index"
     result = cli("labels", "import", LABELS, "--index", index, "--network", "regtest",
                  "--pools", POOLS)
-    assert "7 labels (7 exchange addresses)" in result.stdout
+    assert "7 labels (7 exchange scripts of 2 exchanges)" in result.stdout
     cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", index,
         "--pools", POOLS)  # labels come from the index
     flows = [json.loads(line) for line in cli(

@@ -13,10 +13,10 @@ import pytest
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
 from indexer.fingerprints import FILE, HEADER_MAX
-from indexer.flows.labels import load_labels
 from indexer.pipeline import BlockFileSource, open_for_writing, reindex
 from scripts.benchkit.chainmaker import make_chain
 from tests.integration.test_chainmaker import index_items
+from tests.labelsets import load_labels
 
 REGTEST = get_network("regtest")
 

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import load_labels
 from indexer.follow import Follower
 from indexer.pipeline import open_for_writing, sync
 from indexer.source.node import NodeSource
@@ -27,6 +26,7 @@ from indexer.source.rpc import NodeAuth, NodeClient
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
 from tests.integration.test_sync import sync_cli, sync_follow_process
+from tests.labelsets import load_labels
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")

@@ -205,10 +205,10 @@ def test_a_coinbase_paying_beyond_all_bitcoin_is_refused_naming_the_block(tmp_pa
     from indexer.attribution.pools import compile_pools, load_pools
     from indexer.config import get_network
     from indexer.errors import ParseError
-    from indexer.flows.labels import load_labels
     from indexer.parse.deserializer import open_block
     from indexer.pipeline import BlockFileSource, open_for_writing
     from indexer.store.batch import WriteBuffer
+    from tests.labelsets import load_labels
 
     regtest = get_network("regtest")
     pools, labels = load_pools(SAMPLE / "pools.json"), load_labels(LABELS, regtest)
@@ -222,7 +222,7 @@ def test_a_coinbase_paying_beyond_all_bitcoin_is_refused_naming_the_block(tmp_pa
     store = open_for_writing(tmp_path / "index", regtest, pools, labels)
     try:
         buffer = WriteBuffer(store, 288)
-        applier = BlockApplier(store, buffer, compile_pools(pools, regtest), labels.exchanges)
+        applier = BlockApplier(store, buffer, compile_pools(pools, regtest))
         with pytest.raises(ParseError, match=f"block {block.header.hash_rev[::-1].hex()}: the "
                                              f"coinbase pays a value outside"):
             applier.apply(BlockMeta(1, first.hash_rev, first.chain_time), block, lambda i: [])

@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import load_labels
 from indexer.follow import Follower
 from indexer.parse.deserializer import parse_block, sha256d
 from indexer.pipeline import open_for_writing
@@ -32,6 +31,7 @@ from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump, reindex_regtest
 from tests.integration.test_follow_faults import at_tip, status, until
 from tests.integration.test_sync import sync_cli, sync_follow_process
+from tests.labelsets import load_labels
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")

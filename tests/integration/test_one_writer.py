@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import labels_from_json
 from indexer.follow import Follower
+from indexer.labels.indexed import stored_labels
 from indexer.reader import IndexReader
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient
@@ -159,10 +159,7 @@ def test_a_serving_follower_moves_without_a_request_and_the_old_one_goes(
     def follower_of(store: Store) -> Follower:
         source = NodeSource(NodeClient(node.url, NodeAuth("rpcuser", "rpcpass"), retries=1,
                                        backoff=0.01), REGTEST)
-        labels_raw = store.get(keys.LABELS_LIST)
-        assert labels_raw is not None
-        return Follower(store, source, load_pools(POOLS), labels_from_json(labels_raw, REGTEST),
-                        poll=0.05)
+        return Follower(store, source, load_pools(POOLS), stored_labels(store), poll=0.05)
 
     store = Store(index)
     app = create_app(store, follower=follower_of(store), follower_factory=follower_of,

@@ -10,13 +10,13 @@ from pathlib import Path
 from indexer.apply import BlockApplier, BlockMeta
 from indexer.attribution.pools import compile_pools, load_pools
 from indexer.config import get_network
-from indexer.flows.labels import load_labels
 from indexer.parse.deserializer import open_block, parse_block
 from indexer.pipeline import BlockFileSource, BlockRead, open_for_writing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer
 from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import LABELS, POOLS, SAMPLE
+from tests.labelsets import load_labels
 
 REGTEST = get_network("regtest")
 
@@ -42,7 +42,7 @@ def check_block_by_block(tmp_path: Path, datadir: Path, pools_path: Path,
     chain = source.chain()
     store = open_for_writing(tmp_path / "index", REGTEST, pools, labels)
     buffer = WriteBuffer(store, 288)
-    applier = BlockApplier(store, buffer, compile_pools(pools, REGTEST), labels.exchanges)
+    applier = BlockApplier(store, buffer, compile_pools(pools, REGTEST))
     entities = [p.id for p in pools.pools]
     checked = 0
     for cb in chain.blocks:

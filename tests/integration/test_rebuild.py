@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import labels_from_json
 from indexer.follow import Follower
+from indexer.labels.indexed import stored_labels
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient
-from indexer.store import generations, keys
+from indexer.store import generations
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
 from tests.integration.test_pools_update import lacking_labels, lacking_list
@@ -62,8 +62,9 @@ def test_rebuild_after_new_lists_equals_a_fresh_index(tmp_path: Path, story_inde
     assert dump(index / "g1") == dump(story_index)
     # the plain index it replaced is gone; a second rebuild retires g1 the same way
     cli("rebuild", "--index", index, "--datadir", SAMPLE)
+    rows = f"labels-{status['labels_sha256'][:16]}.csv.gz"  # the label set's canonical rows
     assert sorted(p.name for p in index.iterdir()) == ["APPLY.lock", "GENERATION", "WRITER.lock",
-                                                       "g2", "lists.json"]
+                                                       "g2", rows, "lists.json"]
     assert dump(index / "g2") == dump(story_index)
 
 
@@ -149,10 +150,8 @@ def test_a_following_server_switches_and_follows_the_new_generation(
         def follower_of(store: Store) -> Follower:
             source = NodeSource(NodeClient(node.url, NodeAuth("rpcuser", "rpcpass"),
                                            retries=1, backoff=0.01), regtest)
-            labels_raw = store.get(keys.LABELS_LIST)
-            assert labels_raw is not None
-            return Follower(store, source, load_pools(POOLS),
-                            labels_from_json(labels_raw, regtest), poll=0.05)
+            return Follower(store, source, load_pools(POOLS), stored_labels(store),
+                            poll=0.05)
 
         store = Store(index)
         app = create_app(store, follower=follower_of(store), follower_factory=follower_of,

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import load_labels
 from indexer.follow import Follower
 from indexer.pipeline import open_for_writing
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient
 from tests.conftest import LABELS, POOLS, STORY, export_jsonl
+from tests.labelsets import load_labels
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")

@@ -15,13 +15,13 @@ import pytest
 
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
-from indexer.flows.labels import load_labels
 from indexer.pipeline import open_for_writing, sync
 from indexer.source.node import NodeSource
 from indexer.source.rpc import NodeAuth, NodeClient, NodeUnavailable
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS, SAMPLE, STORY, cli, dump
 from tests.integration.test_reindex import assert_matches_expected
+from tests.labelsets import load_labels
 from tests.replay_node import ReplayNode
 
 REGTEST = get_network("regtest")

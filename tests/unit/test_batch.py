@@ -12,12 +12,12 @@ import pytest
 from indexer.attribution.pools import load_pools
 from indexer.config import get_network
 from indexer.fastpath import _core, coinstore  # type: ignore[attr-defined]
-from indexer.flows.labels import load_labels
 from indexer.pipeline import open_for_writing
 from indexer.store import keys
 from indexer.store.batch import WriteBuffer, rollback
 from indexer.store.db import Store
 from tests.conftest import LABELS, POOLS
+from tests.labelsets import load_labels
 
 REGTEST = get_network("regtest")
 COIN = keys.coin_key(b"\x11" * 32, 0)

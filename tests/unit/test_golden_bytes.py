@@ -9,8 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from indexer.config import get_network
+from indexer.parse.script import script_for_address
 from indexer.store import keys
-from tests.conftest import dump
+from tests.conftest import SAMPLE, dump
+
+REGTEST = get_network("regtest")
 
 
 def h(text: str) -> bytes:
@@ -18,7 +22,7 @@ def h(text: str) -> bytes:
 
 
 def test_format_version() -> None:
-    assert keys.FORMAT_VERSION == 2
+    assert keys.FORMAT_VERSION == 3
 
 
 def test_fixed_keys() -> None:
@@ -103,6 +107,29 @@ def test_series_row() -> None:
     assert keys.unpack_series_row(packed)["to_exchange_by"] == {"binance": 7}
 
 
+def test_label_keys() -> None:
+    script = h("0014") + bytes(range(20))
+    assert keys.label_key(script) == b"l" + script
+    assert keys.exchange_script_key(script) == b"x" + script
+    assert keys.script_from_label_key(b"x" + script) == script
+    assert keys.LABELS_PENDING == b"Lpending"
+
+
+def test_a_real_index_holds_its_labels_one_key_a_script(story_index: Path) -> None:
+    """`l` + script -> the canonical row, `x` + script -> the exchange, for every row of the
+    sample's labels (the fixture's exchanges.csv), and the set's summary under `Llabels`."""
+    stored = dump(story_index)
+    rows = [line.split(",") for line in (SAMPLE / "exchanges.csv").read_text().splitlines()[1:]]
+    for address, entity, category, *_rest in rows:
+        script = script_for_address(address, REGTEST)
+        assert stored[b"x" + script] == entity.encode()
+        assert stored[b"l" + script].startswith(f"{address},{entity},{category},".encode())
+    assert len([k for k in stored if k[:1] == b"x"]) == len(rows)
+    summary = json.loads(stored[b"Llabels"])
+    assert summary["count"] == len(rows) and summary["categories"] == {"exchange": len(rows)}
+    assert b"Lpending" not in stored
+
+
 def test_state_record() -> None:
     fields = {"tip_hash": None, "format": 1, "network": "regtest", "tip_height": -1}
     assert keys.pack_state(fields) == (b'{"format": 1, "network": "regtest", "tip_hash": null, '
@@ -113,7 +140,7 @@ def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
                                                              expected: Any) -> None:
     stored = dump(story_index)
     state = json.loads(stored[b"S"])
-    assert list(state) == sorted(state) and state["format"] == 2
+    assert list(state) == sorted(state) and state["format"] == 3
     assert (state["tip_height"], state["tip_hash"]) == (expected["tip"]["height"],
                                                         expected["tip"]["hash"])
     for block in expected["blocks"]:

@@ -1,0 +1,162 @@
+"""A label set written into the index, and the exchange lookup the cohort step uses.
+
+The index keeps one `l` key per labeled script (its canonical row) and one `x` key per script
+in force as an exchange's (its entity), beside the set's summary under `Llabels`. Writing a set
+takes several batches: the first records the set's sha256 under `Lpending` and the last
+removes it with the new state, so an interrupted write is found and refused by every opener,
+never read as a label set.
+
+`ExchangeLookup` holds the fingerprints of the `x` keys in a filter (8 bytes a slot at a load
+of 1/3 to 2/3: 12 to 24 bytes a script) and reads LevelDB only for a fingerprint it holds: a
+collision costs a read, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from indexer import fastpath
+from indexer.config import Network
+from indexer.errors import LabelsError, StoreError
+from indexer.labels.labelset import EMPTY_LABELS, LabelSet
+from indexer.labels.rows import LabelRow, csv_line
+from indexer.store import keys
+
+_BATCH = 50_000
+
+
+class ExchangeLookup:
+    """The exchange (entity text) of a script, or None: a filter in front of the `x` keys."""
+
+    def __init__(self, get: Callable[[bytes], bytes | None],
+                 scan: Callable[[bytes], Iterator[tuple[bytes, bytes]]],
+                 expected: int = 0) -> None:
+        self.filter = fastpath.Filter()
+        if expected:
+            self.filter.reserve(expected)
+        for key, _value in scan(keys.EXCHANGE_SCRIPT):
+            self.filter.add(fastpath.script_fingerprint(keys.script_from_label_key(key)))
+        self._get = get
+        self._names: dict[bytes, str] = {}
+
+    @classmethod
+    def of(cls, store: Any) -> ExchangeLookup:
+        summary = stored_summary(store)
+        return cls(store.get, store.scan, int(summary.get("categories", {}).get("exchange", 0)))
+
+    def __call__(self, script: bytes) -> str | None:
+        """The exact answer, read from the index (the filter already said maybe)."""
+        raw = self._get(keys.exchange_script_key(script))
+        if raw is None:
+            return None
+        name = self._names.get(raw)
+        if name is None:
+            name = self._names.setdefault(raw, raw.decode("utf-8"))
+        return name
+
+    def get(self, script: bytes) -> str | None:
+        if fastpath.script_fingerprint(script) not in self.filter:
+            return None
+        return self(script)
+
+    def __contains__(self, script: object) -> bool:
+        return isinstance(script, bytes) and self.get(script) is not None
+
+    def __len__(self) -> int:
+        return len(self.filter)
+
+    @property
+    def step_arg(self) -> tuple[Any, ExchangeLookup]:
+        """What `fastpath.step_txs` takes as `exchanges`."""
+        return self.filter, self
+
+
+def stored_summary(store: Any) -> dict[str, Any]:
+    """The summary of the label set the index holds (an empty set's when it holds none)."""
+    pending = store.get(keys.LABELS_PENDING)
+    if pending is not None:
+        raise StoreError(f"index {store.path}: writing the label set {pending.decode()[:12]} "
+                         f"was interrupted: run `minerflow labels import` again (or rebuild "
+                         f"the index)")
+    raw = store.get(keys.LABELS_LIST)
+    if raw is None:
+        return EMPTY_LABELS.summary()
+    try:
+        summary = json.loads(raw)
+    except ValueError:
+        summary = None
+    if not isinstance(summary, dict) or "sha256" not in summary:
+        raise StoreError(f"index {store.path}: its label set record is damaged or of an "
+                         f"older format: re-index required")
+    return summary
+
+
+def labels_info(store: Any) -> dict[str, Any]:
+    """What status reports of the index's label set: its name, identity, counts and, for a
+    derived map, the height and block it was derived to."""
+    summary = stored_summary(store)
+    meta = summary.get("meta", {})
+    height = meta.get("derived_height")
+    return {"name": meta.get("name"), "sha256": summary["sha256"],
+            "count": summary.get("count", 0),
+            "exchange_scripts": summary.get("categories", {}).get("exchange", 0),
+            "exchanges": len(summary.get("exchanges", {})),
+            "conflicts": summary.get("categories", {}).get("conflict", 0),
+            "derived_height": int(height) if height is not None else None,
+            "derived_hash": meta.get("derived_hash"), "rule_version": meta.get("rule_version")}
+
+
+def stored_labels(store: Any) -> LabelSet:
+    """The label set the index holds, its rows file where `record_lists` keeps it."""
+    return LabelSet.from_summary(stored_summary(store), Path(store.path))
+
+
+def stored_rows(store: Any, network: Network) -> Iterator[LabelRow]:
+    """The rows the index holds, in script order."""
+    for key, value in store.scan(keys.LABEL):
+        fields = next(csv.reader([value.decode("utf-8")]))
+        yield LabelRow(keys.script_from_label_key(key), tuple(fields))
+
+
+def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> None:
+    """Replace the index's label set by `labels` (several batches; see the module's text), the
+    last batch writing `state`."""
+    pending = keys.LABELS_PENDING
+    store.write_raw({pending: labels.sha256.encode()})
+    for prefix in (keys.LABEL, keys.EXCHANGE_SCRIPT):
+        doomed: dict[bytes, bytes | None] = {}
+        for key, _value in store.scan(prefix):
+            doomed[key] = None
+            if len(doomed) >= _BATCH:
+                store.write_raw(doomed)
+                doomed = {}
+        store.write_raw(doomed)
+    puts: dict[bytes, bytes | None] = {}
+    for row in labels.rows(network):
+        puts[keys.label_key(row.script)] = csv_line(row.fields).encode()
+        if row.is_exchange:
+            puts[keys.exchange_script_key(row.script)] = row.entity.encode()
+        if len(puts) >= _BATCH:
+            store.write_raw(puts)
+            puts = {}
+    puts[keys.LABELS_LIST] = json.dumps(labels.summary(), ensure_ascii=False).encode()
+    puts[pending] = None
+    store.write(puts, state)
+
+
+def labels_state(state: Any, labels: LabelSet) -> Any:
+    """The state record naming `labels` as the index's set."""
+    return replace(state, labels_sha256=labels.sha256)
+
+
+def check_height(labels: LabelSet, tip_height: int, where: str) -> None:
+    """A derived set names the height it was derived to; an index below it cannot use it."""
+    height = labels.meta.get("derived_height")
+    if height is not None and int(height) > tip_height >= 0:
+        raise LabelsError(f"labels {labels.meta.get('name', '')} were derived to height "
+                          f"{height}, {where} reaches {tip_height}")

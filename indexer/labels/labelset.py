@@ -1,0 +1,236 @@
+"""A label set in its canonical form: what an index is built with.
+
+A label file is made canonical without holding its rows in memory: its rows go into a scratch
+LevelDB keyed by (script length, script, row number), which sorts them on disk, and the first
+row of each script is kept (SPEC 5: an address listed twice keeps its first row). The canonical
+rows are written to `labels-<sha256 prefix>.csv.gz` (the header row, then the rows in that
+order, the COLUMNS of `rows`); the set's identity is the sha256 of that text. Its summary
+(counts by category, the file's provenance lines) travels with it into the index and into
+`lists.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from indexer.config import Network
+from indexer.errors import LabelsError
+from indexer.labels.rows import COLUMNS, EXCHANGE, LabelReader, LabelRow, csv_line
+from indexer.store.generations import LABELS_FILE_PREFIX, LABELS_FILE_SUFFIX
+from indexer.store.leveldb import plyvel
+
+_BATCH = 50_000
+_HEADER = "script," + ",".join(COLUMNS) + "\n"
+CACHE_FORMAT = 1
+CACHE_MIN_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A canonical label set: its identity, its counts and where its rows are."""
+
+    sha256: str
+    count: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    exchanges: dict[str, int] = field(default_factory=dict)  # exchange -> its scripts
+    meta: dict[str, str] = field(default_factory=dict)  # provenance: name, derived_height...
+    file: Path | None = None  # the canonical rows; None for the empty set
+
+    @property
+    def exchange_scripts(self) -> int:
+        return self.categories.get(EXCHANGE, 0)
+
+    def summary(self) -> dict[str, Any]:
+        """What the index and `lists.json` record of the set."""
+        return {"sha256": self.sha256, "count": self.count, "categories": self.categories,
+                "exchanges": self.exchanges, "meta": self.meta,
+                "file": self.file.name if self.file is not None else None}
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any], directory: Path) -> LabelSet:
+        """The set a summary describes, its rows in `directory`."""
+        try:
+            name = summary["file"]
+            return cls(str(summary["sha256"]), int(summary["count"]),
+                       dict(summary["categories"]), dict(summary["exchanges"]),
+                       dict(summary["meta"]), None if name is None else directory / str(name))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LabelsError(f"the labels recorded in {directory} are damaged ({exc!r}): "
+                              f"import them again") from None
+
+    def rows(self, network: Network) -> Iterator[LabelRow]:
+        """The canonical rows, in order."""
+        if self.file is None:
+            return
+        if not self.file.is_file():
+            raise LabelsError(f"the label set {self.sha256[:12]} lacks its rows file "
+                              f"{self.file}: import the labels again")
+        yield from LabelReader(self.file, network, canonical=True)
+
+
+EMPTY_SHA256 = hashlib.sha256(_HEADER.encode()).hexdigest()
+EMPTY_LABELS = LabelSet(EMPTY_SHA256)
+
+
+def bundled_path(network: Network) -> Path | None:
+    """The bundled seeds of `network`: every exchange tag of GraphSense's tag packs (with the
+    non-exchange categories as sentinels) on mainnet; none elsewhere."""
+    if network.name != "main":
+        return None
+    return Path(str(resources.files("indexer") / "data" / "labels" / "mainnet-seeds.csv.gz"))
+
+
+def prepare(source: Path, network: Network, out_dir: Path, name: str | None = None) -> LabelSet:
+    """Make `source` canonical in `out_dir`; LabelsError (file and line) for a malformed row,
+    and then nothing is left behind. A large file's canonical form is kept in the user's
+    cache (`cache_dir()`), keyed by the file's sha256: the bundled mainnet seeds are read
+    once per machine, not once per index."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = name or source.name
+    key = _cache_key(source, network)
+    if key is not None:
+        cached = _from_cache(key, out_dir, name)
+        if cached is not None:
+            return cached
+    try:
+        made = _prepare(source, network, out_dir, name)
+    except BaseException:
+        if created:  # a directory made for this set alone: nothing of it is left
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    if key is not None:
+        _to_cache(key, made)
+    return made
+
+
+def cache_dir() -> Path:
+    """`$MINERFLOW_CACHE`, else `$XDG_CACHE_HOME/minerflow`, else `~/.cache/minerflow`."""
+    explicit = os.environ.get("MINERFLOW_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "minerflow"
+
+
+def _cache_key(source: Path, network: Network) -> str | None:
+    try:
+        if source.stat().st_size < CACHE_MIN_BYTES:
+            return None
+        digest = hashlib.sha256()
+        with source.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None  # prepare says why
+    return f"{digest.hexdigest()}-{network.name}-{CACHE_FORMAT}"
+
+
+def _from_cache(key: str, out_dir: Path, name: str) -> LabelSet | None:
+    where = cache_dir() / "labels"
+    try:
+        summary = json.loads((where / f"{key}.json").read_text())
+        found = LabelSet.from_summary(summary, where)
+        if found.file is None:
+            return replace(found, meta=found.meta | {"name": name})
+        copy = out_dir / f".{found.file.name}.copy"
+        shutil.copyfile(found.file, copy)
+        os.replace(copy, out_dir / found.file.name)
+    except (OSError, ValueError, LabelsError):
+        return None
+    return replace(found, meta=found.meta | {"name": name}, file=out_dir / found.file.name)
+
+
+def _to_cache(key: str, made: LabelSet) -> None:
+    where = cache_dir() / "labels"
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        if made.file is not None:
+            shutil.copyfile(made.file, where / f".{made.file.name}.copy")
+            os.replace(where / f".{made.file.name}.copy", where / made.file.name)
+        partial = where / f".{key}.json"
+        partial.write_text(json.dumps(made.summary()))
+        os.replace(partial, where / f"{key}.json")
+    except OSError:
+        pass  # a cache: the next run reads the file again
+
+
+def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelSet:
+    reader = LabelReader(source, network)
+    scratch = Path(tempfile.mkdtemp(prefix=".labels-sort-", dir=out_dir))
+    try:
+        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=16 << 20)
+        try:
+            _sort(reader, db)
+            return _write_canonical(db, reader.meta | {"name": name}, network, out_dir)
+        finally:
+            db.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _sort(reader: LabelReader, db: Any) -> None:
+    batch = db.write_batch()
+    for number, row in enumerate(reader):
+        batch.put(len(row.script).to_bytes(2, "big") + row.script + number.to_bytes(5, "big"),
+                  (row.script.hex() + "," + csv_line(row.fields)).encode())
+        if number % _BATCH == _BATCH - 1:
+            batch.write()
+            batch = db.write_batch()
+    batch.write()
+
+
+def _write_canonical(db: Any, meta: dict[str, str], network: Network,
+                     out_dir: Path) -> LabelSet:
+    digest = hashlib.sha256()
+    categories: dict[str, int] = {}
+    exchanges: dict[str, int] = {}
+    partial = Path(tempfile.mktemp(prefix=".labels-", suffix=".partial", dir=out_dir))
+    count = 0
+    try:
+        with gzip.open(partial, "wb", compresslevel=1) as raw:
+            out = io.BufferedWriter(raw, 1 << 20)
+            out.write(_HEADER.encode())
+            digest.update(_HEADER.encode())
+            previous = b""
+            for key, line in db.iterator():
+                script = key[:-5]
+                if script == previous:
+                    continue  # a later row of the same script
+                previous = script
+                out.write(line)
+                digest.update(line)
+                count += 1
+                category, entity = _category_entity(line)
+                categories[category] = categories.get(category, 0) + 1
+                if category == EXCHANGE:
+                    exchanges[entity] = exchanges.get(entity, 0) + 1
+            out.flush()
+        sha = digest.hexdigest()
+        if count == 0:
+            partial.unlink()
+            return LabelSet(sha, meta=meta)
+        final = out_dir / f"{LABELS_FILE_PREFIX}{sha[:16]}{LABELS_FILE_SUFFIX}"
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return LabelSet(sha, count, dict(sorted(categories.items())), dict(sorted(exchanges.items())),
+                    meta, final)
+
+
+def _category_entity(line: bytes) -> tuple[str, str]:
+    row = next(csv.reader([line.decode()]))
+    return row[3], row[2]
