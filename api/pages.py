@@ -21,6 +21,7 @@ from api.deps import Reader, public_text
 from api.schemas import Window
 from indexer.errors import NotFound
 from indexer.follow import Follower
+from indexer.labels.indexed import labels_info
 from indexer.mining import block_totals, difficulty
 from indexer.mining_series import window_totals
 from indexer.prices import price_summary
@@ -90,8 +91,8 @@ def freshness(reader: IndexReader, request: Request) -> dict[str, Any]:
             warning = f"The index is {lag} blocks behind the node: the series are stale."
     return {"network": state.network, "tip_height": state.tip_height, "tip_time": tip_time,
             "tip_hash": state.tip_hash, "pools_sha256": state.pools_sha256,
-            "labels_sha256": state.labels_sha256, "format": state.format, "node": node,
-            "warning": warning}
+            "labels_sha256": state.labels_sha256, "labels": labels_info(reader.store),
+            "format": state.format, "node": node, "warning": warning}
 
 
 def block_line(reader: IndexReader, record: BlockRecord) -> dict[str, Any]:

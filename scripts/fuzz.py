@@ -4,7 +4,7 @@
     python scripts/fuzz.py --runs 1000000            # all targets, both cores
     python scripts/fuzz.py --target scan_block --runs 200000 --seed 7
 
-Builds the core (`indexer/fastpath/_core.c` and `coinstore.c`) with
+Builds the core (every `indexer/fastpath/*.c`) with
 `-fsanitize=address,undefined` into a temporary directory, then runs each target
 (tests/fuzz/targets.py) in a child process with the sanitizer runtime preloaded and that build
 in place of the installed one. Inputs come from a seeded
@@ -35,13 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "fuzz-corpus"
-CORE_C = (ROOT / "indexer" / "fastpath" / "_core.c", ROOT / "indexer" / "fastpath" / "coinstore.c")
+CORE_C = tuple(sorted((ROOT / "indexer" / "fastpath").glob("*.c")))  # every file of the core
 CORE_TARGETS = ("scan_block", "parse_block_undo", "xor_at", "filter", "merkle_root",
                 "block_weight", "block_check", "step_txs", "pack_block_undo", "get_coin",
-                "put_coins", "scan_table")
+                "put_coins", "scan_table", "derive_candidates")
 # Share of the runs per target: the compiled core's targets get most of them.
 WEIGHTS = {"scan_block": 4, "parse_block_undo": 3, "xor_at": 1, "filter": 2, "merkle_root": 3,
            "block_weight": 2, "block_check": 3, "step_txs": 4, "pack_block_undo": 2,
+           "derive_candidates": 3,
            "get_coin": 1.5, "put_coins": 1.5, "scan_table": 2,
            "deserializer": 2, "blk_reader": 0.3, "rev_reader": 0.3, "pools": 0.2,
            "labels": 0.2, "conf": 0.1, "cookie": 0.1}

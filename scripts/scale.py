@@ -9,6 +9,10 @@ cohort-membership records of the real key layout (random txids and P2WPKH script
 collide with the chain's). The pre-filled index is indexed in two runs, as an operator's
 restarts do: the first (to half the chain) finds no saved filters and builds them by scanning
 all those keys, then saves them at its end; the second (the rest) loads the saved filters.
+With `--labels N` it measures instead the exchange lookup of an index holding N labeled
+scripts (its memory per script and build time), and with `--sample-labels N` the memory peaks
+of `minerflow reindex` on the bundled sample with N labels more than its own.
+
 Reported: resident memory (anonymous, and the peak including LevelDB's mapped table files,
 which the kernel may drop under pressure), the start-up time of both runs (scan, then load), the
 per-block cost with the full filters against the baseline's (first block to last: the final
@@ -122,14 +126,118 @@ def at_least_four(text: str) -> int:
     return value
 
 
+def lookup_at(labels: int, tmp: Path, seed: int = 3) -> dict[str, object]:
+    """The exchange lookup of an index holding `labels` labeled exchange scripts (`x` keys of
+    the real layout, random P2WPKH scripts): its memory and the seconds to build it."""
+    from indexer.labels.indexed import ExchangeLookup
+    from indexer.store.db import Store
+
+    chain = tmp / "chain-labels"
+    make_chain(chain, 4, txs_per_block=20)
+    index = tmp / "labels-index"
+    pools = load_pools(chain / "pools.json")
+    store = open_for_writing(index, NETWORK, pools, prepare(chain / "exchanges.csv", NETWORK,
+                                                            index))
+    rng = random.Random(seed)
+    names = [f"Exchange {k}".encode() for k in range(50)]
+    try:
+        done = 0
+        while done < labels:
+            n = min(BATCH, labels - done)
+            blob = rng.randbytes(20 * n)
+            with store.db.write_batch() as wb:
+                for i in range(n):
+                    wb.put(keys.exchange_script_key(b"\x00\x14" + blob[20 * i:20 * i + 20]),
+                           names[i % 50])
+            done += n
+        store.db.compact_range()
+    finally:
+        store.close()
+    before = memory()["anon"]
+    with Store(index) as opened:
+        started = time.perf_counter()
+        lookup = ExchangeLookup(opened.get, opened.scan, labels)
+        build_s = time.perf_counter() - started
+        grown = memory()["anon"] - before
+        filter_bytes = lookup.filter.nbytes
+    return {"labels": labels, "lookup_anon_mb": round(grown / MIB, 1),
+            "lookup_anon_bytes_per_label": round(grown / labels, 1),
+            "filter_bytes_per_label": round(filter_bytes / labels, 1),
+            "lookup_build_s": round(build_s, 1)}
+
+
+def child_peaks(command: list[str]) -> dict[str, float]:
+    """Run `command`; the peaks of its anonymous and total resident memory (sampled every 20
+    ms from /proc) and its seconds."""
+    import subprocess
+
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    anon = rss = 0
+    status = Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name == "RssAnon":
+                    anon = max(anon, int(value.split()[0]) * 1024)
+                elif name == "VmRSS":
+                    rss = max(rss, int(value.split()[0]) * 1024)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    if child.returncode != 0:
+        raise SystemExit(f"{command[3]} failed: {child.stderr.read() if child.stderr else ''}")
+    return {"anon_peak_mb": round(anon / MIB, 1), "rss_peak_mb": round(rss / MIB, 1),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def sample_with_labels(labels: int, tmp: Path, seed: int = 4) -> dict[str, object]:
+    """`minerflow reindex` of the bundled sample with its own labels, then with `labels` more
+    (random P2WPKH exchange scripts): each run's memory peaks, and the difference."""
+    from indexer.cli import sample_dir
+
+    sample = sample_dir()
+    big = tmp / "labels.csv"
+    rng = random.Random(seed)
+    with big.open("w") as out:
+        out.write((sample / "exchanges.csv").read_text())
+        for k in range(labels):
+            out.write(f"script:0014{rng.randbytes(20).hex()},Exchange {k % 50},exchange\n")
+    runs = {}
+    for name, path in (("own", sample / "exchanges.csv"), ("more", big)):
+        command = [sys.executable, "-c", "import sys; from indexer.cli import main; "
+                   "main(sys.argv[1:])", "reindex", "--datadir",
+                   str(sample), "--network", "regtest", "--index", str(tmp / f"index-{name}"),
+                   "--pools", str(sample / "pools.json"), "--labels", str(path)]
+        runs[name] = child_peaks(command)
+    return {"labels": labels, "own": runs["own"], "more": runs["more"],
+            "anon_peak_above_mb": round(runs["more"]["anon_peak_mb"]
+                                        - runs["own"]["anon_peak_mb"], 1),
+            "rss_peak_above_mb": round(runs["more"]["rss_peak_mb"]
+                                       - runs["own"]["rss_peak_mb"], 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", type=int, default=10_000_000)
     parser.add_argument("--scripts", type=int, default=10_000_000)
     parser.add_argument("--blocks", type=at_least_four, default=100)
+    parser.add_argument("--labels", type=int, help="Instead: the exchange lookup's memory and "
+                        "build time at this many labeled scripts (e.g. 100000000).")
+    parser.add_argument("--sample-labels", type=int, help="Instead: reindex the bundled sample "
+                        "with this many labels more than its own; both runs' memory peaks.")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.labels or args.sample_labels:
+        with tempfile.TemporaryDirectory(prefix="minerflow-scale-", dir=args.workdir) as work:
+            result: dict[str, object] = (lookup_at(args.labels, Path(work)) if args.labels
+                                         else sample_with_labels(args.sample_labels, Path(work)))
+        print(json.dumps(result, separators=(",", ":")) if args.json else
+              "\n".join(f"{key}: {value}" for key, value in result.items()))
+        return 0
     with tempfile.TemporaryDirectory(prefix="minerflow-scale-", dir=args.workdir) as tmp_name:
         tmp = Path(tmp_name)
         chain = tmp / "chain"

@@ -84,6 +84,8 @@ block_weight: Callable[[bytes], int] = _impl.block_weight
 block_check: Callable[[bytes], tuple[bytes, int, bytes]] = _impl.block_check
 scan_table: Callable[[bytes], bytes] = _impl.scan_table
 step_txs: Callable[..., int] = _impl.step_txs
+derive_candidates: Callable[[bytes, bytes, Any], list[tuple[int, int, int]]] = (
+    _impl.derive_candidates)
 _coins = _impl if IMPLEMENTATION == "compiled" else coinstore
 get_coin: Callable[..., Coin | None] = _coins.get_coin
 put_coins: Callable[..., None] = _coins.put_coins

@@ -33,9 +33,12 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from indexer import fastpath
 from indexer.config import Network
 from indexer.errors import DamagedBlockError, LabelsError, SourceError
+from indexer.fastpath.labels import undo_tx_scripts
 from indexer.fastpath.reference import block_undo_scripts
 from indexer.labels.coinjoin import coinjoin_shape
 from indexer.labels.rows import (
@@ -46,7 +49,7 @@ from indexer.labels.rows import (
     script_text,
     write_header,
 )
-from indexer.parse.deserializer import parse_block
+from indexer.parse.deserializer import parse_block, read_compact_size, read_tx
 from indexer.parse.script import classify
 from indexer.pipeline import BlockFileSource
 from indexer.source.verify import check_block
@@ -101,6 +104,13 @@ class Derived:
     seeds: dict[bytes, tuple[str, ...]] = field(default_factory=dict)  # script -> its row
     evidence: dict[tuple[bytes, int], Evidence] = field(default_factory=dict)
 
+    filter: Any = field(default_factory=lambda: fastpath.Filter())  # the core scripts' prints
+
+    def add_core(self, script: bytes, bits: int) -> None:
+        """`script` joins the exchanges of `bits` at core tier."""
+        self.core[script] = self.core.get(script, 0) | bits
+        self.filter.add(fastpath.script_fingerprint(script))
+
     def exchange_bit(self, name: str) -> int:
         found = self.bit.get(name)
         if found is None:
@@ -128,12 +138,11 @@ def load_seeds(paths: Sequence[Path], network: Network) -> tuple[Derived, list[s
                 continue  # a script listed twice keeps its first row
             tier, rule = row.fields[5], row.fields[6]
             if row.category == EXCHANGE and (not tier or rule in ("", "seed")):
-                state.core[row.script] = state.core.get(row.script, 0) | state.exchange_bit(
-                    row.entity)
+                state.add_core(row.script, state.exchange_bit(row.entity))
                 state.seeds[row.script] = row.fields
             elif row.category == EXCHANGE and tier == CORE:
                 bit = state.exchange_bit(row.entity)
-                state.core[row.script] = state.core.get(row.script, 0) | bit
+                state.add_core(row.script, bit)
                 state.evidence[(row.script, bit)] = Evidence(
                     CORE, rule, row.fields[7], int(row.fields[8] or 0),
                     _script_from(row.fields[9], network))
@@ -156,7 +165,7 @@ def _load_conflict(state: Derived, script: bytes, entity: str, tier: str,
         if ":" in name:
             state.sentinel[script] = name
         elif k < len(tiers) and tiers[k] == CORE:
-            state.core[script] = state.core.get(script, 0) | state.exchange_bit(name)
+            state.add_core(script, state.exchange_bit(name))
 
 
 def _script_from(text: str, network: Network) -> bytes:
@@ -190,6 +199,9 @@ class ChainReader:
         self.until = tip if until is None else until
         self.damage: str | None = chain.damage[0] if chain.damage else None
         self.progress: Callable[[int, int], None] | None = None  # (height, bytes) per block
+        # with a filter of the core scripts, only the transactions a pass must look at
+        # (`fastpath.derive_candidates`); without, every transaction
+        self.candidates: Any = None
         self.bytes_read = 0
 
     @property
@@ -210,12 +222,16 @@ class ChainReader:
             except DamagedBlockError as exc:
                 self.damage, self.until = str(exc), cb.height - 1
                 return
-            block = parse_block(data)
-            if len(block.txs) < 2:
+            tx_count = read_compact_size(data, 80)[0]
+            if tx_count < 2:
                 yield BlockTxs(cb.height, cb.hash_hum, [])
                 continue
-            raw = self.source.undo.record_bytes(cb.location.file_no, len(block.txs),
-                                                block.header.prev_hash_rev, cb.height)
+            raw = self.source.undo.record_bytes(cb.location.file_no, tx_count, data[4:36],
+                                                cb.height)
+            if self.candidates is not None:
+                yield BlockTxs(cb.height, cb.hash_hum, self._candidates(cb.height, data, raw))
+                continue
+            block = parse_block(data)
             try:
                 spent = block_undo_scripts(raw)
             except ValueError as exc:
@@ -229,6 +245,22 @@ class ChainReader:
                 txs.append((tx.txid_hum, [script for _value, script in inputs],
                             [(out.value, out.script) for out in tx.outputs]))
             yield BlockTxs(cb.height, cb.hash_hum, txs)
+
+
+    def _candidates(self, height: int, data: bytes, raw: bytes) -> list[
+            tuple[str, list[bytes], list[tuple[int, bytes]]]]:
+        try:
+            found = fastpath.derive_candidates(data, raw, self.candidates)
+            txs = []
+            for _index, start, undo_start in found:
+                tx, _end = read_tx(data, start)
+                spent = undo_tx_scripts(raw, undo_start)
+                txs.append((tx.txid_hum, [script for _value, script in spent],
+                            [(out.value, out.script) for out in tx.outputs]))
+        except (ValueError, IndexError) as exc:
+            raise SourceError(f"the undo record of height {height} does not match its block "
+                              f"({exc})") from None
+        return txs
 
 
 def one_script_type(scripts: list[bytes]) -> bool:
@@ -283,7 +315,7 @@ def _co_spend(state: Derived, report: PassReport, height: int, txid: str, ins: l
         fresh = mask & ~core.get(script, 0)
         if not fresh:
             continue
-        core[script] = core.get(script, 0) | fresh
+        state.add_core(script, fresh)
         added += 1
         for k in range(len(state.names)):
             bit = 1 << k
@@ -301,6 +333,8 @@ def _co_spend(state: Derived, report: PassReport, height: int, txid: str, ins: l
 def derive(reader: ChainReader, state: Derived, on_pass: Callable[[PassReport], None],
            on_start: Callable[[int], None] | None = None) -> int:
     """R1 to its fixpoint, then R2 in the pass that adds nothing; the passes it took."""
+    if isinstance(reader, ChainReader):
+        reader.candidates = state.filter
     for number in range(1, MAX_PASSES + 1):
         if on_start is not None:
             on_start(number)

@@ -24,22 +24,23 @@ from indexer import fastpath
 from indexer.config import Network
 from indexer.errors import LabelsError, StoreError
 from indexer.labels.labelset import EMPTY_LABELS, LabelSet
-from indexer.labels.rows import LabelRow, csv_line
+from indexer.labels.rows import EXCHANGE, LabelRow, split_line
 from indexer.store import keys
 
-_BATCH = 50_000
+_BATCH = 10_000
+_FLUSH_EVERY = 10  # batches between two flushes of the memtable (about 10 MB of rows)
 
 
 class ExchangeLookup:
     """The exchange (entity text) of a script, or None: a filter in front of the `x` keys."""
 
     def __init__(self, get: Callable[[bytes], bytes | None],
-                 scan: Callable[[bytes], Iterator[tuple[bytes, bytes]]],
+                 scan: Callable[..., Iterator[tuple[bytes, bytes]]],
                  expected: int = 0) -> None:
         self.filter = fastpath.Filter()
         if expected:
             self.filter.reserve(expected)
-        for key, _value in scan(keys.EXCHANGE_SCRIPT):
+        for key, _value in scan(keys.EXCHANGE_SCRIPT, fill_cache=False):
             self.filter.add(fastpath.script_fingerprint(keys.script_from_label_key(key)))
         self._get = get
         self._names: dict[bytes, str] = {}
@@ -137,16 +138,25 @@ def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> 
                 doomed = {}
         store.write_raw(doomed)
     puts: dict[bytes, bytes | None] = {}
-    for row in labels.rows(network):
-        puts[keys.label_key(row.script)] = csv_line(row.fields).encode()
-        if row.is_exchange:
-            puts[keys.exchange_script_key(row.script)] = row.entity.encode()
+    written = 0
+    for script, line in labels.lines():
+        puts[keys.label_key(script)] = line.encode()
+        fields = split_line(line)
+        if len(fields) < 3:
+            raise StoreError(f"the label set {labels.sha256[:12]}'s rows are damaged")
+        if fields[2] == EXCHANGE:
+            puts[keys.exchange_script_key(script)] = fields[1].encode()
         if len(puts) >= _BATCH:
             store.write_raw(puts)
             puts = {}
+            written += 1
+            if written % _FLUSH_EVERY == 0:  # the memtable to disk: its memory stays small
+                store.compact(keys.LABEL, keys.LABEL)
     puts[keys.LABELS_LIST] = json.dumps(labels.summary(), ensure_ascii=False).encode()
     puts[pending] = None
     store.write(puts, state)
+    if written:
+        store.compact(keys.LABEL, keys.LABEL)
 
 
 def labels_state(state: Any, labels: LabelSet) -> Any:

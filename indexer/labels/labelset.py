@@ -11,7 +11,6 @@ order, the COLUMNS of `rows`); the set's identity is the sha256 of that text. It
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import io
@@ -27,11 +26,19 @@ from typing import Any
 
 from indexer.config import Network
 from indexer.errors import LabelsError
-from indexer.labels.rows import COLUMNS, EXCHANGE, LabelReader, LabelRow, csv_line
+from indexer.labels.rows import (
+    COLUMNS,
+    EXCHANGE,
+    LabelReader,
+    LabelRow,
+    csv_line,
+    open_text,
+    split_line,
+)
 from indexer.store.generations import LABELS_FILE_PREFIX, LABELS_FILE_SUFFIX
 from indexer.store.leveldb import plyvel
 
-_BATCH = 50_000
+_BATCH = 10_000
 _HEADER = "script," + ",".join(COLUMNS) + "\n"
 CACHE_FORMAT = 1
 CACHE_MIN_BYTES = 1 << 20
@@ -69,6 +76,24 @@ class LabelSet:
         except (KeyError, TypeError, ValueError) as exc:
             raise LabelsError(f"the labels recorded in {directory} are damaged ({exc!r}): "
                               f"import them again") from None
+
+    def lines(self) -> Iterator[tuple[bytes, str]]:
+        """(script, the rest of its canonical line) for every row, in order: what the index
+        stores, without parsing the rows again."""
+        if self.file is None:
+            return
+        if not self.file.is_file():
+            raise LabelsError(f"the label set {self.sha256[:12]} lacks its rows file "
+                              f"{self.file}: import the labels again")
+        with open_text(self.file) as text:
+            if text.readline() != _HEADER:
+                raise LabelsError(f"{self.file}: not a canonical label set")
+            for number, line in enumerate(text, start=2):
+                script, sep, rest = line.partition(",")
+                try:
+                    yield bytes.fromhex(script), rest
+                except ValueError:
+                    raise LabelsError(f"{self.file} line {number}: damaged") from None
 
     def rows(self, network: Network) -> Iterator[LabelRow]:
         """The canonical rows, in order."""
@@ -171,7 +196,8 @@ def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelS
     reader = LabelReader(source, network)
     scratch = Path(tempfile.mkdtemp(prefix=".labels-sort-", dir=out_dir))
     try:
-        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=16 << 20)
+        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=4 << 20,
+                       lru_cache_size=1 << 20)
         try:
             _sort(reader, db)
             return _write_canonical(db, reader.meta | {"name": name}, network, out_dir)
@@ -205,7 +231,7 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
             out.write(_HEADER.encode())
             digest.update(_HEADER.encode())
             previous = b""
-            for key, line in db.iterator():
+            for key, line in db.iterator(fill_cache=False):
                 script = key[:-5]
                 if script == previous:
                     continue  # a later row of the same script
@@ -232,5 +258,5 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
 
 
 def _category_entity(line: bytes) -> tuple[str, str]:
-    row = next(csv.reader([line.decode()]))
+    row = split_line(line.decode())
     return row[3], row[2]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ META_KEYS = ("network", "derived_height", "derived_hash", "seeds_sha256", "rule_
 TIERS = ("", "core", "deposit")
 SCRIPT_PREFIX = "script:"
 EXCHANGE = "exchange"
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 CONFLICT = "conflict"
 
 
@@ -182,7 +184,7 @@ class LabelReader:
         address, entity = cells[0].strip(), cells[1]
         if not address or not entity.strip():
             raise LabelsError(f"{self._where()}: empty address or entity")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for cell in cells for c in cell):
+        if _CONTROL.search("".join(cells)):
             raise LabelsError(f"{self._where()}: a control character in a field")
         try:
             script = script_of(address, self.network)
@@ -198,6 +200,14 @@ class LabelReader:
         if height and not height.isdigit():
             raise LabelsError(f"{self._where()}: height {height!r} is not a height")
         return LabelRow(script, tuple(cells))
+
+
+def split_line(line: str) -> list[str]:
+    """The fields of one CSV line (its newline included or not): a plain split when nothing is
+    quoted, csv's reading otherwise."""
+    if '"' not in line:
+        return line.rstrip("\r\n").split(",")
+    return next(csv.reader([line]))
 
 
 def write_header(out: IO[str], meta: dict[str, str]) -> None:

@@ -87,9 +87,11 @@ class _Reads:
         return value
 
     def scan(self, prefix: bytes, *, reverse: bool = False, start: bytes | None = None,
-             stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Key/value pairs under `prefix` in key order (or reversed), within [start, stop)."""
-        kwargs: dict[str, Any] = {"reverse": reverse, "verify_checksums": True}
+             stop: bytes | None = None, fill_cache: bool = True) -> Iterator[tuple[bytes, bytes]]:
+        """Key/value pairs under `prefix` in key order (or reversed), within [start, stop);
+        `fill_cache=False` for a scan read once (it leaves LevelDB's block cache alone)."""
+        kwargs: dict[str, Any] = {"reverse": reverse, "verify_checksums": True,
+                                  "fill_cache": fill_cache}
         if start is None and stop is None:
             kwargs["prefix"] = prefix
         else:
@@ -224,6 +226,13 @@ class Store(_Reads):
     def write(self, puts: dict[bytes, bytes | None], state: IndexState) -> None:
         """Write `puts` (None deletes) and the state record in one atomic batch."""
         self.begin_write(puts, state).wait()
+
+    def compact(self, start: bytes, stop: bytes) -> None:
+        """Compact a key range (flushing the memtable first, which gives its memory back)."""
+        try:
+            self.db.compact_range(start=start, stop=stop)
+        except plyvel.Error as exc:
+            raise StoreError(f"index {self.path}: cannot compact ({reason(exc)})") from None
 
     def write_raw(self, puts: dict[bytes, bytes | None]) -> None:
         """Write `puts` in one synced batch that leaves the state record as it is: for the

@@ -174,11 +174,13 @@ _CHILD = ("import sys; from indexer import fastpath; "
           "sys.stderr.write('minerflow-core ' + fastpath.IMPLEMENTATION + chr(10)); ")
 
 
-def reindex_command(chain: Path, index: Path) -> list[str]:
+def reindex_command(chain: Path, index: Path, lists: bool = True) -> list[str]:
+    """The reindex child; without `lists`, the index's own pools list and labels."""
     return [sys.executable, "-P", "-c", _CHILD + "from indexer.cli import main; "
             "main(sys.argv[1:])",
             "reindex", "--datadir", str(chain), "--network", NETWORK.name, "--index", str(index),
-            "--pools", str(chain / "pools.json"), "--labels", str(chain / "exchanges.csv")]
+            *(["--pools", str(chain / "pools.json"), "--labels", str(chain / "exchanges.csv")]
+              if lists else [])]
 
 
 def _child_env(pure: bool) -> dict[str, str]:
@@ -199,8 +201,8 @@ def _check_core(stderr: str, pure: bool) -> None:
                              f"import the same")
 
 
-def run_reindex(chain: Path, index: Path, pure: bool = False) -> None:
-    done = subprocess.run(reindex_command(chain, index), env=_child_env(pure),
+def run_reindex(chain: Path, index: Path, pure: bool = False, lists: bool = True) -> None:
+    done = subprocess.run(reindex_command(chain, index, lists), env=_child_env(pure),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise MinerflowError(f"the benchmark's reindex failed: {done.stderr.strip()}")
@@ -339,6 +341,74 @@ def end_to_end(tmp: Path, settings: Settings, target: float | None,
                reference_mb_s, identical)
 
 
+@dataclass
+class Labels:
+    """`labels derive` on the default mix's chain, and its reindex with the mainnet seeds."""
+
+    derive: Timing
+    derive_bytes: int  # block bytes read by one derive, over all its passes
+    passes: int
+    chain_bytes: int
+    seeded: Timing  # reindex of an index holding the chain's labels and the mainnet seeds
+    seeds: int
+    import_seconds: float
+
+
+def labels_bench(chain: Path, chain_bytes: int, tmp: Path, runs: int,
+                 say: Callable[[str], None]) -> Labels:
+    from indexer.config import get_network
+    from indexer.labels.derive import ChainReader, derive, load_seeds
+    from indexer.labels.labelset import bundled_path
+    from indexer.labels.rows import LabelReader, script_text
+
+    say("labels derive from the chain's exchange labels (R0-R2 to the fixpoint)")
+    found = [0, 0]
+
+    def derive_once() -> None:
+        state, _shas, _height = load_seeds([chain / "exchanges.csv"], NETWORK)
+        reader = ChainReader(chain / NETWORK.subdir / "blocks", NETWORK, None)
+        found[0] = derive(reader, state, lambda _report: None)
+        found[1] = reader.bytes_read
+
+    timing = measure(derive_once, runs)
+    seeds = bundled_path(get_network("main"))
+    assert seeds is not None
+    big = tmp / "seeded.csv"
+    count = 0
+    with big.open("w") as out:
+        out.write((chain / "exchanges.csv").read_text())
+        for row in LabelReader(seeds, get_network("main")):
+            if row.is_exchange:  # the same scripts, as regtest sees them
+                out.write(f"{script_text(row.script, NETWORK)},{row.entity},exchange\n")
+                count += 1
+    say(f"reindex with the chain's labels and the {count:,} mainnet exchange seeds")
+    empty = tmp / "index-seeded-empty"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-P", "-c", _CHILD + "from indexer.cli import main; "
+                           "main(sys.argv[1:])", "labels", "import", str(big), "--index",
+                           str(empty), "--network", NETWORK.name, "--pools",
+                           str(chain / "pools.json")], env=_child_env(False),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise MinerflowError(f"the benchmark's labels import failed: {done.stderr.strip()}")
+    import_seconds = time.perf_counter() - started
+    runs_left = iter(range(1_000))
+
+    def seeded_once() -> None:
+        index = tmp / f"index-seeded-{next(runs_left)}"
+        subprocess.run(["cp", "-r", str(empty), str(index)], check=True)
+        started = time.perf_counter()
+        run_reindex(chain, index, lists=False)
+        seconds.append(time.perf_counter() - started)
+        subprocess.run(["rm", "-rf", str(index)], check=True)
+
+    seconds: list[float] = []
+    for _ in range(runs + 1):
+        seeded_once()
+    return Labels(timing, found[1], found[0], chain_bytes, Timing(seconds[1:]), count,
+                  import_seconds)
+
+
 def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
               say: Callable[[str], None] = print,
               flagged_share: float | None = None) -> dict[str, object]:
@@ -361,6 +431,8 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         mixes = [end_to_end(tmp / f"mix{i}", settings, target, say, reference=(i == 0))
                  for i, target in enumerate(targets)]
         base = mixes[0]
+        labels = labels_bench(tmp / "mix0" / "chain", base.e2e_bytes, tmp / "mix0",
+                              settings.runs, say)
 
     rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -390,6 +462,12 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         "flagged_share": round(base.flagged_share, 4),
         "e2e_cpu_per_wall": round(base.cpu_per_wall, 2),
         "e2e_by_share": [mix.row() for mix in mixes],
+        "derive_mb_s": round(labels.derive.rate(labels.derive_bytes / 1e6)[0], 1),
+        "derive_passes": labels.passes,
+        "derive_chain_mb_s": round(labels.derive.rate(labels.chain_bytes / 1e6)[0], 1),
+        "seeded_e2e_mb_s": round(labels.seeded.rate(labels.chain_bytes / 1e6)[0], 1),
+        "seeded_labels": labels.seeds,
+        "seeded_import_s": round(labels.import_seconds, 1),
         "e2e_reference_mb_s": (None if base.reference_mb_s is None
                                else round(base.reference_mb_s, 1)),
         "reference_index_identical": base.identical,
@@ -436,6 +514,12 @@ def table(result: dict[str, object]) -> str:
     for mix in by_share:
         lines.append(f"| reindex at {mix['flagged_share']:.1%} flagged | {mix['e2e_mb_s']:,.1f} "
                      f"| {mix['e2e_tx_s']:,} | CPU/wall {mix['cpu_per_wall']} |")
+    lines.append(f"| reindex with {result['seeded_labels']:,} mainnet exchange seeds more | "
+                 f"{result['seeded_e2e_mb_s']:,.1f} | | labels import "
+                 f"{result['seeded_import_s']} s, once |")
+    lines.append(f"| labels derive, every pass read | {result['derive_mb_s']:,.1f} | | "
+                 f"{result['derive_passes']} passes to the fixpoint: "
+                 f"{result['derive_chain_mb_s']:,.1f} MB/s of chain |")
     if result.get("e2e_reference_mb_s") is not None:
         reference = result["e2e_reference_mb_s"]
         lines.append(f"| reindex, pure-Python reference | {reference:,.1f} | | |")

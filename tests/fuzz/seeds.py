@@ -51,6 +51,25 @@ def undo_records() -> tuple[bytes, ...]:
                  + records(SAMPLE_BLOCKS / "rev00001.dat", 30))
 
 
+@cache
+def block_undo_pairs() -> tuple[bytes, ...]:
+    """Sample blocks of two transactions or more, each with its undo record (the block's length
+    first, as the target reads them), the filter picking about two scripts in five."""
+    from indexer.config import get_network  # noqa: PLC0415
+    from indexer.pipeline import BlockFileSource  # noqa: PLC0415
+
+    source = BlockFileSource(SAMPLE_BLOCKS, get_network("regtest"))
+    out: list[bytes] = []
+    for cb in source.chain().blocks[1:]:
+        block = source.read(cb)
+        tx_count = open_block(block).tx_count
+        if tx_count < 2:
+            continue
+        undo = source.undo.record_bytes(cb.location.file_no, tx_count, block[4:36], cb.height)
+        out.append(struct.pack("<I", len(block)) + bytes([len(out) % 256]) + block + undo)
+    return tuple(out[::3])
+
+
 def _rev_file_for_undo_block() -> bytes:
     """A rev record that UndoFiles matches to `_UNDO_BLOCK` (right count and checksum)."""
     body = bytes([1, 1, 0x02, 0x31, 0x06])  # 1 tx, 1 input: code 2, amount, script size 6
@@ -69,6 +88,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         return blocks()
     if target in ("parse_block_undo", "pack_block_undo"):
         return undo_records()
+    if target == "derive_candidates":
+        return block_undo_pairs()
     if target == "xor_at":
         return (bytes(1) + bytes(range(8)) + bytes(8) + blocks()[1][:200],)
     if target in ("get_coin", "put_coins"):  # parameters only: every byte chooses something

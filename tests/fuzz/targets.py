@@ -35,6 +35,7 @@ from indexer.parse.deserializer import (
     parse_block,
     parse_tx,
     read_compact_size,
+    read_tx,
     sha256d,
 )
 from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
@@ -361,6 +362,45 @@ def step_txs(raw: bytes) -> None:
             f"step_txs: over the table {tabled[0][0]!r}, walking {walked[0][0]!r}")
 
 
+def derive_candidates(raw: bytes) -> None:
+    """A (mutated) real block and its undo record, a filter holding some of the scripts they
+    spend and pay (and fingerprints of nothing): the same candidates, or both refuse; every
+    candidate is a transaction the reference would look at, read back whole."""
+    r = Reader(raw)
+    size = int.from_bytes(r.take(4), "little")
+    picks = r.u8()
+    rest = r.rest()
+    block, undo = rest[:size], rest[size:]
+    fps: list[int] = []
+    try:
+        for tx in parse_block(block, require_coinbase=False).txs:
+            fps += [script_fingerprint(out.script) for out in tx.outputs]
+    except ParseError:
+        pass
+    try:
+        fps += [script_fingerprint(script) for spent in reference.block_undo_scripts(undo)
+                for _value, script in spent]
+    except (ValueError, OverflowError):
+        pass
+    held = [fp for k, fp in enumerate(fps) if (k * 7 + picks) % 5 < 2] + [picks, picks << 56]
+
+    def run(impl: ModuleType) -> tuple[str, Any]:
+        core = impl.Filter()
+        for fp in held:
+            core.add(fp)
+        return outcome(impl.derive_candidates, block, undo, core)
+
+    got = [run(impl) for impl in (compiled(), reference)]
+    assert got[0] == got[1], f"derive_candidates: compiled {got[0]!r} != reference {got[1]!r}"
+    if got[0][0] == "ok":
+        for _index, start, undo_start in got[0][1]:
+            read_tx(block, start)  # a whole transaction starts there, and its undo entry
+            try:
+                reference.undo_tx_scripts(undo, undo_start)
+            except ValueError as exc:  # only an uncompressed key off the curve is refused
+                assert "curve" in str(exc), exc
+
+
 def scan_table(raw: bytes) -> None:
     """The walk ahead gives the same table, or error type, in both; the table is one the step
     accepts, and its fingerprints flag exactly the transactions scan_block's walk finds."""
@@ -525,6 +565,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "block_check": block_check,
     "step_txs": step_txs,
     "scan_table": scan_table,
+    "derive_candidates": derive_candidates,
     "get_coin": get_coin,
     "put_coins": put_coins,
     "deserializer": deserializer,

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from indexer.config import get_network
 from indexer.errors import LabelsError
 from indexer.labels.coinjoin import coinjoin_shape
@@ -307,6 +309,11 @@ def test_derived_labels_imported_restate_the_series(world: tuple[Path, WorldStat
     status = json.loads(cli("status", "--index", index, "--json").stdout)
     assert status["labels"]["name"] == "map.csv" and status["labels"]["derived_height"] == 220
     assert status["labels"]["exchange_scripts"] > 100
+    with TestClient(create_app(Store(index), close_store=True)) as client:
+        assert client.get("/v1/status").json()["labels"] == status["labels"]
+        page = client.get("/").text
+        assert '<span id="labels-map">map.csv</span>' in page
+        assert '<span id="labels-height">220</span>' in page
 
 
 def total_to_exchange(index: Path) -> int:

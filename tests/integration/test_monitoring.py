@@ -75,7 +75,8 @@ def test_healthz_fails_while_following_is_dead_or_lagging(tmp_path: Path) -> Non
         node.tampered[hash_hum] = more_coinbase(raw)  # the follower stays at its parent
         with TestClient(follower_app(node, tmp_path / "lagging")) as client:
             until(lambda: status(client)["tip_height"] == HEIGHT - 1
-                  and status(client)["node"]["node_tip"] == 178, "the follower to stall")
+                  and status(client)["node"]["node_tip"] == 178
+                  and status(client)["node"]["state"] == "retrying", "the follower to stall")
             answer = client.get("/healthz")
             assert answer.status_code == 503
             assert answer.json()["reason"] == (f"the index is {178 - HEIGHT + 1} blocks behind "

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bitcoin.core import CBlock
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from indexer.fastpath import _core, coin_fingerprint, reference, script_fingerprint
 from indexer.fastpath.scantable import read_table
-from indexer.parse.deserializer import parse_block, read_compact_size
+from indexer.parse.deserializer import parse_block, read_compact_size, sha256d
 from scripts.benchkit.chainmaker import make_chain
 from tests.conftest import DATA, SAMPLE
 from tests.fuzz.seeds import records
@@ -245,7 +246,7 @@ def test_the_witness_commitment_is_bitcoinlibs_and_any_changed_witness_byte_fail
     block = CBlock.deserialize(data)
     commitment = block.vtx[0].vout[block.get_witness_commitment_index()].scriptPubKey
     reserved = block.vtx[0].wit.vtxinwit[0].scriptWitness.stack[0]
-    assert bytes(commitment)[6:38] == reference.sha256d(block.calc_witness_merkle_root()
+    assert bytes(commitment)[6:38] == sha256d(block.calc_witness_merkle_root()
                                                         + reserved)
     assert reference.witness_fault(data) is None
     witness = _witness_bytes(data)
@@ -329,3 +330,63 @@ def test_flow_sums_changed_by_their_own_addition_raise_in_both() -> None:
             impl.step_txs(data, pos, 1, n_tx, coins, members,  # type: ignore[attr-defined]
                           (coin, lambda script: None), {},
                           lambda index: [10_000] * len(block.txs[index].inputs), state)
+
+
+def test_undo_scripts_are_the_outputs_the_inputs_spend() -> None:
+    """block_undo_scripts and undo_tx_scripts against the sample chain itself: every spent
+    (value, script) is the output its input names, found by reading the blocks."""
+    from indexer.config import get_network  # noqa: PLC0415
+    from indexer.pipeline import BlockFileSource  # noqa: PLC0415
+
+    source = BlockFileSource(SAMPLE / "regtest" / "blocks", get_network("regtest"))
+    outputs: dict[tuple[bytes, int], tuple[int, bytes]] = {}
+    checked = 0
+    for cb in source.chain().blocks:
+        data = source.read(cb)
+        block = parse_block(data)
+        if len(block.txs) > 1:
+            raw = source.undo.record_bytes(cb.location.file_no, len(block.txs), data[4:36],
+                                           cb.height)
+            spent = reference.block_undo_scripts(raw)
+            for tx, inputs in zip(block.txs[1:], spent, strict=True):
+                want = [outputs[(i.prev_txid_rev, i.prev_vout)] for i in tx.inputs]
+                assert inputs == want
+                checked += len(want)
+            everything = reference.Filter()
+            for tx in block.txs:  # every script the block pays: every transaction is a candidate
+                for out in tx.outputs:
+                    everything.add(reference.script_fingerprint(out.script))
+            for impl in (reference, _core):
+                found = impl.derive_candidates(data, raw, everything if impl is reference
+                                               else _filled(_core.Filter(), everything))
+                assert [k for k, _s, _u in found] == [  # R2's shape, or R1's: a spent print
+                    k for k, tx in enumerate(block.txs) if k and (len(tx.outputs) <= 2 or any(
+                        reference.script_fingerprint(script) in everything
+                        for _v, script in spent[k - 1]))]
+            for k, _start, undo_start in reference.derive_candidates(data, raw, everything):
+                assert reference.undo_tx_scripts(raw, undo_start) == spent[k - 1]
+        for tx in block.txs:
+            for vout, out in enumerate(tx.outputs):
+                outputs[(tx.txid_rev, vout)] = (out.value, out.script)
+    assert checked > 20  # the sample story spends 23 outputs
+
+
+def _filled(table: Any, source: Any) -> Any:
+    for fp in source._keys:
+        table.add(fp)
+    return table
+
+
+def test_an_uncompressed_key_is_rebuilt_from_x_and_parity() -> None:
+    """Kinds 4 and 5 of Core's ScriptCompression: the genesis coinbase's key, kept as x and
+    y's parity, comes back whole; derive_candidates leaves such inputs to the caller."""
+    from indexer.fastpath.undo import decompress_script  # noqa: PLC0415
+
+    key = bytes.fromhex("04678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb649f6"
+                        "bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5f")
+    kind = 4 + (key[64] & 1)
+    assert decompress_script(kind, key[1:33]) == b"\x41" + key + b"\xac"
+    with pytest.raises(ValueError, match="curve"):
+        decompress_script(kind, key[1:33], curve=False)
+    with pytest.raises(ValueError, match="not on the curve"):
+        decompress_script(4, bytes(31) + b"\x05")
