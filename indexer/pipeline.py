@@ -20,7 +20,14 @@ from indexer import fastpath
 from indexer.apply import BlockApplier, BlockMeta, TxSink
 from indexer.attribution.pools import PoolsList, compile_pools
 from indexer.config import Network, get_network
-from indexer.errors import ConfigError, DamagedBlockError, ParseError, SourceError, StoreError
+from indexer.errors import (
+    ConfigError,
+    DamagedBlockError,
+    IndexMismatchError,
+    ParseError,
+    SourceError,
+    StoreError,
+)
 from indexer.fastpath import PackedUndo
 from indexer.fingerprints import Fingerprints
 from indexer.flows.cohorts import SpentValues
@@ -179,6 +186,12 @@ def open_for_writing(path: Path, network: Network, pools: PoolsList, labels: Lab
     try:
         store.check_or_init(index_state(network, pools, labels), pools.to_json(),
                             partial(write_labels, store, labels, network), labels.file)
+    except IndexMismatchError:
+        kept = store.state.labels_sha256 if store.state is not None else None
+        store.close()
+        if labels.file is not None and labels.file.parent == path and kept != labels.sha256:
+            labels.file.unlink(missing_ok=True)  # made for this run: the index keeps its own
+        raise
     except Exception:
         store.close()
         raise

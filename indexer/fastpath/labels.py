@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from indexer.fastpath.filters import Filter, script_fingerprint
-from indexer.fastpath.scantable import walk_tx
-from indexer.fastpath.undo import MALFORMED, decompress_amount, decompress_script, read_varint
+from indexer.fastpath.scantable import block_start, walk_tx
+from indexer.fastpath.undo import MALFORMED, decompress_amount, decompress_script, read_spent
 from indexer.parse.deserializer import read_compact_size
 
 
@@ -21,16 +21,7 @@ def derive_candidates(block: Any, undo: Any, core: Filter) -> list[tuple[int, in
     u = bytes(memoryview(undo))
     if not isinstance(core, Filter):
         raise TypeError("core is a Filter")
-    try:
-        if len(d) < 81:
-            raise IndexError
-        n_tx, p = read_compact_size(d, 80)
-    except MALFORMED:
-        raise ValueError("block runs past its end") from None
-    if n_tx > (len(d) - p) // 10:
-        raise ValueError("block runs past its end")
-    if n_tx == 0:
-        raise ValueError("block holds no transactions")
+    n_tx, p = block_start(d)
     txs: list[tuple[int, int, list[int]]] = []  # (start, inputs, output fingerprints)
     try:
         for _ in range(n_tx):
@@ -62,19 +53,11 @@ def _candidates(u: bytes, txs: list[tuple[int, int, list[int]]],
             raise ValueError("the undo record does not match the block's inputs")
         hit = False
         for _ in range(n_in):
-            code, q = read_varint(u, q)
-            if code >> 1:
-                _version, q = read_varint(u, q)
-            amount, q = read_varint(u, q)
+            amount, kind, body, q = read_spent(u, q)
             decompress_amount(amount)
-            kind, q = read_varint(u, q)
-            length = (20 if kind < 2 else 32) if kind < 6 else kind - 6
-            if q + length > len(u):
-                raise IndexError
             if not hit:
                 hit = kind in (4, 5) or script_fingerprint(
-                    decompress_script(kind, u[q:q + length], curve=False)) in core
-            q += length
+                    decompress_script(kind, body, curve=False)) in core
         if not hit and 1 <= len(outputs) <= 2:
             hit = all(fp in core for fp in outputs)
         if hit:
@@ -90,17 +73,8 @@ def undo_tx_scripts(undo: bytes, pos: int) -> list[tuple[int, bytes]]:
         n_in, q = read_compact_size(undo, pos)
         spent = []
         for _ in range(n_in):
-            code, q = read_varint(undo, q)
-            if code >> 1:
-                _version, q = read_varint(undo, q)
-            amount, q = read_varint(undo, q)
-            kind, q = read_varint(undo, q)
-            length = (20 if kind < 2 else 32) if kind < 6 else kind - 6
-            if q + length > len(undo):
-                raise IndexError
-            spent.append((decompress_amount(amount),
-                          decompress_script(kind, undo[q:q + length])))
-            q += length
+            amount, kind, body, q = read_spent(undo, q)
+            spent.append((decompress_amount(amount), decompress_script(kind, body)))
     except MALFORMED:
         raise ValueError("undo record runs past its end") from None
     return spent

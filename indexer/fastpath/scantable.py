@@ -60,9 +60,9 @@ def walk_tx(d: bytes, p: int, coin_fps: list[int], member_fps: list[int]) -> int
     return p
 
 
-def scan_table(block: Any) -> bytes:
-    """The table of a whole serialized block; ValueError when it cannot be a block's."""
-    d = bytes(memoryview(block))
+def block_start(d: bytes) -> tuple[int, int]:
+    """A block's transaction count and where its first transaction starts; ValueError when the
+    count cannot be right (every transaction takes 10 bytes at least)."""
     try:
         if len(d) < 81:
             raise IndexError
@@ -73,6 +73,13 @@ def scan_table(block: Any) -> bytes:
         raise ValueError("block runs past its end")
     if n_tx == 0:
         raise ValueError("block holds no transactions")
+    return n_tx, p
+
+
+def scan_table(block: Any) -> bytes:
+    """The table of a whole serialized block; ValueError when it cannot be a block's."""
+    d = bytes(memoryview(block))
+    n_tx, p = block_start(d)
     starts: list[int] = []
     coin_at: list[int] = []
     member_at: list[int] = []

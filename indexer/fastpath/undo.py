@@ -31,6 +31,22 @@ def read_varint(d: bytes, p: int) -> tuple[int, int]:
         n += 1
 
 
+def read_spent(d: bytes, p: int) -> tuple[int, int, bytes, int]:
+    """One spent output of an undo entry at `p` (Core's TxInUndo: height and coinbase, a dummy
+    version when the height is not 0, the compressed amount, the compressed script): (amount
+    as stored, script kind, script body, where the next one starts); IndexError or
+    OverflowError when it runs past the data or a number does not fit."""
+    code, p = read_varint(d, p)
+    if code >> 1 > 0:
+        _version, p = read_varint(d, p)
+    amount, p = read_varint(d, p)
+    kind, p = read_varint(d, p)
+    length = (20 if kind < 2 else 32) if kind < 6 else kind - 6
+    if p + length > len(d):
+        raise IndexError
+    return amount, kind, d[p:p + length], p + length
+
+
 def decompress_amount(x: int) -> int:
     """Core's CompressAmount inverse; an amount above MAX_MONEY is an error."""
     if x == 0:
@@ -60,15 +76,8 @@ def parse_block_undo(data: bytes) -> list[list[int]]:
             n_in, p = read_compact_size(data, p)
             values: list[int] = []
             for _ in range(n_in):
-                code, p = read_varint(data, p)
-                if code >> 1 > 0:
-                    _version, p = read_varint(data, p)
-                amount, p = read_varint(data, p)
+                amount, _kind, _body, p = read_spent(data, p)
                 values.append(decompress_amount(amount))
-                size, p = read_varint(data, p)
-                p += (20 if size < 2 else 32) if size < 6 else size - 6
-                if p > len(data):
-                    raise IndexError
             txs.append(values)
     except _MALFORMED:
         raise ValueError("undo record runs past its end") from None
@@ -116,18 +125,8 @@ def block_undo_scripts(data: bytes) -> list[list[tuple[int, bytes]]]:
             n_in, p = read_compact_size(data, p)
             spent: list[tuple[int, bytes]] = []
             for _ in range(n_in):
-                code, p = read_varint(data, p)
-                if code >> 1 > 0:
-                    _version, p = read_varint(data, p)
-                amount, p = read_varint(data, p)
-                size, p = read_varint(data, p)
-                length = (20 if size < 2 else 32) if size < 6 else size - 6
-                if p + length > len(data):
-                    raise IndexError
-                body = data[p:p + length]
-                p += length
-                script = decompress_script(size, body)
-                spent.append((decompress_amount(amount), script))
+                amount, kind, body, p = read_spent(data, p)
+                spent.append((decompress_amount(amount), decompress_script(kind, body)))
             txs.append(spent)
     except _MALFORMED:
         raise ValueError("undo record runs past its end") from None

@@ -237,12 +237,7 @@ class Store(_Reads):
     def write_raw(self, puts: dict[bytes, bytes | None]) -> None:
         """Write `puts` in one synced batch that leaves the state record as it is: for the
         parts of a long write whose end a marker key tells (a label set's `Lpending`)."""
-        wb = self.db.write_batch(sync=True)
-        for key, value in puts.items():
-            if value is None:
-                wb.delete(key)
-            else:
-                wb.put(key, value)
+        wb = self._batch(puts)
         try:
             wb.write()
         except plyvel.Error as exc:
@@ -253,14 +248,19 @@ class Store(_Reads):
         write and sync release the GIL, so they run beside the caller's next blocks), `wait()`
         finishes it (here, when not started) and raises what the write raised. The batch is
         atomic either way."""
+        wb = self._batch(puts)
+        wb.put(keys.STATE, state.to_bytes())
+        return PendingWrite(self, wb, state)
+
+    def _batch(self, puts: dict[bytes, bytes | None]) -> Any:
+        """A synced write batch holding `puts` (None deletes)."""
         wb = self.db.write_batch(sync=True)
         for key, value in puts.items():
             if value is None:
                 wb.delete(key)
             else:
                 wb.put(key, value)
-        wb.put(keys.STATE, state.to_bytes())
-        return PendingWrite(self, wb, state)
+        return wb
 
 
 class PendingWrite:

@@ -20,7 +20,8 @@ BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
 
 FIGURES = ("parse_mb_s", "parse_tx_s", "bitcoinlib_mb_s", "hash_ceiling_mb_s", "e2e_mb_s",
            "e2e_tx_s", "peak_rss_mb", "index_bytes_per_tx", "projected_mainnet_hours",
-           "parse_vs_bitcoinlib", "e2e_vs_hash_ceiling", "flagged_share", "e2e_cpu_per_wall")
+           "parse_vs_bitcoinlib", "e2e_vs_hash_ceiling", "flagged_share", "e2e_cpu_per_wall",
+           "derive_mb_s", "derive_passes", "derive_chain_mb_s", "seeded_e2e_mb_s")
 
 
 @pytest.mark.slow
@@ -41,6 +42,8 @@ def test_a_tiny_run_reports_every_figure() -> None:
     high = (parse + 0.05) / max(bitcoinlib - 0.05, 1e-9) + 0.05
     assert low <= line["parse_vs_bitcoinlib"] <= high
     assert "| reindex end to end |" in table(result)
+    assert "| labels derive, every pass read |" in table(result)
+    assert line["seeded_labels"] > 336_000
     assert any("reindex:" in s for s in said)
     # the default mix, then chains made to carry more miner transactions: more are flagged
     shares = [mix["flagged_share"] for mix in line["e2e_by_share"]]

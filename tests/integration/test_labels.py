@@ -408,3 +408,15 @@ def test_the_seeds_refresh_keeps_btc_tags_of_the_kept_categories(tmp_path: Path)
     first = (out / "mainnet-seeds.csv.gz").read_bytes()
     refresh(checkout, out)
     assert (out / "mainnet-seeds.csv.gz").read_bytes() == first  # deterministic
+
+
+def test_a_refused_label_set_leaves_no_rows_file_behind(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    common = ["--datadir", SAMPLE, "--network", "regtest", "--index", index, "--pools", POOLS]
+    cli("reindex", *common, "--labels", LABELS)
+    before = sorted(p.name for p in index.glob("labels-*.csv.gz"))
+    other = tmp_path / "other.csv"
+    other.write_text(LABELS.read_text().replace("Exchange One", "Exchange Uno"))
+    result = cli("reindex", *common, "--labels", other, ok=False)
+    assert result.exit_code == 1 and "another exchange labels" in result.output
+    assert sorted(p.name for p in index.glob("labels-*.csv.gz")) == before and len(before) == 1
