@@ -9,9 +9,10 @@ and the ActorPacks (`actors/*.yaml`), keeps the Bitcoin tags (currency BTC) of t
 that matter here (`exchange`, and as sentinels against false merges `miner`, `coinjoin`,
 `mixing_service`, `wallet_service`, `service`, `market`, `gambling`), and writes:
 
-- `mainnet-seeds.csv.gz`: `address,entity,category,pack,source`, one row an address (its first
-  tag in pack order), `entity` the tag's actor's display name, else its label, and `source`
-  only where the tag's own differs from its pack's;
+- `mainnet-seeds.1.csv.gz` to `.3.csv.gz`: `address,entity,category,pack,source` (the header in
+  the first), one row an address (its first tag in pack order), `entity` the tag's actor's
+  display name, else its label, and `source` only where the tag's own differs from its pack's;
+  three gzip members of one file, each under 5 MB, which minerflow joins at first use;
 - `packs.csv`: each pack's title, confidence, date and source;
 - `LICENSE-graphsense-tagpacks.txt`: the checkout's license, kept beside the data.
 
@@ -29,6 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+PARTS = 3  # files of under 5 MB each; gzip members of one file, in order
 KEPT = ("exchange", "miner", "coinjoin", "mixing_service", "wallet_service", "service", "market",
         "gambling")
 
@@ -93,9 +95,14 @@ def refresh(checkout: Path, out: Path) -> int:
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["address", "entity", "category", "pack", "source"])
     writer.writerows(rows)
-    with (out / "mainnet-seeds.csv.gz").open("wb") as raw, gzip.GzipFile(
-            fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
-        gz.write(text.getvalue().encode())
+    for stale in out.glob("mainnet-seeds.*.csv.gz"):
+        stale.unlink()
+    lines = text.getvalue().splitlines(keepends=True)
+    per_part = -(-len(lines) // PARTS)
+    for k in range(PARTS):
+        with (out / f"mainnet-seeds.{k + 1}.csv.gz").open("wb") as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
+            gz.write("".join(lines[k * per_part:(k + 1) * per_part]).encode())
     with (out / "packs.csv").open("w", encoding="utf-8", newline="") as f:
         packs_writer = csv.writer(f, lineterminator="\n")
         packs_writer.writerow(["pack", "title", "confidence", "lastmod", "source"])

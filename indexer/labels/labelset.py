@@ -111,10 +111,35 @@ EMPTY_LABELS = LabelSet(EMPTY_SHA256)
 
 def bundled_path(network: Network) -> Path | None:
     """The bundled seeds of `network`: every exchange tag of GraphSense's tag packs (with the
-    non-exchange categories as sentinels) on mainnet; none elsewhere."""
+    non-exchange categories as sentinels) on mainnet; none elsewhere. The package keeps them in
+    parts (`mainnet-seeds.<n>.csv.gz`, gzip members of one file, the header in the first);
+    they are joined once into the cache, where the path points."""
     if network.name != "main":
         return None
-    return Path(str(resources.files("indexer") / "data" / "labels" / "mainnet-seeds.csv.gz"))
+    parts = sorted(Path(str(resources.files("indexer") / "data" / "labels")).glob(
+        "mainnet-seeds.*.csv.gz"), key=lambda path: int(path.name.split(".")[1]))
+    if not parts:
+        raise LabelsError("the bundled mainnet seeds are missing from this installation")
+    joined = cache_dir() / "labels" / "mainnet-seeds.csv.gz"
+    size = sum(part.stat().st_size for part in parts)
+    try:
+        if joined.stat().st_size == size and joined.stat().st_mtime >= max(
+                part.stat().st_mtime for part in parts):
+            return joined
+    except OSError:
+        pass
+    try:
+        joined.parent.mkdir(parents=True, exist_ok=True)
+        partial = joined.with_name(f".{joined.name}.{os.getpid()}")
+        with partial.open("wb") as out:
+            for part in parts:
+                out.write(part.read_bytes())
+        os.replace(partial, joined)
+    except OSError as exc:
+        raise LabelsError(f"cannot join the bundled mainnet seeds into {joined} "
+                          f"({exc.strerror or exc}): set MINERFLOW_CACHE to a writable "
+                          f"directory") from None
+    return joined
 
 
 def prepare(source: Path, network: Network, out_dir: Path, name: str | None = None) -> LabelSet:
