@@ -21,8 +21,10 @@ block order above; R2: the first sweep in chain order) and the labeled script th
 moment, an R2 row's via one of its outputs. Which transaction is named may differ between runs
 in another order; the label sets do not.
 
-Guards: none beyond R0 (SPEC 8 allows guards that only withhold; docs/labels.md gives what
-PayJoin-shaped deposits cost without one).
+One guard (SPEC 8 allows guards that only withhold): R1 is withheld in a transaction whose
+input scripts are of more than one standard type, which most PayJoin-shaped deposits are (a
+customer's wallet and the exchange's); it costs the links of an exchange that spends two script
+types together. docs/labels.md gives the figures.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from indexer.labels.rows import (
     EXCHANGE,
     LabelReader,
     csv_line,
+    script_of,
     script_text,
     write_header,
 )
@@ -54,7 +57,8 @@ from indexer.parse.script import classify
 from indexer.pipeline import BlockFileSource
 from indexer.source.verify import check_block
 
-RULE_VERSION = "minerflow-derive-1 (R0 blocksci/whirlpool/wasabi1/wasabi2, R1, R2; no guards)"
+RULE_VERSION = ("minerflow-derive-1 (R0 blocksci/whirlpool/wasabi1/wasabi2; R1 to its fixpoint, "
+                "withheld across script types; R2 over it)")
 MAX_PASSES = 64
 CORE, DEPOSIT = "core", "deposit"
 
@@ -169,7 +173,6 @@ def _load_conflict(state: Derived, script: bytes, entity: str, tier: str,
 
 
 def _script_from(text: str, network: Network) -> bytes:
-    from indexer.labels.rows import script_of  # noqa: PLC0415 - a derived row's via
     return script_of(text, network) if text else b""
 
 
