@@ -120,26 +120,29 @@ def bundled_path(network: Network) -> Path | None:
         "mainnet-seeds.*.csv.gz"), key=lambda path: int(path.name.split(".")[1]))
     if not parts:
         raise LabelsError("the bundled mainnet seeds are missing from this installation")
-    joined = cache_dir() / "labels" / "mainnet-seeds.csv.gz"
     size = sum(part.stat().st_size for part in parts)
-    try:
-        if joined.stat().st_size == size and joined.stat().st_mtime >= max(
-                part.stat().st_mtime for part in parts):
+    newest = max(part.stat().st_mtime for part in parts)
+    failure: OSError | None = None
+    for where in (cache_dir() / "labels", Path(tempfile.gettempdir()) / "minerflow-labels"):
+        joined = where / "mainnet-seeds.csv.gz"
+        try:
+            if joined.stat().st_size == size and joined.stat().st_mtime >= newest:
+                return joined
+        except OSError:
+            pass
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            partial = joined.with_name(f".{joined.name}.{os.getpid()}")
+            with partial.open("wb") as out:
+                for part in parts:
+                    out.write(part.read_bytes())
+            os.replace(partial, joined)
             return joined
-    except OSError:
-        pass
-    try:
-        joined.parent.mkdir(parents=True, exist_ok=True)
-        partial = joined.with_name(f".{joined.name}.{os.getpid()}")
-        with partial.open("wb") as out:
-            for part in parts:
-                out.write(part.read_bytes())
-        os.replace(partial, joined)
-    except OSError as exc:
-        raise LabelsError(f"cannot join the bundled mainnet seeds into {joined} "
-                          f"({exc.strerror or exc}): set MINERFLOW_CACHE to a writable "
-                          f"directory") from None
-    return joined
+        except OSError as exc:  # an unwritable cache: the system's temporary directory
+            failure = exc
+    raise LabelsError(f"cannot join the bundled mainnet seeds into {cache_dir()} or the "
+                      f"temporary directory ({failure}): set MINERFLOW_CACHE to a writable "
+                      f"directory")
 
 
 def prepare(source: Path, network: Network, out_dir: Path, name: str | None = None) -> LabelSet:
