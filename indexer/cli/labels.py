@@ -28,7 +28,7 @@ from indexer.cli.common import (
     resolve_lists,
 )
 from indexer.config import blocks_dir, get_network
-from indexer.errors import ConfigError
+from indexer.errors import ConfigError, LabelsError
 from indexer.export import csv_cell
 from indexer.labels.derive import (
     RULE_VERSION,
@@ -38,7 +38,7 @@ from indexer.labels.derive import (
     load_seeds,
     write_map,
 )
-from indexer.labels.indexed import check_height, stored_labels, stored_rows
+from indexer.labels.indexed import check_derived, stored_labels, stored_rows
 from indexer.labels.labelset import EMPTY_LABELS, LabelSet, bundled_path, prepare
 from indexer.labels.rows import LabelRow, csv_line, write_header
 from indexer.pipeline import open_for_writing, replace_labels
@@ -75,7 +75,12 @@ def set_labels(file: Path, index: Path, network: str, pools: Path | None) -> Non
             state = store.state
             if state is not None:
                 labels_set = prepare(file, get_network(state.network), index)
-                check_height(labels_set, state.tip_height, f"index {index}")
+                try:
+                    check_derived(labels_set, store, f"index {index}")
+                except LabelsError:
+                    if labels_set.file is not None and labels_set.sha256 != state.labels_sha256:
+                        labels_set.file.unlink(missing_ok=True)  # made for this import only
+                    raise
                 if state.labels_sha256 == labels_set.sha256:
                     click.echo(f"index {index} already uses these labels")
                     return

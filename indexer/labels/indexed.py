@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,14 +158,20 @@ def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> 
         store.compact(keys.LABEL, keys.LABEL)
 
 
-def labels_state(state: Any, labels: LabelSet) -> Any:
-    """The state record naming `labels` as the index's set."""
-    return replace(state, labels_sha256=labels.sha256)
-
-
-def check_height(labels: LabelSet, tip_height: int, where: str) -> None:
-    """A derived set names the height it was derived to; an index below it cannot use it."""
-    height = labels.meta.get("derived_height")
-    if height is not None and int(height) > tip_height >= 0:
-        raise LabelsError(f"labels {labels.meta.get('name', '')} were derived to height "
-                          f"{height}, {where} reaches {tip_height}")
+def check_derived(labels: LabelSet, store: Any, where: str) -> None:
+    """A derived map names the height and block it was derived to: an index that holds blocks
+    must reach that height and hold that block there (else the map is another chain's)."""
+    height, derived_hash = labels.meta.get("derived_height"), labels.meta.get("derived_hash")
+    tip = store.require_state().tip_height
+    if height is None or tip < 0:
+        return
+    name = labels.meta.get("name", "")
+    if int(height) > tip:
+        raise LabelsError(f"labels {name} were derived to height {height}, {where} reaches "
+                          f"{tip}: sync it first")
+    raw = store.get(keys.block_key(int(height)))
+    if derived_hash and raw is not None and (
+            keys.unpack_block(int(height), raw).hash_hum != derived_hash):
+        raise LabelsError(f"labels {name} were derived to block {derived_hash[:16]}… at height "
+                          f"{height}, {where} holds another block there: derive them from "
+                          f"this index's chain")

@@ -424,3 +424,20 @@ def test_a_refused_label_set_leaves_no_rows_file_behind(tmp_path: Path) -> None:
     result = cli("reindex", *common, "--labels", other, ok=False)
     assert result.exit_code == 1 and "another exchange labels" in result.output
     assert sorted(p.name for p in index.glob("labels-*.csv.gz")) == before and len(before) == 1
+
+
+def test_a_map_of_another_chain_or_height_is_refused(world: tuple[Path, WorldStats],
+                                                     tmp_path: Path) -> None:
+    chain, _stats = world
+    derive_cli(chain, tmp_path / "early.csv", "--seeds", chain / "seeds.csv", "--until", 100)
+    derive_cli(chain, tmp_path / "late.csv", "--seeds", chain / "seeds.csv")
+    index = tmp_path / "index"  # the sample chain: 183 blocks of another chain
+    cli("reindex", "--datadir", SAMPLE, "--network", "regtest", "--index", index, "--pools",
+        POOLS, "--labels", LABELS)
+    before = dump(index)
+    other = cli("labels", "import", tmp_path / "early.csv", "--index", index, ok=False)
+    assert other.exit_code == 1 and "holds another block there" in other.output
+    beyond = cli("labels", "import", tmp_path / "late.csv", "--index", index, ok=False)
+    assert beyond.exit_code == 1 and "derived to height 220, index" in beyond.output
+    assert "reaches 182: sync it first" in beyond.output
+    assert dump(index) == before and len(list(index.glob("labels-*.csv.gz"))) == 1
