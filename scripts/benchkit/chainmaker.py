@@ -120,6 +120,64 @@ class MadeTx:
     outputs: list[tuple[int, bytes, str]]
 
 
+def unlock(kind: str, rng: random.Random) -> tuple[bytes, list[bytes]]:
+    """scriptSig and witness items of an input spending a script of `kind` (random
+    signatures)."""
+    rb = rng.randbytes
+    if kind == "p2wpkh":
+        return b"", [rb(71), b"\x02" + rb(32)]
+    if kind == "p2tr":
+        return b"", [rb(64)]
+    if kind == "p2pkh":
+        return b"\x47" + rb(71) + b"\x21\x02" + rb(32), []
+    if kind == "p2sh":  # P2SH-P2WPKH
+        return b"\x16\x00\x14" + rb(20), [rb(71), b"\x02" + rb(32)]
+    return b"", [b"", rb(71), rb(71), b"\x52" + rb(102) + b"\x53\xae"]  # 2-of-3 P2WSH
+
+
+def assemble_tx(spent: list[Coin], unlocks: list[tuple[bytes, list[bytes]]],
+                outputs: list[tuple[int, bytes, str]]) -> MadeTx:
+    """A version-2 transaction spending `spent` with `unlocks` (scriptSig, witness items),
+    segwit-serialized when any input has witness items."""
+    body = [compact_size(len(spent))]
+    witnesses = []
+    for coin, (script_sig, items) in zip(spent, unlocks, strict=True):
+        body += [coin.txid, struct.pack("<I", coin.vout), compact_size(len(script_sig)),
+                 script_sig, b"\xfd\xff\xff\xff"]
+        witnesses.append(compact_size(len(items))
+                         + b"".join(compact_size(len(i)) + i for i in items))
+    body.append(compact_size(len(outputs)))
+    for value, script, _kind in outputs:
+        body += [struct.pack("<q", value), compact_size(len(script)), script]
+    body_bytes = b"".join(body)
+    version, lock = b"\x02\x00\x00\x00", b"\x00\x00\x00\x00"
+    stripped = version + body_bytes + lock
+    txid = sha256d(stripped)
+    if any(len(w) > 1 for w in witnesses):
+        raw = version + b"\x00\x01" + body_bytes + b"".join(witnesses) + lock
+        wtxid = sha256d(raw)
+    else:
+        raw, wtxid = stripped, txid
+    return MadeTx(txid, wtxid, raw, spent, outputs)
+
+
+def fees_of(txs: list[MadeTx]) -> int:
+    return sum(sum(c.value for c in t.spent) - sum(v for v, _s, _k in t.outputs) for t in txs)
+
+
+def witness_root_of(txs: list[MadeTx]) -> bytes:
+    """The witness merkle root of a block whose coinbase is followed by `txs`."""
+    return merkle_root([bytes(32)] + [t.wtxid for t in txs])
+
+
+def mine_block(prev_hash: bytes, time: int, txs: list[MadeTx]) -> tuple[bytes, bytes]:
+    """A regtest block of `txs` (the coinbase first) on `prev_hash`: its bytes and its hash."""
+    header76 = (struct.pack("<i", 0x20000000) + prev_hash + merkle_root([t.txid for t in txs])
+                + struct.pack("<II", time, NETWORK.pow_limit_bits))
+    header = grind(header76, NETWORK.pow_limit_target)
+    return header + compact_size(len(txs)) + b"".join(t.raw for t in txs), sha256d(header)
+
+
 @dataclass
 class ChainStats:
     blocks: int = 0
@@ -185,43 +243,10 @@ class ChainMaker:
             return b"\xa9\x14" + h[:20] + b"\x87", kind
         return b"\x00\x20" + h, kind
 
-    def _input(self, coin: Coin) -> tuple[bytes, list[bytes]]:
-        """scriptSig and witness items of an input spending `coin` (random signatures)."""
-        rb = self.rng.randbytes
-        if coin.kind == "p2wpkh":
-            return b"", [rb(71), b"\x02" + rb(32)]
-        if coin.kind == "p2tr":
-            return b"", [rb(64)]
-        if coin.kind == "p2pkh":
-            return b"\x47" + rb(71) + b"\x21\x02" + rb(32), []
-        if coin.kind == "p2sh":  # P2SH-P2WPKH
-            return b"\x16\x00\x14" + rb(20), [rb(71), b"\x02" + rb(32)]
-        return b"", [b"", rb(71), rb(71), b"\x52" + rb(102) + b"\x53\xae"]  # 2-of-3 P2WSH
-
     # -- transactions -----------------------------------------------------------------------
 
     def _tx(self, spent: list[Coin], outputs: list[tuple[int, bytes, str]]) -> MadeTx:
-        body = [compact_size(len(spent))]
-        witnesses = []
-        for coin in spent:
-            script_sig, items = self._input(coin)
-            body += [coin.txid, struct.pack("<I", coin.vout), compact_size(len(script_sig)),
-                     script_sig, b"\xfd\xff\xff\xff"]
-            witnesses.append(compact_size(len(items))
-                             + b"".join(compact_size(len(i)) + i for i in items))
-        body.append(compact_size(len(outputs)))
-        for value, script, _kind in outputs:
-            body += [struct.pack("<q", value), compact_size(len(script)), script]
-        body_bytes = b"".join(body)
-        version, lock = b"\x02\x00\x00\x00", b"\x00\x00\x00\x00"
-        stripped = version + body_bytes + lock
-        txid = sha256d(stripped)
-        if any(len(w) > 1 for w in witnesses):
-            raw = version + b"\x00\x01" + body_bytes + b"".join(witnesses) + lock
-            wtxid = sha256d(raw)
-        else:
-            raw, wtxid = stripped, txid
-        return MadeTx(txid, wtxid, raw, spent, outputs)
+        return assemble_tx(spent, [unlock(coin.kind, self.rng) for coin in spent], outputs)
 
     def _split(self, total: int, n: int) -> list[int]:
         cuts = sorted(self.rng.randrange(1, total) for _ in range(n - 1))
@@ -427,23 +452,16 @@ def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
     writer.write(genesis)
     prev_hash = sha256d(genesis[:80])
     stats = maker.stats
-    target = NETWORK.pow_limit_target
     time = 1_296_688_602
     for height in range(1, blocks + 1):
         pool, txs = maker.block_txs(height)
-        fees = sum(sum(c.value for c in t.spent) - sum(v for v, _s, _k in t.outputs) for t in txs)
-        witness_root = merkle_root([bytes(32)] + [t.wtxid for t in txs])
-        coinbase = maker.coinbase(height, pool, fees, witness_root)
+        coinbase = maker.coinbase(height, pool, fees_of(txs), witness_root_of(txs))
         all_txs = [coinbase, *txs]
         time += 300 + maker.rng.randrange(600)
-        root = merkle_root([t.txid for t in all_txs])
-        header76 = (struct.pack("<i", 0x20000000) + prev_hash + root
-                    + struct.pack("<II", time, NETWORK.pow_limit_bits))
-        header = grind(header76, target)
-        block = header + compact_size(len(all_txs)) + b"".join(t.raw for t in all_txs)
+        block, block_hash = mine_block(prev_hash, time, all_txs)
         writer.write(block, undo_record(all_txs), prev_hash)
         maker.settle(height, all_txs)
-        prev_hash = sha256d(header)
+        prev_hash = block_hash
         stats.blocks += 1
         stats.txs += len(all_txs)
         stats.inputs += sum(len(t.spent) for t in txs) + 1

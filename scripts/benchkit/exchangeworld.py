@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.parse.deserializer import merkle_root, sha256d
+from indexer.parse.deserializer import sha256d
 from indexer.parse.script import address_of
 
 from .chainmaker import (
@@ -35,9 +35,13 @@ from .chainmaker import (
     BlockWriter,
     Coin,
     MadeTx,
+    assemble_tx,
     compact_size,
-    grind,
+    fees_of,
+    mine_block,
     undo_record,
+    unlock,
+    witness_root_of,
 )
 
 COIN = 100_000_000
@@ -159,31 +163,8 @@ class World:
         return picked
 
     def tx(self, spent: list[Coin], outputs: list[tuple[int, bytes]]) -> MadeTx:
-        rb = self.rng.randbytes
-        body = [compact_size(len(spent))]
-        witnesses = []
-        for coin in spent:
-            kind = self.kind.get(coin.script, "p2wpkh")
-            script_sig, items = {
-                "p2wpkh": (b"", [rb(71), b"\x02" + rb(32)]), "p2tr": (b"", [rb(64)]),
-                "p2pkh": (b"\x47" + rb(71) + b"\x21\x02" + rb(32), []),
-                "p2sh": (b"\x16\x00\x14" + rb(20), [rb(71), b"\x02" + rb(32)])}[kind]
-            body += [coin.txid, struct.pack("<I", coin.vout), compact_size(len(script_sig)),
-                     script_sig, b"\xfd\xff\xff\xff"]
-            witnesses.append(compact_size(len(items))
-                             + b"".join(compact_size(len(i)) + i for i in items))
-        body.append(compact_size(len(outputs)))
-        for value, script in outputs:
-            body += [struct.pack("<q", value), compact_size(len(script)), script]
-        body_bytes = b"".join(body)
-        stripped = b"\x02\x00\x00\x00" + body_bytes + bytes(4)
-        txid = sha256d(stripped)
-        if any(len(w) > 1 for w in witnesses):
-            raw = b"\x02\x00\x00\x00\x00\x01" + body_bytes + b"".join(witnesses) + bytes(4)
-            wtxid = sha256d(raw)
-        else:
-            raw, wtxid = stripped, txid
-        return MadeTx(txid, wtxid, raw, spent, [(v, s, self.kind.get(s, "")) for v, s in outputs])
+        unlocks = [unlock(self.kind.get(coin.script, "p2wpkh"), self.rng) for coin in spent]
+        return assemble_tx(spent, unlocks, [(v, s, self.kind.get(s, "")) for v, s in outputs])
 
     def split(self, total: int, n: int) -> list[int]:
         cuts = sorted(self.rng.randrange(1, total) for _ in range(n - 1))
@@ -468,19 +449,13 @@ def make_world(out: Path, blocks: int = 600, seed: int = 7, customers: int = 300
     time = 1_296_688_602
     for height in range(1, blocks + 1):
         pool, txs = world.block_txs(height)
-        fees = sum(sum(c.value for c in t.spent) - sum(v for v, _s, _k in t.outputs) for t in txs)
-        witness_root = merkle_root([bytes(32)] + [t.wtxid for t in txs])
-        coinbase = world.coinbase(height, pool, fees, witness_root)
+        coinbase = world.coinbase(height, pool, fees_of(txs), witness_root_of(txs))
         all_txs = [coinbase, *txs]
         time += 300 + world.rng.randrange(600)
-        header76 = (struct.pack("<i", 0x20000000) + prev_hash
-                    + merkle_root([t.txid for t in all_txs])
-                    + struct.pack("<II", time, NETWORK.pow_limit_bits))
-        header = grind(header76, NETWORK.pow_limit_target)
-        block = header + compact_size(len(all_txs)) + b"".join(t.raw for t in all_txs)
+        block, block_hash = mine_block(prev_hash, time, all_txs)
         writer.write(block, undo_record(all_txs), prev_hash)
         world.settle(height, all_txs)
-        prev_hash = sha256d(header)
+        prev_hash = block_hash
         world.stats.blocks += 1
         world.stats.txs += len(all_txs)
     pools = [{"id": i + 1, "name": name, "addresses": [address_of(world.pool_script[name],
