@@ -11,7 +11,9 @@ restarts do: the first (to half the chain) finds no saved filters and builds the
 all those keys, then saves them at its end; the second (the rest) loads the saved filters.
 With `--labels N` it measures instead the exchange lookup of an index holding N labeled
 scripts (its memory per script and build time), and with `--sample-labels N` the memory peaks
-of `minerflow reindex` on the bundled sample with N labels more than its own.
+of `minerflow reindex` on the bundled sample with N labels more than its own; with
+`--import-labels N`, `minerflow labels import` of N mainnet address rows (cold, then from the
+cache).
 
 Reported: resident memory (anonymous, and the peak including LevelDB's mapped table files,
 which the kernel may drop under pressure), the start-up time of both runs (scan, then load), the
@@ -23,6 +25,7 @@ holds at the measured growth per entry.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import shutil
@@ -166,14 +169,15 @@ def lookup_at(labels: int, tmp: Path, seed: int = 3) -> dict[str, object]:
             "lookup_build_s": round(build_s, 1)}
 
 
-def child_peaks(command: list[str]) -> dict[str, float]:
-    """Run `command`; the peaks of its anonymous and total resident memory (sampled every 20
-    ms from /proc) and its seconds."""
+def child_peaks(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run `command` (with `env` added to the environment); the peaks of its anonymous and
+    total resident memory (sampled every 20 ms from /proc) and its seconds."""
+    import os
     import subprocess
 
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True, env=os.environ | (env or {}))
     anon = rss = 0
     status = Path(f"/proc/{child.pid}/status")
     while child.poll() is None:
@@ -219,6 +223,35 @@ def sample_with_labels(labels: int, tmp: Path, seed: int = 4) -> dict[str, objec
                                        - runs["own"]["rss_peak_mb"], 1)}
 
 
+def import_labels(labels: int, tmp: Path, seed: int = 5) -> dict[str, object]:
+    """`minerflow labels import` of `labels` mainnet address rows (P2WPKH, P2PKH, P2SH and P2TR
+    as mainnet holds them, five columns, gzip), into a fresh index: made canonical (cold), then
+    again from the cache (the canonical form kept per machine); each run's seconds and memory
+    peaks."""
+    from indexer.config import get_network
+    from indexer.parse.script import address_of
+
+    main_net = get_network("main")
+    rng = random.Random(seed)
+    path = tmp / "labels.csv.gz"
+    shapes = ((0.5, b"\x00\x14", 20, b""), (0.8, b"\x76\xa9\x14", 20, b"\x88\xac"),
+              (0.95, b"\xa9\x14", 20, b"\x87"), (1.0, b"\x51\x20", 32, b""))
+    with gzip.open(path, "wt", compresslevel=1) as out:
+        out.write("address,entity,category,source,pack\n")
+        for k in range(labels):
+            draw = rng.random()
+            _, head, size, tail = next(shape for shape in shapes if draw < shape[0])
+            out.write(f"{address_of(head + rng.randbytes(size) + tail, main_net)},Exchange "
+                      f"{k % 40},exchange,https://example.org/tags,pack{k % 3}\n")
+    runs = {}
+    for name in ("cold", "cached"):
+        command = [sys.executable, "-c", "import sys; from indexer.cli import main; "
+                   "main(sys.argv[1:])", "labels", "import", str(path), "--index",
+                   str(tmp / f"index-{name}"), "--network", "main"]
+        runs[name] = child_peaks(command, env={"MINERFLOW_CACHE": str(tmp / "cache")})
+    return {"labels": labels, "file_mb": round(path.stat().st_size / MIB, 1), **runs}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--coins", type=int, default=10_000_000)
@@ -228,13 +261,17 @@ def main() -> int:
                         "build time at this many labeled scripts (e.g. 100000000).")
     parser.add_argument("--sample-labels", type=int, help="Instead: reindex the bundled sample "
                         "with this many labels more than its own; both runs' memory peaks.")
+    parser.add_argument("--import-labels", type=int, help="Instead: `labels import` of this "
+                        "many mainnet address rows, cold and from the cache; seconds, memory.")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.labels or args.sample_labels:
+    if args.labels or args.sample_labels or args.import_labels:
         with tempfile.TemporaryDirectory(prefix="minerflow-scale-", dir=args.workdir) as work:
-            result: dict[str, object] = (lookup_at(args.labels, Path(work)) if args.labels
-                                         else sample_with_labels(args.sample_labels, Path(work)))
+            result: dict[str, object] = (
+                lookup_at(args.labels, Path(work)) if args.labels
+                else sample_with_labels(args.sample_labels, Path(work)) if args.sample_labels
+                else import_labels(args.import_labels, Path(work)))
         print(json.dumps(result, separators=(",", ":")) if args.json else
               "\n".join(f"{key}: {value}" for key, value in result.items()))
         return 0

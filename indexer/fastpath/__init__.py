@@ -86,6 +86,7 @@ scan_table: Callable[[bytes], bytes] = _impl.scan_table
 step_txs: Callable[..., int] = _impl.step_txs
 derive_candidates: Callable[[bytes, bytes, Any], list[tuple[int, int, int]]] = (
     _impl.derive_candidates)
+decode_address: Callable[[bytes, bytes, int, int], bytes | None] = _impl.decode_address
 _coins = _impl if IMPLEMENTATION == "compiled" else coinstore
 get_coin: Callable[..., Coin | None] = _coins.get_coin
 put_coins: Callable[..., None] = _coins.put_coins

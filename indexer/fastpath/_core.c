@@ -30,6 +30,9 @@ static PyMethodDef core_methods[] = {
     {"derive_candidates", derive_candidates, METH_VARARGS,
      "derive_candidates(block, undo, core) -> [(index, tx start, undo start)] of the "
      "transactions a labels derive pass must look at (see labels.py)."},
+    {"decode_address", decode_address, METH_VARARGS,
+     "decode_address(text, hrp, p2pkh_prefix, p2sh_prefix) -> the output script the address "
+     "names on that network, or None (see addresses.py)."},
     {"scan_table", scan_table, METH_O,
      "The block's transactions' starts and the fingerprints the step probes, walked ahead."},
     {NULL, NULL, 0, NULL},

@@ -11,6 +11,7 @@
  *   undo.c      CBlockUndo records (parse_block_undo, pack_block_undo) and xor_at
  *   step.c      step_txs: SPEC 5 over a block's transactions after the coinbase
  *   labels.c    derive_candidates: the transactions a `labels derive` pass must look at
+ *   addresses.c decode_address: the output script an address names
  *   coinstore.c get_coin, put_coins: the tracked coins through the write buffer
  *
  * Nothing read from a buffer is trusted: every length, count and offset is checked against what
@@ -192,5 +193,6 @@ PyObject *pack_block_undo(PyObject *module, PyObject *arg);
 PyObject *xor_at(PyObject *module, PyObject *args);
 PyObject *step_txs(PyObject *module, PyObject *args);
 PyObject *derive_candidates(PyObject *module, PyObject *args);
+PyObject *decode_address(PyObject *module, PyObject *args);
 
 #endif

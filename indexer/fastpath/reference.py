@@ -2,10 +2,11 @@
 
 The compiled core (`indexer/fastpath/*.c`) implements the same functions and the Filter, one
 file per responsibility beside its twin here: `filters.py`, `walk.py` (and `scantable.py`),
-`undo.py`, `step.py`, `labels.py`; this module gathers them. The differential harness
-(`tests/fuzz/targets.py`, driven by hypothesis in the suite and by `scripts/fuzz.py` against a
-sanitizer build) checks that both give the same result or both raise the same error type on
-every input, and the index tests that both build byte-identical indexes. Fingerprints:
+`undo.py`, `step.py`, `labels.py`, `addresses.py`; this module gathers them. The
+differential harness (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by
+`scripts/fuzz.py` against a sanitizer build) checks that both give the same result or both
+raise the same error type on every input, and the index tests that both build byte-identical
+indexes. Fingerprints:
 - a coin's: the first 8 bytes of its txid (serialized order) as a little-endian int, xor vout;
 - a script's: its last 8 bytes (all of it when shorter) as a little-endian int, xor its length.
 A `Filter` holds fingerprints modulo 2**64. Malformed bytes raise ValueError; arguments of the
@@ -14,6 +15,7 @@ wrong type raise TypeError; integers that do not fit a signed 64-bit word raise 
 
 from __future__ import annotations
 
+from indexer.fastpath.addresses import decode_address as decode_address
 from indexer.fastpath.filters import Filter as Filter
 from indexer.fastpath.filters import coin_fingerprint as coin_fingerprint
 from indexer.fastpath.filters import script_fingerprint as script_fingerprint

@@ -22,12 +22,12 @@ from typing import Any
 from indexer import fastpath
 from indexer.config import Network
 from indexer.errors import LabelsError, StoreError
+from indexer.labels.behind import Behind
 from indexer.labels.labelset import EMPTY_LABELS, LabelSet
 from indexer.labels.rows import EXCHANGE, LabelRow, split_line
 from indexer.store import keys
 
 _BATCH = 10_000
-_FLUSH_EVERY = 10  # batches between two flushes of the memtable (about 10 MB of rows)
 
 
 class ExchangeLookup:
@@ -137,25 +137,32 @@ def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> 
                 doomed = {}
         store.write_raw(doomed)
     puts: dict[bytes, bytes | None] = {}
-    written = 0
-    for script, line in labels.lines():
-        puts[keys.label_key(script)] = line.encode()
-        fields = split_line(line)
-        if len(fields) < 3:
-            raise StoreError(f"the label set {labels.sha256[:12]}'s rows are damaged")
-        if fields[2] == EXCHANGE:
-            puts[keys.exchange_script_key(script)] = fields[1].encode()
-        if len(puts) >= _BATCH:
-            store.write_raw(puts)
-            puts = {}
-            written += 1
-            if written % _FLUSH_EVERY == 0:  # the memtable to disk: its memory stays small
-                store.compact(keys.LABEL, keys.LABEL)
+    exchange = EXCHANGE.encode()
+    with Behind() as behind:
+        for script, line in labels.lines():
+            puts[keys.label_key(script)] = line
+            category, entity = _category_entity(line)
+            if category == exchange:
+                puts[keys.exchange_script_key(script)] = entity
+            if len(puts) >= _BATCH:
+                behind.run(store.write_raw, puts)
+                puts = {}
     puts[keys.LABELS_LIST] = json.dumps(labels.summary(), ensure_ascii=False).encode()
     puts[pending] = None
     store.write(puts, state)
-    if written:
-        store.compact(keys.LABEL, keys.LABEL)
+
+
+def _category_entity(line: bytes) -> tuple[bytes, bytes]:
+    """The category and entity of a canonical line after its script (address, entity,
+    category...), UTF-8."""
+    if b'"' not in line:
+        parts = line.split(b",", 3)
+        if len(parts) == 4:
+            return parts[2], parts[1]
+    fields = split_line(line.decode("utf-8"))
+    if len(fields) < 3:
+        raise StoreError("a label set's rows are damaged: a row of fewer than 3 fields")
+    return fields[2].encode(), fields[1].encode()
 
 
 def check_derived(labels: LabelSet, store: Any, where: str) -> None:

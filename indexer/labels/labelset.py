@@ -11,9 +11,9 @@ order, the COLUMNS of `rows`); the set's identity is the sha256 of that text. It
 
 from __future__ import annotations
 
+import binascii
 import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -26,13 +26,13 @@ from typing import Any
 
 from indexer.config import Network
 from indexer.errors import LabelsError
+from indexer.labels.behind import Behind
 from indexer.labels.rows import (
     COLUMNS,
     EXCHANGE,
     LabelReader,
     LabelRow,
     csv_line,
-    open_text,
     split_line,
 )
 from indexer.store.generations import LABELS_FILE_PREFIX, LABELS_FILE_SUFFIX
@@ -42,6 +42,7 @@ _BATCH = 10_000
 _HEADER = "script," + ",".join(COLUMNS) + "\n"
 CACHE_FORMAT = 1
 CACHE_MIN_BYTES = 1 << 20
+_CHUNK = 4 << 20  # bytes of canonical rows compressed and hashed at a time
 
 
 @dataclass(frozen=True)
@@ -77,23 +78,26 @@ class LabelSet:
             raise LabelsError(f"the labels recorded in {directory} are damaged ({exc!r}): "
                               f"import them again") from None
 
-    def lines(self) -> Iterator[tuple[bytes, str]]:
-        """(script, the rest of its canonical line) for every row, in order: what the index
-        stores, without parsing the rows again."""
+    def lines(self) -> Iterator[tuple[bytes, bytes]]:
+        """(script, the rest of its canonical line, UTF-8) for every row, in order: what the
+        index stores, without parsing the rows again."""
         if self.file is None:
             return
         if not self.file.is_file():
             raise LabelsError(f"the label set {self.sha256[:12]} lacks its rows file "
                               f"{self.file}: import the labels again")
-        with open_text(self.file) as text:
-            if text.readline() != _HEADER:
-                raise LabelsError(f"{self.file}: not a canonical label set")
-            for number, line in enumerate(text, start=2):
-                script, sep, rest = line.partition(",")
-                try:
-                    yield bytes.fromhex(script), rest
-                except ValueError:
-                    raise LabelsError(f"{self.file} line {number}: damaged") from None
+        try:
+            with gzip.open(self.file, "rb") as raw:
+                if raw.readline() != _HEADER.encode():
+                    raise LabelsError(f"{self.file}: not a canonical label set")
+                for number, line in enumerate(raw, start=2):
+                    script, _sep, rest = line.partition(b",")
+                    try:
+                        yield binascii.unhexlify(script), rest
+                    except binascii.Error:
+                        raise LabelsError(f"{self.file} line {number}: damaged") from None
+        except (OSError, EOFError) as exc:
+            raise LabelsError(f"{self.file}: cannot read ({exc})") from None
 
     def rows(self, network: Network) -> Iterator[LabelRow]:
         """The canonical rows, in order."""
@@ -224,7 +228,7 @@ def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelS
     reader = LabelReader(source, network)
     scratch = Path(tempfile.mkdtemp(prefix=".labels-sort-", dir=out_dir))
     try:
-        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=4 << 20,
+        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=32 << 20,
                        lru_cache_size=1 << 20)
         try:
             _sort(reader, db)
@@ -236,14 +240,15 @@ def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelS
 
 
 def _sort(reader: LabelReader, db: Any) -> None:
-    batch = db.write_batch()
-    for number, row in enumerate(reader):
-        batch.put(len(row.script).to_bytes(2, "big") + row.script + number.to_bytes(5, "big"),
-                  (row.script.hex() + "," + csv_line(row.fields)).encode())
-        if number % _BATCH == _BATCH - 1:
-            batch.write()
-            batch = db.write_batch()
-    batch.write()
+    with Behind() as behind:
+        batch = db.write_batch()
+        for number, row in enumerate(reader):
+            batch.put(len(row.script).to_bytes(2, "big") + row.script + number.to_bytes(5, "big"),
+                      csv_line(row.fields).encode())
+            if number % _BATCH == _BATCH - 1:
+                behind.run(batch.write)
+                batch = db.write_batch()
+        behind.run(batch.write)
 
 
 def _write_canonical(db: Any, meta: dict[str, str], network: Network,
@@ -254,24 +259,27 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
     partial = Path(tempfile.mktemp(prefix=".labels-", suffix=".partial", dir=out_dir))
     count = 0
     try:
-        with gzip.open(partial, "wb", compresslevel=1) as raw:
-            out = io.BufferedWriter(raw, 1 << 20)
-            out.write(_HEADER.encode())
-            digest.update(_HEADER.encode())
+        with gzip.open(partial, "wb", compresslevel=1) as out, Behind() as behind:
+            chunk = [_HEADER.encode()]
+            size = 0
             previous = b""
-            for key, line in db.iterator(fill_cache=False):
+            for key, fields in db.iterator(fill_cache=False):
                 script = key[:-5]
                 if script == previous:
                     continue  # a later row of the same script
                 previous = script
-                out.write(line)
-                digest.update(line)
+                line = script[2:].hex().encode() + b"," + fields
+                chunk.append(line)
+                size += len(line)
                 count += 1
                 category, entity = _category_entity(line)
                 categories[category] = categories.get(category, 0) + 1
                 if category == EXCHANGE:
                     exchanges[entity] = exchanges.get(entity, 0) + 1
-            out.flush()
+                if size >= _CHUNK:
+                    behind.run(_compress, b"".join(chunk), out, digest)
+                    chunk, size = [], 0
+            behind.run(_compress, b"".join(chunk), out, digest)
         sha = digest.hexdigest()
         if count == 0:
             partial.unlink()
@@ -285,6 +293,15 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                     meta, final)
 
 
+def _compress(data: bytes, out: Any, digest: Any) -> None:
+    digest.update(data)
+    out.write(data)
+
+
 def _category_entity(line: bytes) -> tuple[str, str]:
+    """The category and entity of a canonical line (script, address, entity, category...)."""
+    if b'"' not in line:
+        parts = line.split(b",", 4)
+        return parts[3].decode(), parts[2].decode()
     row = split_line(line.decode())
     return row[3], row[2]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from indexer import fastpath
 from indexer.config import Network
 from indexer.errors import LabelsError
 from indexer.parse.script import MAX_SCRIPT_SIZE, AddressError, address_of, script_for_address
@@ -80,7 +81,11 @@ def script_of(text: str, network: Network) -> bytes:
         if not script or len(script) > MAX_SCRIPT_SIZE:
             raise AddressError(f"{text}: a script of {len(script)} bytes")
         return script
-    return script_for_address(text, network)
+    decoded = fastpath.decode_address(text.encode(), network.bech32_hrp.encode(),
+                                      network.p2pkh_prefix, network.p2sh_prefix)
+    if decoded is None:  # not an address of the network: the reference says why
+        return script_for_address(text, network)
+    return decoded
 
 
 def open_text(path: Path) -> IO[str]:
@@ -105,6 +110,9 @@ class LabelReader:
         self.canonical = canonical
         self.meta: dict[str, str] = {}
         self.line = 0
+        self._positions: list[int] | None = None  # the layout `_row` was last given
+        self._ordered = -1  # how many leading COLUMNS it holds in order (-1: not so)
+        self._needed = 3  # the fields a row needs to hold the required columns
 
     def __iter__(self) -> Iterator[LabelRow]:
         try:
@@ -123,9 +131,9 @@ class LabelReader:
         positions: list[int] | None = None
         for row in reader:
             self.line = reader.line_num
-            if not row or all(not cell.strip() for cell in row):
+            if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
                 continue
-            if row[0].lstrip().startswith("#"):
+            if row[0][:1] == "#" or row[0].lstrip().startswith("#"):
                 if positions is None:
                     self._meta_line(",".join(row))
                 continue
@@ -176,26 +184,34 @@ class LabelReader:
         return [names.index(name) if name in names else -1 for name in COLUMNS], True
 
     def _row(self, row: list[str], positions: list[int]) -> LabelRow:
-        cells = [row[p] if 0 <= p < len(row) else "" for p in positions]
-        if any(p >= len(row) for p in positions[:3]):
+        n = len(row)
+        if positions is not self._positions:  # a new layout: how to take its cells
+            self._positions = positions
+            width = next((k for k, p in enumerate(positions) if p != k), len(positions))
+            self._ordered = width if all(p < 0 for p in positions[width:]) else -1
+            self._needed = max(positions[:3]) + 1
+        if n < self._needed:
             more = "source" if positions[4] < 0 else "..."
             raise LabelsError(f"{self._where()}: expected address,entity,category[,{more}], "
-                              f"got {len(row)} field(s)")
-        address, entity = cells[0].strip(), cells[1]
-        if not address or not entity.strip():
+                              f"got {n} field(s)")
+        width = self._ordered
+        if 0 <= width <= n:  # the columns in COLUMNS' order, the rest absent: one slice
+            cells = [cell.strip() for cell in row[:width]] + [""] * (len(COLUMNS) - width)
+        else:
+            cells = [row[p].strip() if 0 <= p < n else "" for p in positions]
+        cells[1] = row[positions[1]]  # the entity is kept verbatim
+        address = cells[0]
+        if not address or not cells[1].strip():
             raise LabelsError(f"{self._where()}: empty address or entity")
-        if _CONTROL.search("".join(cells)):
+        if _CONTROL.search(",".join(row)) and _CONTROL.search("".join(cells)):
             raise LabelsError(f"{self._where()}: a control character in a field")
         try:
             script = script_of(address, self.network)
         except AddressError as exc:
             raise LabelsError(f"{self._where()}: {exc}") from None
-        cells[0] = address
-        for k in range(2, len(cells)):
-            cells[k] = cells[k].strip()
         tier, height = cells[5], cells[8]
-        if any(part not in TIERS for part in tier.split("|")) or (
-                "|" in tier and cells[2] != CONFLICT):
+        if tier and (any(part not in TIERS for part in tier.split("|")) or (
+                "|" in tier and cells[2] != CONFLICT)):
             raise LabelsError(f"{self._where()}: tier {tier!r} is not core or deposit")
         if height and not height.isdigit():
             raise LabelsError(f"{self._where()}: height {height!r} is not a height")

@@ -19,6 +19,7 @@ _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _BECH32_INDEX = {c: i for i, c in enumerate(_BECH32)}
 _BECH32_CONST = 1
 _BECH32M_CONST = 0x2BC830A3
+SEGWIT_HRPS = ("bc", "tb", "bcrt")  # mainnet, testnet and signet, regtest
 
 
 def _reduce_xor(values: Iterable[int]) -> int:
@@ -76,25 +77,36 @@ def address_of(script: bytes, network: Network) -> str | None:
 
 def script_for_address(address: str, network: Network) -> bytes:
     """The output script that pays `address` on `network`; AddressError if it is not one of its."""
-    address = address.strip()
+    return script_for(address.strip(), network.bech32_hrp, network.p2pkh_prefix,
+                      network.p2sh_prefix, network.name)
+
+
+def script_for(address: str, hrp: str, p2pkh_prefix: int, p2sh_prefix: int,
+               network_name: str = "this network") -> bytes:
+    """The output script `address` (taken as it is: no spaces around it) names on the network
+    of segwit prefix `hrp` and base58 version bytes `p2pkh_prefix`, `p2sh_prefix`; AddressError
+    when it names none. A text whose part before its last "1" is a known segwit prefix is read
+    as bech32/bech32m, any other as base58check."""
     if not address:
         raise AddressError("empty address")
+    if not address.isascii():
+        raise AddressError(f"{address!r}: not an ASCII text")
     hrp_sep = address.rfind("1")
-    if hrp_sep > 0 and address[:hrp_sep].lower() in ("bc", "tb", "bcrt"):
-        hrp = address[:hrp_sep].lower()
-        if hrp != network.bech32_hrp:
-            raise AddressError(f"{address} is a {hrp} address, not one of {network.name}")
+    if hrp_sep > 0 and address[:hrp_sep].lower() in SEGWIT_HRPS:
+        found = address[:hrp_sep].lower()
+        if found != hrp:
+            raise AddressError(f"{address} is a {found} address, not one of {network_name}")
         version, program = segwit_decode(hrp, address)
         op = 0 if version == 0 else 0x50 + version
         return bytes([op, len(program)]) + program
     payload = base58check_decode(address)
     if len(payload) != 21:
         raise AddressError(f"{address}: base58 payload of {len(payload)} bytes, expected 21")
-    if payload[0] == network.p2pkh_prefix:
+    if payload[0] == p2pkh_prefix:
         return b"\x76\xa9\x14" + payload[1:] + b"\x88\xac"
-    if payload[0] == network.p2sh_prefix:
+    if payload[0] == p2sh_prefix:
         return b"\xa9\x14" + payload[1:] + b"\x87"
-    raise AddressError(f"{address}: version byte {payload[0]} is not one of {network.name}")
+    raise AddressError(f"{address}: version byte {payload[0]} is not one of {network_name}")
 
 
 def base58check_encode(payload: bytes) -> str:

@@ -78,6 +78,28 @@ def _rev_file_for_undo_block() -> bytes:
 
 
 @cache
+@cache
+def address_seeds() -> tuple[bytes, ...]:
+    """Addresses of every kind on each network the target picks (its first byte), made from
+    the outputs of the sample's blocks and from scripts of every witness version."""
+    from indexer.config import get_network  # noqa: PLC0415
+    from indexer.parse.deserializer import parse_block  # noqa: PLC0415
+    from indexer.parse.script import address_of  # noqa: PLC0415
+
+    scripts = [out.script for block in blocks()[:40] for tx in parse_block(block).txs
+               for out in tx.outputs]
+    scripts += [bytes([0x50 + v, 2 + v]) + bytes(range(2 + v)) for v in range(1, 17)]
+    scripts += [b"\x76\xa9\x14" + bytes(20) + b"\x88\xac", b"\xa9\x14" + bytes(20) + b"\x87"]
+    out: list[bytes] = []
+    for k, name in enumerate(("main", "test", "regtest")):
+        for script in dict.fromkeys(scripts):
+            address = address_of(script, get_network(name))
+            if address is not None:
+                out.append(bytes([k]) + address.encode())
+    upper = [seed[:1] + seed[1:].upper() for seed in out if seed[1:3] == b"bc"][:2]
+    return tuple(out[::3] + upper)
+
+
 def seeds(target: str) -> tuple[bytes, ...]:
     if target == "scan_block":
         return tuple(bytes(16) + b for b in blocks())
@@ -90,6 +112,8 @@ def seeds(target: str) -> tuple[bytes, ...]:
         return undo_records()
     if target == "derive_candidates":
         return block_undo_pairs()
+    if target == "decode_address":
+        return address_seeds()
     if target == "xor_at":
         return (bytes(1) + bytes(range(8)) + bytes(8) + blocks()[1][:200],)
     if target in ("get_coin", "put_coins"):  # parameters only: every byte chooses something

@@ -38,6 +38,7 @@ from indexer.parse.deserializer import (
     read_tx,
     sha256d,
 )
+from indexer.parse.script import script_for
 from indexer.source.blkfiles import BlockFiles, Gap, Record, TornRecord
 from indexer.source.chain import find_active_chain
 from indexer.source.revfiles import UndoFiles
@@ -554,6 +555,29 @@ def cookie_reader(raw: bytes) -> None:
         pass
 
 
+ADDRESS_NETWORKS = ("main", "test", "regtest")
+
+
+def decode_address(raw: bytes) -> None:
+    """A (mutated) address and a network's prefixes, sometimes absurd ones: the same script,
+    both None, or both refuse the prefixes; a script both give is the one the address's
+    reference reading gives."""
+    r = Reader(raw)
+    pick = r.u8()
+    network = get_network(ADDRESS_NETWORKS[pick % 3])
+    hrp = network.bech32_hrp.encode()
+    if pick >> 2 & 7 == 7:
+        hrp = hrp.upper() if pick & 32 else hrp[:1]
+    p2pkh: Any = network.p2pkh_prefix
+    p2sh: Any = network.p2sh_prefix
+    if pick >> 6 == 3:  # out of a byte, out of an int, or the two prefixes equal
+        p2pkh, p2sh = (odd_int(r, p2pkh), p2sh) if pick & 1 else (p2sh, p2sh)
+    text = r.rest()
+    kind, script = agree("decode_address", "decode_address", text, hrp, p2pkh, p2sh)
+    if kind == "ok" and script is not None:
+        assert script_for(text.decode("ascii"), hrp.decode(), p2pkh, p2sh) == script
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "scan_block": scan_block,
     "parse_block_undo": parse_block_undo,
@@ -566,6 +590,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "step_txs": step_txs,
     "scan_table": scan_table,
     "derive_candidates": derive_candidates,
+    "decode_address": decode_address,
     "get_coin": get_coin,
     "put_coins": put_coins,
     "deserializer": deserializer,

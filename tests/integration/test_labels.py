@@ -102,6 +102,22 @@ def test_a_label_sets_identity_is_its_sorted_rows(tmp_path: Path) -> None:
     assert prepare(tmp_path / "d.csv", REGTEST, tmp_path / "d").sha256 != a.sha256
 
 
+def test_a_rows_columns_order_and_spaces_do_not_change_the_set(tmp_path: Path) -> None:
+    """The reader takes a header's columns in any order, trims every field but the entity and
+    fills absent columns; whichever way the rows are laid out, the canonical set is one."""
+    rows = [(f"script:0014{k:040x}", f"Ex {k % 3}", "exchange", f"src{k}", "core" if k % 2
+             else "") for k in range(50)]
+    (tmp_path / "plain.csv").write_text("address,entity,category,source,pack,tier\n" + "".join(
+        f"{a},{e},{c},{s},,{t}\n" for a, e, c, s, t in rows))
+    (tmp_path / "moved.csv").write_text("tier , category,entity,ADDRESS,source\n" + "".join(
+        f" {t} ,{c} ,{e}, {a} ,{s}\n" for a, e, c, s, t in rows))
+    plain, moved = (prepare(tmp_path / f"{n}.csv", REGTEST, tmp_path / n)
+                    for n in ("plain", "moved"))
+    assert plain.sha256 == moved.sha256 and plain.count == 50
+    assert [row.fields[:6] for row in plain.rows(REGTEST)][:2] == [
+        (a, e, c, s, "", t) for a, e, c, s, t in sorted(rows)[:2]]
+
+
 def test_the_index_holds_a_key_per_label_behind_a_filter_of_under_25_bytes(
         tmp_path: Path) -> None:
     rng = random.Random(5)

@@ -1,14 +1,18 @@
 """Script classification and the address codec: BIP173/BIP350 vectors, real mainnet payouts
-checked against python-bitcoinlib, network rules, and round-trip properties."""
+checked against python-bitcoinlib, network rules, and round-trip properties; the fast address
+decoder (compiled and reference) against the codec."""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 import pytest
 from bitcoin.core import CBlock
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.config import get_network
+from indexer.config import Network, get_network
+from indexer.fastpath import reference
 from indexer.parse.script import (
     AddressError,
     address_of,
@@ -19,6 +23,15 @@ from indexer.parse.script import (
 from tests.conftest import DATA
 
 MAIN = get_network("main")
+
+
+def compiled_core() -> ModuleType | None:
+    try:
+        from indexer.fastpath import _core  # type: ignore[attr-defined]  # noqa: PLC0415
+    except ImportError:
+        return None
+    return _core  # type: ignore[no-any-return]
+
 REGTEST = get_network("regtest")
 
 # (address, scriptPubKey hex): BIP173 and BIP350 valid vectors, plus base58 mainnet addresses.
@@ -95,3 +108,46 @@ def test_roundtrip_32_byte_programs(program: bytes, prefix: bytes) -> None:
     address = address_of(script, REGTEST)
     assert address is not None and address.startswith("bcrt1")
     assert script_for_address(address, REGTEST) == script
+
+
+IMPLEMENTATIONS = [reference] + ([compiled_core()] if compiled_core() is not None else [])
+
+
+def _decode(impl: ModuleType, address: str, network: Network) -> bytes | None:
+    return impl.decode_address(address.encode(), network.bech32_hrp.encode(),
+                               network.p2pkh_prefix, network.p2sh_prefix)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda m: m.__name__)
+def test_the_fast_decoder_gives_the_codecs_script_or_none(impl: ModuleType) -> None:
+    for address, script_hex in VECTORS:
+        assert _decode(impl, address, MAIN) == bytes.fromhex(script_hex)
+        assert _decode(impl, address, REGTEST) is None
+    for bad in ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3",
+                "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", "", " 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+                "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7\u212aV8F3T4"):  # a Kelvin sign for K
+        assert _decode(impl, bad, MAIN) is None
+    with pytest.raises(ValueError):
+        impl.decode_address(b"1", b"bc", 0, 256)
+
+
+def test_an_address_that_is_not_ascii_is_refused_with_its_reason() -> None:
+    with pytest.raises(AddressError, match="not an ASCII text"):  # would lower-case to valid
+        script_for_address("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7\u212aV8F3T4", MAIN)
+
+
+@given(st.sampled_from([b"\x00\x14", b"\x00\x20", b"\x51\x20", b"\x76\xa9\x14", b"\xa9\x14",
+                        b"\x60\x28"]), st.binary(min_size=40, max_size=40),
+       st.sampled_from(["main", "test", "regtest"]))
+def test_every_implementation_decodes_what_the_codec_encodes(prefix: bytes, body: bytes,
+                                                             name: str) -> None:
+    network = get_network(name)
+    size = prefix[-1] if prefix[0] != 0x76 else 20
+    script = prefix + body[:size] + {b"\x76\xa9\x14": b"\x88\xac", b"\xa9\x14": b"\x87"}.get(
+        prefix, b"")
+    address = address_of(script, network)
+    assert address is not None
+    for impl in IMPLEMENTATIONS:
+        assert _decode(impl, address, network) == script
+        assert _decode(impl, address.upper() if address[:1] in "bt" else address,
+                       network) == script
