@@ -26,7 +26,7 @@ from indexer.mining import block_totals, difficulty
 from indexer.mining_series import window_totals
 from indexer.prices import price_summary
 from indexer.reader import IndexReader
-from indexer.store.keys import BlockRecord
+from indexer.store.keys import ALL_ENTITY, BlockRecord
 
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True))
@@ -109,13 +109,16 @@ def overview(request: Request, reader: Reader,
     by_id = reader.pools.by_id
     pools = [
         {"slug": by_id[p.pool_id].slug, "name": by_id[p.pool_id].name, "figures": p,
-         "level0": reader.balance(p.pool_id, 0), "level1": reader.balance(p.pool_id, 1)}
+         "level0": reader.balance(p.pool_id, 0), "level1": reader.balance(p.pool_id, 1),
+         "share_of_supply": reader.share_of_supply(reader.balance(p.pool_id, 1))}
         for p in totals.ranked()
     ]
     tip = reader.tip_height
     recent = [block_line(reader, r) for r in reversed(list(
         reader.blocks(max(tip - RECENT_BLOCKS + 1, 1), tip + 1)))]
     network = {
+        "supply": reader.supply(),
+        "miners_share_of_supply": reader.share_of_supply(reader.balance(ALL_ENTITY, 1)),
         "hashrate": totals.hashrate(totals.network.work),
         "difficulty": difficulty(reader.block(tip).bits, reader.network) if tip >= 0 else None,
         "blocks": totals.network.blocks, "from_height": totals.from_height,
@@ -153,7 +156,8 @@ def pool_page(request: Request, reader: Reader, slug: str) -> HTMLResponse:
     heights = reader.pool_heights(pool.id, None, RECENT_BLOCKS)
     return render(request, "pool.html", {
         "fresh": freshness(reader, request), "pool": pool, "windows": windows,
-        "balance": {"level0": reader.balance(pool.id, 0), "level1": reader.balance(pool.id, 1)},
+        "balance": {"level0": reader.balance(pool.id, 0), "level1": reader.balance(pool.id, 1),
+                    "share_of_supply": reader.share_of_supply(reader.balance(pool.id, 1))},
         "recent": [block_line(reader, reader.block(h)) for h in heights],
     })
 

@@ -101,6 +101,9 @@ class Balances(BaseModel):
 
 
 SATS = "Sats."
+SUPPLY = ("Sats issued by the halving schedule in blocks 0 to the row's last (genesis "
+          "included): the circulating supply (SPEC 5.2).")
+SHARE_OF_SUPPLY = "The balance over the supply at the tip (SPEC 5.2)."
 HASHRATE = ("H/s: the work of the blocks (2**256 / (target + 1) each) over the window's length "
             "in seconds; null when the window spans no time.")
 REVENUE = "Sats: subsidy plus claimed fees of the blocks."
@@ -167,6 +170,7 @@ class NetworkRow(BaseModel):
     difficulty: float | None = Field(description="Of the last block up to the row's end: the "
                                      "network's pow-limit target over the block's target.")
     hashrate: float = Field(description=ROW_HASHRATE)
+    supply: int = Field(description=SUPPLY)
 
 
 class PoolRow(BaseModel):
@@ -193,6 +197,7 @@ class NetworkBlockRow(BaseModel):
     fees: int = Field(description=FEES)
     difficulty: float
     empty: bool = Field(description="The coinbase is the block's only transaction.")
+    supply: int = Field(description=SUPPLY)
 
 
 class NetworkSeriesPage(BaseModel):
@@ -283,12 +288,15 @@ class EntityBalance(BaseModel):
     name: str
     level0: int
     level1: int
+    level0_share_of_supply: float = Field(description=SHARE_OF_SUPPLY)
+    level1_share_of_supply: float = Field(description=SHARE_OF_SUPPLY)
 
 
 class BalanceList(BaseModel):
     data: list[EntityBalance]
     count: int
     tip_height: int
+    supply: int = Field(description="Sats issued by the schedule to the tip (SPEC 5.2).")
     next_cursor: int | None
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
@@ -310,6 +318,8 @@ class MinerRow(BaseModel):
     time: int | None = Field(None, description="Per block: its chain time (unix seconds).")
     balance: int = Field(description="Sats: unspent miner coins of the entity at level <= L, "
                          "after the row's last block.")
+    balance_share_of_supply: float = Field(description="balance / supply at the row's last "
+                                           "block (SPEC 5.2).")
     mined: int = Field(description="Sats: coinbase outputs created as the entity's miner "
                        "coins.")
     inflow: int = Field(description="Sats: what the entity's new miner coins received from "

@@ -26,7 +26,7 @@ FieldName = Annotated[str | None, Query(
 Unit = Annotated[Literal["sats", "btc", "usd"] | None, Query(
     description="shape=tv, an amount field: sats (the default), btc, or usd (needs imported "
     "prices).")]
-AMOUNTS = frozenset({*USD_FIELDS, "subsidy"})
+AMOUNTS = frozenset({*USD_FIELDS, "subsidy", "supply"})
 
 
 class Point(BaseModel):

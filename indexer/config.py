@@ -32,6 +32,18 @@ class Network:
         halvings = height // self.halving_interval
         return 0 if halvings >= 64 else (50 * 100_000_000) >> halvings
 
+    def supply(self, height: int) -> int:
+        """Satoshis issued by the schedule in blocks 0..height, genesis included (SPEC 5.2):
+        the circulating supply analysts quote. 0 below height 0."""
+        if height < 0:
+            return 0
+        interval = self.halving_interval
+        total = 0
+        for era in range(min(height // interval, 64) + 1):
+            blocks = min(height + 1 - era * interval, interval)
+            total += blocks * ((50 * 100_000_000) >> era if era < 64 else 0)
+        return total
+
 
 def bits_to_target(bits: int) -> int:
     """Decode a compact difficulty target (nBits)."""

@@ -162,6 +162,7 @@ class DayFigures:
     network: Totals
     bits: int | None  # of the last block at or before the day's end (None before block 1)
     pool: Totals | None  # the asked pool's, when one was asked for
+    height: int = 0  # of the last block at or before the day's end
 
 
 def network_days(reader: IndexReader, pool_id: int | None = None, since_day: int | None = None,
@@ -175,13 +176,15 @@ def network_days(reader: IndexReader, pool_id: int | None = None, since_day: int
     last_height = {day: last for day, _first, last in days}
     before = [last for day, _f, last in days if day < first_day]
     bits = reader.block(before[-1]).bits if before else None
+    height = before[-1] if before else 0
     network = dict(day_totals(reader, keys.ALL_ENTITY, first_day, last_day))
     pool = dict(day_totals(reader, pool_id, first_day, last_day)) if pool_id is not None else {}
     for day in range(first_day, last_day + 1):
         if day in last_height:
-            bits = reader.block(last_height[day]).bits
+            height = last_height[day]
+            bits = reader.block(height).bits
         yield DayFigures(day, network.get(day, Totals()), bits,
-                         pool.get(day, Totals()) if pool_id is not None else None)
+                         pool.get(day, Totals()) if pool_id is not None else None, height)
 
 
 def bucket_start(day: int, bucket: str) -> int:
@@ -225,14 +228,16 @@ def grouped(entries: Iterator[DayFigures], bucket: str) -> Iterator[tuple[int, l
 def network_rows(reader: IndexReader, bucket: str = "day", since_day: int | None = None,
                  until_day: int | None = None) -> Iterator[dict[str, Any]]:
     """SPEC 5's network series: date, blocks, subsidy, fees (sats), difficulty of the last
-    block, hashrate (H/s: the bucket's work over its full length in seconds)."""
+    block, hashrate (H/s: the bucket's work over its full length in seconds), supply (sats
+    issued by the schedule to the last block, SPEC 5.2)."""
     for start, entries in grouped(network_days(reader, None, since_day, until_day), bucket):
         total = sum((e.network for e in entries), Totals())
         bits = entries[-1].bits
         yield {"date": day_text(start), "blocks": total.blocks, "subsidy": total.subsidy,
                "fees": total.fees,
                "difficulty": difficulty(bits, reader.network) if bits is not None else None,
-               "hashrate": hashrate(total.work, bucket_days(start, bucket) * SECONDS_PER_DAY)}
+               "hashrate": hashrate(total.work, bucket_days(start, bucket) * SECONDS_PER_DAY),
+               "supply": reader.network.supply(entries[-1].height)}
 
 
 def pool_rows(reader: IndexReader, pool_id: int, bucket: str = "day",
@@ -275,7 +280,8 @@ def block_rows(reader: IndexReader, pool_id: int | None = None, start: int = 1,
         yield {"height": r.height, "hash": r.hash_hum, "time": r.chain_time,
                "pool": reader.pools.by_id[r.pool_id].slug, "tx_count": r.tx_count,
                "size": r.size, "weight": r.weight, "subsidy": t.subsidy, "fees": t.fees,
-               "difficulty": difficulty(r.bits, reader.network), "empty": bool(t.empty_blocks)}
+               "difficulty": difficulty(r.bits, reader.network), "empty": bool(t.empty_blocks),
+               "supply": reader.network.supply(r.height)}
 
 
 # -- difficulty adjustments ----------------------------------------------------------------------

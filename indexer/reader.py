@@ -233,7 +233,17 @@ class IndexReader:
                 pending = next(rows, None)
             else:
                 row.update(_flow_fields(None, balance))
+            row["balance_share_of_supply"] = balance / self.network.supply(r.height)
             yield row
+
+    def supply(self, height: int | None = None) -> int:
+        """Sats issued by the schedule to `height` (the tip's by default; SPEC 5.2)."""
+        return self.network.supply(self.tip_height if height is None else height)
+
+    def share_of_supply(self, balance: int) -> float:
+        """`balance` over the supply at the tip (0.0 while the index holds no block)."""
+        supply = self.supply()
+        return balance / supply if supply else 0.0
 
     def days(self) -> list[tuple[int, int, int]]:
         """(day, first height, last height) of every day holding blocks from height 1 on."""
@@ -272,10 +282,13 @@ class IndexReader:
                     start)
         balance, rows = self.stored_rows(entity_id, level, start, stop)
         pending = next(rows, None)
+        last_height = max((last for day, _first, last in days if day < first_day), default=0)
         for day in range(first_day, last_day + 1):
             totals: dict[str, Any] = dict.fromkeys(FLOW_FIELDS, 0)
             by: dict[str, int] = {}
             span = spans.get(day)
+            if span is not None:
+                last_height = span[1]
             while span is not None and pending is not None and pending[0] <= span[1]:
                 stored = pending[1]
                 for f in FLOW_FIELDS:
@@ -285,7 +298,8 @@ class IndexReader:
                 balance = stored["balance"]
                 pending = next(rows, None)
             yield {"day": day_text(day), "balance": balance, **totals,
-                   "to_exchange_by": dict(sorted(by.items()))}
+                   "to_exchange_by": dict(sorted(by.items())),
+                   "balance_share_of_supply": balance / self.network.supply(last_height)}
 
 
 def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:

@@ -123,6 +123,7 @@ def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict
             current = {**row, "day": start, "to_exchange_by": dict(row["to_exchange_by"])}
             continue
         current["balance"] = row["balance"]
+        current["balance_share_of_supply"] = row["balance_share_of_supply"]
         for f in ("mined", "inflow", "outflow", "fees", "to_exchange"):
             current[f] += row[f]
         if "balance_usd" in row:  # USD flows need every day's price; the balance its last

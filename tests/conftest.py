@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import json
 import os
 import shutil
@@ -35,6 +36,29 @@ LABELS = SAMPLE / "exchanges.csv"
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def schedule_supply(height: int, interval: int = 150) -> int:
+    """SPEC 5.2 read literally: Σ over heights 0..height of (50·10^8) >> halvings."""
+    return sum((50 * 10**8) >> (h // interval) if h // interval < 64 else 0
+               for h in range(height + 1))
+
+
+def with_supply_share(rows: list[dict[str, Any]],
+                      blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Daily miner rows of `expected.json` (SPEC 5) with SPEC 5.2's `balance_share_of_supply`:
+    the balance over the schedule's supply at the day's last block (carried over days without
+    blocks), from the blocks' heights and UTC days."""
+    last: dict[str, int] = {}
+    for block in blocks:
+        day = dt.datetime.fromtimestamp(block["time"], dt.UTC).date().isoformat()
+        last[day] = max(last.get(day, 0), block["height"])
+    carried = 0
+    out = []
+    for row in rows:
+        carried = last.get(row["day"], carried)
+        out.append({**row, "balance_share_of_supply": row["balance"] / schedule_supply(carried)})
+    return out
 
 
 def cli(*args: str, ok: bool = True) -> Any:

@@ -80,17 +80,20 @@ def miner_series(
 @router.get("/miners/balances", response_model=BalanceList, responses=CSV_RESPONSE)
 def miner_balances(reader: Reader, cursor: Offset = 0, limit: Limit = 1000,
                    format: Format = "json") -> BalanceList | Response:
-    """The latest balance (sats) of every entity at both levels, largest level-1 first."""
-    rows = [
-        EntityBalance(entity=e.slug, name=e.name, level0=reader.balance(e.id, 0),
-                      level1=reader.balance(e.id, 1))
-        for e in reader.entities()
-    ]
+    """The latest balance (sats) of every entity at both levels and its share of the supply
+    at the tip (SPEC 5.2), largest level-1 first."""
+    supply = reader.supply()
+    rows = []
+    for e in reader.entities():
+        level0, level1 = reader.balance(e.id, 0), reader.balance(e.id, 1)
+        rows.append(EntityBalance(entity=e.slug, name=e.name, level0=level0, level1=level1,
+                                  level0_share_of_supply=reader.share_of_supply(level0),
+                                  level1_share_of_supply=reader.share_of_supply(level1)))
     rows.sort(key=lambda r: (r.entity != "all", -r.level1, r.entity))
     page, next_cursor = take_from(rows, cursor, limit)
     if format == "csv":
         return csv_page((r.model_dump() for r in page), next_cursor, stale_header(reader))
-    return BalanceList(data=page, count=len(page), tip_height=reader.tip_height,
+    return BalanceList(data=page, count=len(page), tip_height=reader.tip_height, supply=supply,
                        next_cursor=next_cursor, **staleness(reader))
 
 

@@ -213,6 +213,14 @@ async function drawNetPosition(el) {
         `${rows.length} day${rows.length === 1 ? "" : "s"}.`});
 }
 
+// SPEC 5.2: the balance over the supply issued to the day's last block, in percent.
+async function drawSupplyShare(el) {
+  const rows = await minerSeries("all");
+  plot(el, rows.map(r => daySeconds(r.day)),
+       {"all miners": rows.map(r => 100 * r.balance_share_of_supply)},
+       {format: v => v === null || v === undefined ? "–" : `${Number(v).toFixed(2)} %`});
+}
+
 async function drawPoolHashrate(el) {
   const window_ = body.window || "1w";
   const pools = (await fetchJson(`/v1/pools?window=${encodeURIComponent(window_)}`)).data
@@ -250,6 +258,7 @@ async function drawPool(el) {
 const CHARTS = {
   "balance": drawBalance, "exchange-pool": drawExchangeByPool,
   "exchange-by": drawExchangeByExchange, "netpos": drawNetPosition,
+  "supply-share": drawSupplyShare,
   "pool-hashrate": drawPoolHashrate, "network": drawNetwork, "pool": drawPool,
 };
 

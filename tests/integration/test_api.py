@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import export_jsonl, load_json
+from tests.conftest import export_jsonl, load_json, with_supply_share
 
 
 def get(client: TestClient, url: str, status: int = 200) -> Any:
@@ -148,7 +148,7 @@ def export_csv(index: Path, entity: str, level: int, interval: str) -> str:
 
 
 def test_series_ranges(client: TestClient, expected: Any) -> None:
-    daily = expected["daily"]["all"]["level1"]
+    daily = with_supply_share(expected["daily"]["all"]["level1"], expected["blocks"])
     body = get(client, f"/v1/miners/series?since={daily[3]['day']}&until={daily[5]['day']}")
     assert body["data"] == daily[3:6]
     blocks = get(client, "/v1/miners/series?interval=block&since=100&until=109")["data"]

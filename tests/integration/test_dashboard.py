@@ -32,8 +32,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAYLOAD = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">Evil & Co'
 # the story chain spans 13 days: the 30-day net position change has no value yet, and says so
 YOUNG = ("chart-netpos",)
-OVERVIEW_CHARTS = ("chart-balance", "chart-exchange-pool", "chart-exchange-by", "chart-netpos",
-                   "chart-pool-hashrate", "chart-network")
+OVERVIEW_CHARTS = ("chart-balance", "chart-supply-share", "chart-exchange-pool",
+                   "chart-exchange-by", "chart-netpos", "chart-pool-hashrate", "chart-network")
 
 
 def serve(index: Path) -> Iterator[str]:
@@ -164,6 +164,9 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         shown = watched.chart("chart-network")
         assert shown["series"]["hash rate"] == [r["hashrate"] for r in network]
         assert shown["series"]["difficulty"] == [r["difficulty"] for r in network]
+        all_rows = api(served, "/v1/miners/series?entity=all&level=1")["data"]
+        assert watched.chart("chart-supply-share")["series"]["all miners"] == [
+            100 * r["balance_share_of_supply"] for r in all_rows]
         derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true")["data"]
         assert watched.chart("chart-netpos")["series"]["net position change, 30 d"] == [
             r["net_position_change_30d"] for r in derived]

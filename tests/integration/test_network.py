@@ -16,7 +16,7 @@ import pytest
 from bitcoin.core import CBlock, b2lx
 from fastapi.testclient import TestClient
 
-from tests.conftest import DATA, STORY, cli, export_jsonl, load_json
+from tests.conftest import DATA, STORY, cli, export_jsonl, load_json, with_supply_share
 from tests.integration.test_reindex import mainnet_datadir
 
 DAY = 86_400
@@ -207,11 +207,12 @@ def test_story_weeks_and_months(story_index: Path, expected: Any) -> None:
     # miner series by month, from expected.json's daily rows: balance at the month's end,
     # flows summed
     for slug in ("all", "foundryusa", "unknown"):
-        daily = expected["daily"][slug]["level1"]
+        daily = with_supply_share(expected["daily"][slug]["level1"], expected["blocks"])
         months: dict[str, dict[str, Any]] = {}
         for row in daily:
             m = months.setdefault(row["day"][:8] + "01", {"to_exchange_by": {}})
             m["balance"] = row["balance"]
+            m["balance_share_of_supply"] = row["balance_share_of_supply"]
             for field in ("mined", "inflow", "outflow", "fees", "to_exchange"):
                 m[field] = m.get(field, 0) + row[field]
             for name, value in row["to_exchange_by"].items():
