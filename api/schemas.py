@@ -163,7 +163,7 @@ ROW_HASHRATE = "H/s: the work of the row's blocks over the row's full length in 
 
 
 class NetworkRow(BaseModel):
-    date: str = Field(description=DATE)
+    day: str = Field(description=DATE)
     blocks: int
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
@@ -174,7 +174,7 @@ class NetworkRow(BaseModel):
 
 
 class PoolRow(BaseModel):
-    date: str = Field(description=DATE)
+    day: str = Field(description=DATE)
     blocks: int
     share: float | None = Field(description="Of the row's blocks; null when there were none.")
     hashrate: float = Field(description=ROW_HASHRATE)
@@ -330,8 +330,10 @@ class MinerRow(BaseModel):
     to_exchange: int = Field(description="Sats: pro-rata shares of outputs paying an exchange.")
     to_exchange_by: dict[str, int] = Field(description="Sats: to_exchange per exchange name "
                                            "(names with 0 left out).")
-    net_position_change_30d: float | None = Field(None, description="derived, BTC: balance "
-                                                  "minus the balance 30 days before.")
+    net_position_change_30d: int | None = Field(None, description="derived, sats: balance "
+                                                "minus the balance 30 days before.")
+    net_position_change_30d_usd: float | None = Field(None, description="derived, with "
+                                                      "prices: the change x the day's close.")
     outflow_multiple: float | None = Field(None, description="derived: outflow over its mean "
                                            "of the 365 days ending at the row.")
     outflow_revenue_ratio: float | None = Field(None, description="derived: outflow over the "

@@ -26,7 +26,7 @@ FieldName = Annotated[str | None, Query(
 Unit = Annotated[Literal["sats", "btc", "usd"] | None, Query(
     description="shape=tv, an amount field: sats (the default), btc, or usd (needs imported "
     "prices).")]
-AMOUNTS = frozenset({*USD_FIELDS, "subsidy", "supply"})
+AMOUNTS = frozenset({*USD_FIELDS, "subsidy", "supply", "net_position_change_30d"})
 
 
 class Point(BaseModel):
@@ -39,7 +39,7 @@ def start_of(row: dict[str, Any]) -> int:
     """The unix time a row's period starts: a block's chain time, a day's midnight (UTC)."""
     if "time" in row and "height" in row:
         return int(row["time"])
-    day = row.get("day", row.get("date"))
+    day = row.get("day")
     return calendar.timegm(dt.date.fromisoformat(str(day)).timetuple())
 
 

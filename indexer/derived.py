@@ -47,8 +47,8 @@ def with_derived(rows: Iterator[dict[str, Any]],
                  inputs: DerivedInputs | None = None) -> Iterator[dict[str, Any]]:
     """Daily rows plus the derived fields:
 
-    - `net_position_change_30d`: balance(d) − balance(d − 30 days) in BTC, Glassnode's Miner Net
-      Position Change; null for the first 30 days of the series.
+    - `net_position_change_30d`: balance(d) − balance(d − 30 days) in sats, Glassnode's Miner
+      Net Position Change; null for the first 30 days of the series.
     - `outflow_multiple`: outflow(d) / mean(outflow over the 365 days ending at d), Glassnode's
       Miner Outflow Multiple; the mean is over the days present when the series is younger than
       365 days, and the value is null while that mean is zero.
@@ -57,6 +57,7 @@ def with_derived(rows: Iterator[dict[str, Any]],
       Coin Metrics' Miner Outflow Multiple of Revenue in coin terms; null on days without revenue.
 
     With prices, also:
+    - `net_position_change_30d_usd`: the change x close(d) / 1e8.
     - `revenue_usd`: revenue(d) x close(d) / 1e8.
     - `puell_multiple`: issuance_usd(d) / mean(issuance_usd over the 365 days ending at d), the
       network's daily subsidy in USD (Puell's definition, as Glassnode computes it).
@@ -84,7 +85,7 @@ def with_derived(rows: Iterator[dict[str, Any]],
         revenue = inputs.revenue.get(day, 0)
         out = {
             **row,
-            "net_position_change_30d": None if change is None else change / 1e8,
+            "net_position_change_30d": change,
             "outflow_multiple": outflows[-1] * days / window_sum if window_sum else None,
             "outflow_revenue_ratio": outflows[-1] / revenue if revenue else None,
         }
@@ -92,6 +93,8 @@ def with_derived(rows: Iterator[dict[str, Any]],
             price = inputs.prices.get(day)
             issuance_usd.append(in_usd(inputs.issuance.get(day, 0), price))
             outflow_usd.append(in_usd(outflows[-1], price))
+            out["net_position_change_30d_usd"] = (None if change is None
+                                                  else in_usd(change, price))
             out["revenue_usd"] = in_usd(revenue, price)
             out["puell_multiple"] = _puell(issuance_usd)
             out["mpi"] = _mpi(outflow_usd)

@@ -233,7 +233,7 @@ def network_rows(reader: IndexReader, bucket: str = "day", since_day: int | None
     for start, entries in grouped(network_days(reader, None, since_day, until_day), bucket):
         total = sum((e.network for e in entries), Totals())
         bits = entries[-1].bits
-        yield {"date": day_text(start), "blocks": total.blocks, "subsidy": total.subsidy,
+        yield {"day": day_text(start), "blocks": total.blocks, "subsidy": total.subsidy,
                "fees": total.fees,
                "difficulty": difficulty(bits, reader.network) if bits is not None else None,
                "hashrate": hashrate(total.work, bucket_days(start, bucket) * SECONDS_PER_DAY),
@@ -254,7 +254,7 @@ def pool_rows(reader: IndexReader, pool_id: int, bucket: str = "day",
     for start, entries in grouped(network_days(reader, pool_id, since_day, until_day), bucket):
         network = sum((e.network for e in entries), Totals())
         pool = sum((e.pool or Totals() for e in entries), Totals())
-        row = {"date": day_text(start), "blocks": pool.blocks,
+        row = {"day": day_text(start), "blocks": pool.blocks,
                "share": pool.blocks / network.blocks if network.blocks else None,
                "hashrate": hashrate(pool.work, bucket_days(start, bucket) * SECONDS_PER_DAY),
                "subsidy": pool.subsidy, "fees": pool.fees, "empty_blocks": pool.empty_blocks}

@@ -21,7 +21,7 @@ from indexer.errors import ConfigError
 BATCH_ROWS = 50_000
 # Columns whose values may all be null in a batch get their type from here, not from the data.
 _FLOAT_FIELDS = {"share", "hashrate", "hashrate_7d", "difficulty", "previous_difficulty",
-                 "change", "net_position_change_30d", "outflow_multiple",
+                 "change", "net_position_change_30d_usd", "outflow_multiple",
                  "outflow_revenue_ratio"}
 _TEXT_FIELDS = {"tag_pool", "to_exchange_by"}
 
@@ -37,10 +37,9 @@ def _pyarrow() -> Any:
 
 
 def year_of(row: dict[str, Any]) -> int:
-    """The row's year: of its day or date (text), else of its time (unix seconds)."""
-    for key in ("day", "date"):
-        if key in row:
-            return int(str(row[key])[:4])
+    """The row's year: of its day (text), else of its time (unix seconds)."""
+    if "day" in row:
+        return int(str(row["day"])[:4])
     return dt.datetime.fromtimestamp(int(row["time"]), dt.UTC).year
 
 

@@ -55,7 +55,7 @@ def miner_series(
     limit: Limit = 1000,
     format: Format = "json",
     derived: Annotated[bool, Query(description="Daily only: add net_position_change_30d "
-                                   "(BTC), outflow_multiple and outflow_revenue_ratio.")] = False,
+                                   "(sats), outflow_multiple and outflow_revenue_ratio.")] = False,
     shape: Shape = "rows",
     field: FieldName = None,
     unit: Unit = None,

@@ -56,7 +56,7 @@ def get_network_series(
     per block: size, weight, subsidy, fees, difficulty. With `pool`: that pool's blocks,
     share, hash rate, subsidy, fees and empty blocks."""
     rows = network_series(reader, pool, interval, first_bound(cursor, since), as_text(until))
-    key = "height" if interval == "block" else "date"
+    key = "height" if interval == "block" else "day"
     page, next_cursor = take(rows, limit, lambda r: r[key])
     if shape == "tv":
         return tv_answer(page, field, unit, next_cursor)

@@ -102,7 +102,7 @@ def pool_hashrate(
     pool = reader.pool(slug)
     since_day, until_day = day_range(reader, cursor or since, until)
     rows, next_cursor = take(pool_rows(reader, pool.id, "day", since_day, until_day,
-                                       average_days=7), limit, lambda r: r["date"])
+                                       average_days=7), limit, lambda r: r["day"])
     if shape == "tv":
         return tv_answer(rows, field, unit, next_cursor)
     if format == "csv":

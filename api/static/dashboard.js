@@ -197,12 +197,11 @@ async function drawExchangeByExchange(el) {
        note: "No miner coin has reached an exchange yet."});
 }
 
-// The 30-day change (BTC) in USD at the day's close, which the row's balance implies.
+// The 30-day change in the unit asked for: BTC from sats, or USD at the day's close.
 function netValue(r) {
-  const btc = r.net_position_change_30d;
-  if (!usd || btc === null || btc === undefined) return btc;
-  if (r.balance_usd === null || r.balance_usd === undefined || !r.balance) return null;
-  return btc * r.balance_usd / toBtc(r.balance);
+  const sats = r.net_position_change_30d;
+  if (sats === null || sats === undefined) return null;
+  return usd ? r.net_position_change_30d_usd : toBtc(sats);
 }
 
 async function drawNetPosition(el) {
@@ -234,7 +233,7 @@ async function drawPoolHashrate(el) {
   let x = [];
   for (const p of pools) {
     const rows = await allRows(`/v1/pools/${encodeURIComponent(p.slug)}/hashrate`, params);
-    x = rows.map(r => daySeconds(r.date));
+    x = rows.map(r => daySeconds(r.day));
     named[p.name] = rows.map(r => r.hashrate_7d);
   }
   plot(el, x, named, {format: siRate, colours: await poolPalette()});
@@ -242,7 +241,7 @@ async function drawPoolHashrate(el) {
 
 async function drawNetwork(el) {
   const rows = await allRows("/v1/network/series", {interval: "day"});
-  plot(el, rows.map(r => daySeconds(r.date)),
+  plot(el, rows.map(r => daySeconds(r.day)),
        {"hash rate": rows.map(r => r.hashrate), "difficulty": rows.map(r => r.difficulty)},
        {format: siRate, right: {names: ["difficulty"], format: v => v === null ? "–" :
          Number(v).toPrecision(4)}});
@@ -250,7 +249,7 @@ async function drawNetwork(el) {
 
 async function drawPool(el) {
   const rows = await allRows(`/v1/pools/${encodeURIComponent(body.pool)}/hashrate`, {});
-  plot(el, rows.map(r => daySeconds(r.date)),
+  plot(el, rows.map(r => daySeconds(r.day)),
        {"daily": rows.map(r => r.hashrate), "7-day mean": rows.map(r => r.hashrate_7d)},
        {format: siRate});
 }

@@ -108,7 +108,7 @@ def export_blocks(index: Path, fmt: str, output: Path | None) -> None:
 @click.option("--since", help="First day (YYYY-MM-DD) or height.")
 @click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
 @click.option("--derived", is_flag=True,
-              help="Daily only: add net_position_change_30d (BTC), outflow_multiple and "
+              help="Daily only: add net_position_change_30d (sats), outflow_multiple and "
               "outflow_revenue_ratio.")
 @format_option
 @output_option
@@ -135,8 +135,9 @@ def export_series(index: Path, entity: str, level: str, interval: str, since: st
 @one_line_errors
 def export_network(index: Path, pool: str | None, interval: str, since: str | None,
                    until: str | None, fmt: str, output: Path | None) -> None:
-    """Network series (SPEC 5): date, blocks, subsidy and fees (sats), difficulty, hashrate
-    (H/s); with --pool: date, blocks, share, hashrate, subsidy, fees, empty_blocks.
+    """Network series (SPEC 5): day, blocks, subsidy and fees (sats), difficulty, hashrate
+    (H/s), supply (sats); with --pool: day, blocks, share, hashrate, subsidy, fees,
+    empty_blocks.
 
     Example: minerflow export network --index ~/idx --pool foundryusa --format csv
     """

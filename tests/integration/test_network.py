@@ -78,11 +78,11 @@ def test_mainnet_days_have_difficulty_one_and_the_headers_hash_rate(
     assert {b.nBits for b in chain} == {0x1D00FFFF}
     rows = export_jsonl("network", "--index", index)
     first = dt.date.fromisoformat(min(work_by_day))
-    assert [r["date"] for r in rows] == [
+    assert [r["day"] for r in rows] == [
         (first + dt.timedelta(days=i)).isoformat() for i in range(len(rows))]
-    assert rows[-1]["date"] == max(work_by_day)
+    assert rows[-1]["day"] == max(work_by_day)
     for row in rows:
-        day = row["date"]
+        day = row["day"]
         assert row["difficulty"] == 1.0
         assert row["hashrate"] == work_by_day[day] / DAY
         assert row["blocks"] == blocks_by_day[day]
@@ -165,9 +165,9 @@ def test_story_network_and_pool_days(story_index: Path) -> None:
     counted = STORY_BLOCKS.counted()
     network = per_day(counted)
     rows = export_jsonl("network", "--index", story_index)
-    assert [r["date"] for r in rows] == sorted(network)
+    assert [r["day"] for r in rows] == sorted(network)
     for row in rows:
-        want = network[row["date"]]
+        want = network[row["day"]]
         assert (row["blocks"], row["subsidy"], row["fees"]) == (
             want["blocks"], want["subsidy"], want["fees"])
         assert row["hashrate"] == want["work"] / DAY and row["difficulty"] == 1.0
@@ -176,11 +176,11 @@ def test_story_network_and_pool_days(story_index: Path) -> None:
     for slug in sorted(pools):
         mine = per_day([b for b in counted if b["pool"] == slug])
         got = export_jsonl("network", "--index", story_index, "--pool", slug)
-        assert [r["date"] for r in got] == sorted(network)
+        assert [r["day"] for r in got] == sorted(network)
         for row in got:
-            want = mine.get(row["date"], defaultdict(int))
-            assert row["blocks"] == want["blocks"], (slug, row["date"])
-            assert row["share"] == want["blocks"] / network[row["date"]]["blocks"]
+            want = mine.get(row["day"], defaultdict(int))
+            assert row["blocks"] == want["blocks"], (slug, row["day"])
+            assert row["share"] == want["blocks"] / network[row["day"]]["blocks"]
             assert row["hashrate"] == want["work"] / DAY
             assert (row["subsidy"], row["fees"], row["empty_blocks"]) == (
                 want["subsidy"], want["fees"], want["empty_blocks"])
@@ -199,11 +199,11 @@ def test_story_weeks_and_months(story_index: Path, expected: Any) -> None:
         for field, value in figures.items():
             w[field] += value
     rows = export_jsonl("network", "--index", story_index, "--interval", "week")
-    assert [r["date"] for r in rows] == sorted(weeks)
+    assert [r["day"] for r in rows] == sorted(weeks)
     for row in rows:
-        assert row["blocks"] == weeks[row["date"]]["blocks"]
-        assert row["subsidy"] == weeks[row["date"]]["subsidy"]
-        assert row["hashrate"] == weeks[row["date"]]["work"] / (7 * DAY)
+        assert row["blocks"] == weeks[row["day"]]["blocks"]
+        assert row["subsidy"] == weeks[row["day"]]["subsidy"]
+        assert row["hashrate"] == weeks[row["day"]]["work"] / (7 * DAY)
     # miner series by month, from expected.json's daily rows: balance at the month's end,
     # flows summed
     for slug in ("all", "foundryusa", "unknown"):
@@ -279,7 +279,7 @@ def test_pool_hashrate_endpoint_and_its_7_day_mean(client: TestClient) -> None:
     mine = per_day([b for b in STORY_BLOCKS.counted() if b["pool"] == "viabtc"])
     days = sorted(per_day(STORY_BLOCKS.counted()))
     rows = client.get("/v1/pools/viabtc/hashrate").json()["data"]
-    assert [r["date"] for r in rows] == days
+    assert [r["day"] for r in rows] == days
     for i, row in enumerate(rows):
         recent = days[max(0, i - 6):i + 1]
         assert row["hashrate_7d"] == sum(mine[d]["work"] for d in recent if d in mine) / (
@@ -302,8 +302,8 @@ def test_network_csv_answer_equals_the_cli_export(client: TestClient, story_inde
     ("/v1/miners/series?interval=block&entity=foundryusa", "height"),
     ("/v1/miners/series?interval=day", "day"),
     ("/v1/network/series?interval=block", "height"),
-    ("/v1/network/series?interval=day", "date"),
-    ("/v1/pools/f2pool/hashrate?", "date"),
+    ("/v1/network/series?interval=day", "day"),
+    ("/v1/pools/f2pool/hashrate?", "day"),
     ("/v1/pools?window=all", None),
     ("/v1/miners/balances?", None),
 ])

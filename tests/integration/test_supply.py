@@ -42,7 +42,7 @@ def test_the_supply_is_the_schedules_sum_at_any_height() -> None:
 
 def test_network_daily_supply_is_the_expected(story_index: Path, want: Any) -> None:
     rows = export_jsonl("network", "--index", story_index)
-    assert [(r["date"], r["supply"]) for r in rows] == [
+    assert [(r["day"], r["supply"]) for r in rows] == [
         (w["day"], w["supply"]) for w in want["network_daily"]]
     blocks = export_jsonl("network", "--index", story_index, "--interval", "block")
     assert blocks[-1]["height"] == want["tip"]["height"]

@@ -33,9 +33,9 @@ def rows(client: TestClient, url: str) -> list[dict[str, Any]]:
     ("/v1/miners/series?entity=all&level=1", "balance", "day"),
     ("/v1/miners/series?entity=foundryusa&level=0&interval=week", "outflow", "day"),
     ("/v1/miners/series?entity=all&interval=block&since=170", "to_exchange", "height"),
-    ("/v1/network/series?interval=day", "hashrate", "date"),
-    ("/v1/network/series?interval=month&pool=antpool", "share", "date"),
-    ("/v1/pools/foundryusa/hashrate?limit=1000", "hashrate_7d", "date"),
+    ("/v1/network/series?interval=day", "hashrate", "day"),
+    ("/v1/network/series?interval=month&pool=antpool", "share", "day"),
+    ("/v1/pools/foundryusa/hashrate?limit=1000", "hashrate_7d", "day"),
 ])
 def test_tv_is_the_rows_field_at_the_periods_start(client: TestClient, base: str, field: str,
                                                     key: str) -> None:
@@ -100,3 +100,15 @@ def test_reward_stats_as_csv(client: TestClient) -> None:
     header, row, *rest = answer.text.splitlines()
     assert rest == [] and header.split(",") == list(stats)
     assert row.split(",") == [str(v) for v in stats.values()]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/miners/series?interval=day", "/v1/miners/series?interval=week",
+    "/v1/network/series?interval=day", "/v1/network/series?interval=month",
+    "/v1/network/series?interval=week&pool=antpool", "/v1/pools/foundryusa/hashrate?limit=5",
+])
+def test_every_period_row_keys_its_first_day_day(client: TestClient, path: str) -> None:
+    rows = client.get(path).json()["data"]
+    assert rows and all("day" in r and "date" not in r for r in rows)
+    header = client.get(f"{path}&format=csv").text.splitlines()[0].split(",")
+    assert "day" in header and "date" not in header

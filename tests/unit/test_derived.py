@@ -19,7 +19,7 @@ def test_net_position_change_is_the_30_day_balance_difference() -> None:
     balances = [i * 100_000_000 for i in range(40)]
     out = list(with_derived(iter(rows(balances, [0] * 40))))
     assert all(r["net_position_change_30d"] is None for r in out[:30])
-    assert [r["net_position_change_30d"] for r in out[30:]] == [30.0] * 10
+    assert [r["net_position_change_30d"] for r in out[30:]] == [30 * 100_000_000] * 10
 
 
 def test_outflow_multiple_over_a_365_day_mean() -> None:
@@ -67,3 +67,13 @@ def test_a_day_without_a_price_is_null_not_invented() -> None:
     out = list(with_derived(iter(rows([0, 0], [1, 1])), inputs))
     assert out[1]["puell_multiple"] is None and out[1]["mpi"] is None
     assert out[1]["revenue_usd"] is None and out[0]["puell_multiple"] == 1.0
+
+
+def test_the_net_position_change_in_usd_is_the_sats_at_the_days_close() -> None:
+    balances = [i * 50_000_000 for i in range(35)]
+    prices = {FIRST + i: 1000.0 + i for i in range(35) if i != 32}
+    out = list(with_derived(iter(rows(balances, [0] * 35)), DerivedInputs(prices=prices)))
+    assert out[31]["net_position_change_30d"] == 15 * 100_000_000
+    assert out[31]["net_position_change_30d_usd"] == 15 * 100_000_000 * 1031.0 / 1e8
+    assert out[32]["net_position_change_30d_usd"] is None  # no close that day
+    assert out[29]["net_position_change_30d_usd"] is None  # no change yet
