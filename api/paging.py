@@ -67,8 +67,10 @@ def take_from(rows: list[T], offset: int, limit: int) -> tuple[list[T], int | No
 
 
 def csv_page(rows: Iterable[dict[str, Any]], next_cursor: object,
-             headers: dict[str, str] | None = None) -> Response:
+             headers: dict[str, str] | None = None,
+             names: dict[str, list[str]] | None = None) -> Response:
+    """Rows as CSV, maps flattened into columns (`names`: see `indexer.export.csv_row`)."""
     headers = dict(headers or {})
     if next_cursor is not None:
         headers[NEXT_CURSOR_HEADER] = str(next_cursor)
-    return PlainTextResponse(to_csv(rows), media_type="text/csv", headers=headers)
+    return PlainTextResponse(to_csv(rows, names), media_type="text/csv", headers=headers)

@@ -104,6 +104,8 @@ SATS = "Sats."
 SUPPLY = ("Sats issued by the halving schedule in blocks 0 to the row's last (genesis "
           "included): the circulating supply (SPEC 5.2).")
 SHARE_OF_SUPPLY = "The balance over the supply at the tip (SPEC 5.2)."
+PARTIAL = ("The row's period holds the tip's day, which is still open: its flows, blocks and "
+           "hash rate are so far (a day's hash rate is over the whole day), not a drop.")
 HASHRATE = ("H/s: the work of the blocks (2**256 / (target + 1) each) over the window's length "
             "in seconds; null when the window spans no time.")
 REVENUE = "Sats: subsidy plus claimed fees of the blocks."
@@ -171,6 +173,7 @@ class NetworkRow(BaseModel):
                                      "network's pow-limit target over the block's target.")
     hashrate: float = Field(description=ROW_HASHRATE)
     supply: int = Field(description=SUPPLY)
+    partial: bool = Field(description=PARTIAL)
 
 
 class PoolRow(BaseModel):
@@ -181,6 +184,7 @@ class PoolRow(BaseModel):
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
     empty_blocks: int
+    partial: bool = Field(description=PARTIAL)
     hashrate_7d: float | None = Field(default=None, description="H/s: mean over the 7 days "
                                       "ending at the row (daily hash rate endpoint only).")
 
@@ -320,6 +324,7 @@ class MinerRow(BaseModel):
                          "after the row's last block.")
     balance_share_of_supply: float = Field(description="balance / supply at the row's last "
                                            "block (SPEC 5.2).")
+    partial: bool | None = Field(None, description=PARTIAL + " Absent per block.")
     mined: int = Field(description="Sats: coinbase outputs created as the entity's miner "
                        "coins.")
     inflow: int = Field(description="Sats: what the entity's new miner coins received from "

@@ -17,32 +17,53 @@ def csv_cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Nested values as compact JSON, booleans as true/false, None as empty, text escaped
-    against formula injection."""
+OTHER = "other"  # the column of a map's keys outside the names a CSV was given
+
+
+def flat_maps(row: dict[str, Any], names: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The row with every map made columns, `<field>.<key>`: the keys `names` gives for the
+    field (0 where the row lacks one) and `<field>.other` summing any other key, so every row
+    of an export has the same columns; else the map's own keys, in order."""
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if isinstance(value, dict | list):
-            out[key] = json.dumps(value, separators=(",", ":"), sort_keys=True,
-                                  ensure_ascii=False)
-        elif isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif isinstance(value, str):
-            out[key] = csv_cell(value)
-        else:
-            out[key] = "" if value is None else value
+        if not isinstance(value, dict):
+            out[key] = value
+            continue
+        known = (names or {}).get(key)
+        for name in known if known is not None else sorted(value):
+            out[f"{key}.{name}"] = value.get(name, 0)
+        if known is not None:
+            out[f"{key}.{OTHER}"] = sum(v for n, v in value.items() if n not in known)
     return out
 
 
-def write_rows(rows: Iterable[dict[str, Any]], fmt: str, stream: TextIO) -> int:
-    """Write rows as `jsonl` or `csv` (header from the first row); returns the row count."""
+def csv_row(row: dict[str, Any], names: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """A row with flat cells: maps as columns (`flat_maps`), lists compact JSON, booleans
+    true/false, None empty, text escaped against formula injection."""
+    return {key: _cell(value) for key, value in flat_maps(row, names).items()}
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return csv_cell(value)
+    return "" if value is None else value
+
+
+def write_rows(rows: Iterable[dict[str, Any]], fmt: str, stream: TextIO,
+               names: dict[str, list[str]] | None = None) -> int:
+    """Write rows as `jsonl` or `csv` (header from the first row, maps flattened with `names`
+    as `csv_row` does); returns the row count."""
     count = 0
     writer: csv.DictWriter[str] | None = None
     for row in rows:
         if fmt == "jsonl":
             stream.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            flat = csv_row(row)
+            flat = csv_row(row, names)
             if writer is None:
                 writer = csv.DictWriter(stream, fieldnames=list(flat), lineterminator="\n")
                 writer.writeheader()
@@ -51,7 +72,12 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, stream: TextIO) -> int:
     return count
 
 
-def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+def to_csv(rows: Iterable[dict[str, Any]], names: dict[str, list[str]] | None = None) -> str:
     buffer = io.StringIO()
-    write_rows(rows, "csv", buffer)
+    write_rows(rows, "csv", buffer, names)
     return buffer.getvalue()
+
+
+def exchange_columns(labels_summary: dict[str, Any]) -> dict[str, list[str]]:
+    """The CSV columns of `to_exchange_by`: every exchange of the label set, in order."""
+    return {"to_exchange_by": sorted(labels_summary.get("exchanges", {}))}

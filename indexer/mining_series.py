@@ -163,6 +163,7 @@ class DayFigures:
     bits: int | None  # of the last block at or before the day's end (None before block 1)
     pool: Totals | None  # the asked pool's, when one was asked for
     height: int = 0  # of the last block at or before the day's end
+    partial: bool = False  # the tip's day, still open
 
 
 def network_days(reader: IndexReader, pool_id: int | None = None, since_day: int | None = None,
@@ -184,7 +185,8 @@ def network_days(reader: IndexReader, pool_id: int | None = None, since_day: int
             height = last_height[day]
             bits = reader.block(height).bits
         yield DayFigures(day, network.get(day, Totals()), bits,
-                         pool.get(day, Totals()) if pool_id is not None else None, height)
+                         pool.get(day, Totals()) if pool_id is not None else None, height,
+                         day == days[-1][0])
 
 
 def bucket_start(day: int, bucket: str) -> int:
@@ -227,9 +229,10 @@ def grouped(entries: Iterator[DayFigures], bucket: str) -> Iterator[tuple[int, l
 
 def network_rows(reader: IndexReader, bucket: str = "day", since_day: int | None = None,
                  until_day: int | None = None) -> Iterator[dict[str, Any]]:
-    """SPEC 5's network series: date, blocks, subsidy, fees (sats), difficulty of the last
+    """SPEC 5's network series: day, blocks, subsidy, fees (sats), difficulty of the last
     block, hashrate (H/s: the bucket's work over its full length in seconds), supply (sats
-    issued by the schedule to the last block, SPEC 5.2)."""
+    issued by the schedule to the last block, SPEC 5.2), partial (the bucket holds the tip's
+    day, still open: its flows and hash rate are so far)."""
     for start, entries in grouped(network_days(reader, None, since_day, until_day), bucket):
         total = sum((e.network for e in entries), Totals())
         bits = entries[-1].bits
@@ -237,7 +240,8 @@ def network_rows(reader: IndexReader, bucket: str = "day", since_day: int | None
                "fees": total.fees,
                "difficulty": difficulty(bits, reader.network) if bits is not None else None,
                "hashrate": hashrate(total.work, bucket_days(start, bucket) * SECONDS_PER_DAY),
-               "supply": reader.network.supply(entries[-1].height)}
+               "supply": reader.network.supply(entries[-1].height),
+               "partial": entries[-1].partial}
 
 
 def pool_rows(reader: IndexReader, pool_id: int, bucket: str = "day",
@@ -257,7 +261,8 @@ def pool_rows(reader: IndexReader, pool_id: int, bucket: str = "day",
         row = {"day": day_text(start), "blocks": pool.blocks,
                "share": pool.blocks / network.blocks if network.blocks else None,
                "hashrate": hashrate(pool.work, bucket_days(start, bucket) * SECONDS_PER_DAY),
-               "subsidy": pool.subsidy, "fees": pool.fees, "empty_blocks": pool.empty_blocks}
+               "subsidy": pool.subsidy, "fees": pool.fees, "empty_blocks": pool.empty_blocks,
+               "partial": entries[-1].partial}
         if average_days:
             recent = (recent + [pool.work])[-average_days:]
             row[f"hashrate_{average_days}d"] = hashrate(sum(recent),

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from indexer.errors import ConfigError
+from indexer.export import flat_maps
 
 BATCH_ROWS = 50_000
 # Columns whose values may all be null in a batch get their type from here, not from the data.
 _FLOAT_FIELDS = {"share", "hashrate", "hashrate_7d", "difficulty", "previous_difficulty",
                  "change", "net_position_change_30d_usd", "outflow_multiple",
                  "outflow_revenue_ratio"}
-_TEXT_FIELDS = {"tag_pool", "to_exchange_by"}
+_TEXT_FIELDS = {"tag_pool"}
 
 
 def _pyarrow() -> Any:
@@ -43,9 +44,10 @@ def year_of(row: dict[str, Any]) -> int:
     return dt.datetime.fromtimestamp(int(row["time"]), dt.UTC).year
 
 
-def _flat(row: dict[str, Any]) -> dict[str, Any]:
+def _flat(row: dict[str, Any], names: dict[str, list[str]] | None) -> dict[str, Any]:
+    """Maps as columns, as the CSV has them (`flat_maps`); lists as compact JSON text."""
     return {k: json.dumps(v, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-            if isinstance(v, dict | list) else v for k, v in row.items()}
+            if isinstance(v, list) else v for k, v in flat_maps(row, names).items()}
 
 
 def _schema(pa: Any, row: dict[str, Any]) -> Any:
@@ -67,14 +69,16 @@ def _schema(pa: Any, row: dict[str, Any]) -> Any:
     return pa.schema(fields)
 
 
-def write_parquet(rows: Iterable[dict[str, Any]], out: Path) -> int:
-    """Write the rows under `out` (a new or empty directory); returns the row count."""
+def write_parquet(rows: Iterable[dict[str, Any]], out: Path,
+                  names: dict[str, list[str]] | None = None) -> int:
+    """Write the rows under `out` (a new or empty directory), maps as columns as the CSV has
+    them (`names`: see `indexer.export.flat_maps`); returns the row count."""
     pa = _pyarrow()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"{out}: the parquet output must be a new or empty directory")
     count = 0
     schema = None
-    for year, year_rows in groupby((_flat(r) for r in rows), key=year_of):
+    for year, year_rows in groupby((_flat(r, names) for r in rows), key=year_of):
         folder = out / f"year={year}"
         if folder.exists():
             raise ConfigError(f"{out}: rows of {year} came again after another year's")

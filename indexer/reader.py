@@ -270,7 +270,8 @@ class IndexReader:
 
     def daily_series(self, entity_id: int, level: int, since_day: int | None = None,
                      until_day: int | None = None) -> Iterator[dict[str, Any]]:
-        """One row per UTC day from the day of block 1 to the day of the tip, gaps included."""
+        """One row per UTC day from the day of block 1 to the day of the tip, gaps included;
+        the tip's day, still open, is `partial`."""
         found = self.series_days(since_day, until_day)
         if found is None:
             return
@@ -283,6 +284,7 @@ class IndexReader:
         balance, rows = self.stored_rows(entity_id, level, start, stop)
         pending = next(rows, None)
         last_height = max((last for day, _first, last in days if day < first_day), default=0)
+        tip_day = days[-1][0]  # the day still open: its row is partial
         for day in range(first_day, last_day + 1):
             totals: dict[str, Any] = dict.fromkeys(FLOW_FIELDS, 0)
             by: dict[str, int] = {}
@@ -299,7 +301,8 @@ class IndexReader:
                 pending = next(rows, None)
             yield {"day": day_text(day), "balance": balance, **totals,
                    "to_exchange_by": dict(sorted(by.items())),
-                   "balance_share_of_supply": balance / self.network.supply(last_height)}
+                   "balance_share_of_supply": balance / self.network.supply(last_height),
+                   "partial": day == tip_day}
 
 
 def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:

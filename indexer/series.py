@@ -124,6 +124,7 @@ def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict
             continue
         current["balance"] = row["balance"]
         current["balance_share_of_supply"] = row["balance_share_of_supply"]
+        current["partial"] = row["partial"]
         for f in ("mined", "inflow", "outflow", "fees", "to_exchange"):
             current[f] += row[f]
         if "balance_usd" in row:  # USD flows need every day's price; the balance its last

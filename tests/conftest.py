@@ -46,9 +46,10 @@ def schedule_supply(height: int, interval: int = 150) -> int:
 
 def with_supply_share(rows: list[dict[str, Any]],
                       blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Daily miner rows of `expected.json` (SPEC 5) with SPEC 5.2's `balance_share_of_supply`:
-    the balance over the schedule's supply at the day's last block (carried over days without
-    blocks), from the blocks' heights and UTC days."""
+    """Daily miner rows of `expected.json` (SPEC 5) as they are served: with SPEC 5.2's
+    `balance_share_of_supply`, the balance over the schedule's supply at the day's last block
+    (carried over days without blocks), and `partial` on the tip's day, still open; from the
+    blocks' heights and UTC days."""
     last: dict[str, int] = {}
     for block in blocks:
         day = dt.datetime.fromtimestamp(block["time"], dt.UTC).date().isoformat()
@@ -57,7 +58,8 @@ def with_supply_share(rows: list[dict[str, Any]],
     out = []
     for row in rows:
         carried = last.get(row["day"], carried)
-        out.append({**row, "balance_share_of_supply": row["balance"] / schedule_supply(carried)})
+        out.append({**row, "balance_share_of_supply": row["balance"] / schedule_supply(carried),
+                    "partial": row["day"] == max(last)})
     return out
 
 

@@ -32,6 +32,8 @@ from api.schemas import (
     Window,
 )
 from api.shapes import FieldName, Point, Shape, Unit, tv_answer
+from indexer.export import exchange_columns
+from indexer.labels.indexed import stored_summary
 from indexer.mining_series import window_totals
 from indexer.prices import has_prices
 from indexer.reader import exchange_flows
@@ -68,7 +70,8 @@ def miner_series(
     if shape == "tv":
         return tv_answer(page, field, unit, next_cursor)
     if format == "csv":
-        return csv_page(page, next_cursor, stale_header(reader))
+        return csv_page(page, next_cursor, stale_header(reader),
+                        exchange_columns(stored_summary(reader.store)))
     rows_as_given: Any = page  # validated into MinerRow, unset fields left out of the answer
     return SeriesPage(data=rows_as_given, count=len(page), tip_height=reader.tip_height,
                       entity=entity,

@@ -129,8 +129,17 @@ async function topPools() {
     .slice(0, TOP);
 }
 
+// The window asked for applies to every chart: days from the one it starts on (the tip's
+// chain time minus its length); `all` is the whole chain.
+function windowSince() {
+  const seconds = WINDOW_SECONDS[body.window || "1w"];
+  if (!seconds || !body.tipTime) return {};
+  return {since: new Date((Number(body.tipTime) - seconds) * 1000).toISOString().slice(0, 10)};
+}
+
 async function minerSeries(entity, extra = {}) {
-  return allRows("/v1/miners/series", {entity, level, interval: "day", ...extra});
+  return allRows("/v1/miners/series", {entity, level, interval: "day", ...windowSince(),
+                                       ...extra});
 }
 
 async function drawBalance(el) {
@@ -156,15 +165,19 @@ const usd = body.unit === "usd";
 const UNIT = usd ? "USD" : "BTC";
 const minus = (a, b) => a === null || b === null ? null : a - b;
 
+// Flows and hash rates of the tip's day (week, month) are so far, not a drop: their charts
+// leave that partial period out. Balances are exact at the tip and keep it.
+const complete = rows => rows.filter(r => !r.partial);
+
 async function drawExchangeByPool(el) {
   const value = usd ? (r => r.to_exchange_usd) : (r => toBtc(r.to_exchange));
   const pools = await topPools();
-  const all = await minerSeries("all");
+  const all = complete(await minerSeries("all"));
   const x = all.map(r => daySeconds(r.day));
   const named = {};
   const rest = all.map(value);
   for (const p of pools) {
-    const rows = await minerSeries(p.entity);
+    const rows = complete(await minerSeries(p.entity));
     named[p.name] = rows.map(value);
     rows.forEach((r, i) => { rest[i] = minus(rest[i], value(r)); });
   }
@@ -183,7 +196,7 @@ function exchangeValue(r, name) {
 }
 
 async function drawExchangeByExchange(el) {
-  const all = await minerSeries("all");
+  const all = complete(await minerSeries("all"));
   const totals = new Map();
   for (const r of all) {
     for (const [name, v] of Object.entries(r.to_exchange_by)) {
@@ -224,15 +237,12 @@ async function drawPoolHashrate(el) {
   const window_ = body.window || "1w";
   const pools = (await fetchJson(`/v1/pools?window=${encodeURIComponent(window_)}`)).data
     .slice(0, TOP - 1);
-  const seconds = WINDOW_SECONDS[window_];
-  const params = {};
-  if (seconds && body.tipTime) {
-    params.since = new Date((Number(body.tipTime) - seconds) * 1000).toISOString().slice(0, 10);
-  }
+  const params = windowSince();
   const named = {};
   let x = [];
   for (const p of pools) {
-    const rows = await allRows(`/v1/pools/${encodeURIComponent(p.slug)}/hashrate`, params);
+    const rows = complete(await allRows(`/v1/pools/${encodeURIComponent(p.slug)}/hashrate`,
+                                        params));
     x = rows.map(r => daySeconds(r.day));
     named[p.name] = rows.map(r => r.hashrate_7d);
   }
@@ -240,7 +250,8 @@ async function drawPoolHashrate(el) {
 }
 
 async function drawNetwork(el) {
-  const rows = await allRows("/v1/network/series", {interval: "day"});
+  const rows = complete(await allRows("/v1/network/series", {interval: "day",
+                                                             ...windowSince()}));
   plot(el, rows.map(r => daySeconds(r.day)),
        {"hash rate": rows.map(r => r.hashrate), "difficulty": rows.map(r => r.difficulty)},
        {format: siRate, right: {names: ["difficulty"], format: v => v === null ? "–" :
@@ -248,10 +259,29 @@ async function drawNetwork(el) {
 }
 
 async function drawPool(el) {
-  const rows = await allRows(`/v1/pools/${encodeURIComponent(body.pool)}/hashrate`, {});
+  const rows = complete(await allRows(`/v1/pools/${encodeURIComponent(body.pool)}/hashrate`,
+                                      {}));
   plot(el, rows.map(r => daySeconds(r.day)),
        {"daily": rows.map(r => r.hashrate), "7-day mean": rows.map(r => r.hashrate_7d)},
        {format: siRate});
+}
+
+async function drawPoolBalance(el) {
+  const series = extra => allRows("/v1/miners/series",
+                                  {entity: body.pool, interval: "day", ...extra});
+  const [zero, one] = [await series({level: "0"}), await series({level: "1"})];
+  plot(el, one.map(r => daySeconds(r.day)),
+       {"level 0": zero.map(r => toBtc(r.balance)), "level 1": one.map(r => toBtc(r.balance))},
+       {unit: "BTC", note: "This pool's coinbases have paid no script yet."});
+}
+
+async function drawPoolFlows(el) {
+  const rows = complete(await allRows("/v1/miners/series",
+                                      {entity: body.pool, level: "1", interval: "day"}));
+  plot(el, rows.map(r => daySeconds(r.day)),
+       {"outflow": rows.map(r => toBtc(r.outflow)),
+        "to exchanges": rows.map(r => toBtc(r.to_exchange))},
+       {unit: "BTC", bars: true, note: "No complete day yet."});
 }
 
 const CHARTS = {
@@ -259,6 +289,7 @@ const CHARTS = {
   "exchange-by": drawExchangeByExchange, "netpos": drawNetPosition,
   "supply-share": drawSupplyShare,
   "pool-hashrate": drawPoolHashrate, "network": drawNetwork, "pool": drawPool,
+  "pool-balance": drawPoolBalance, "pool-flows": drawPoolFlows,
 };
 
 function autoSubmit() {

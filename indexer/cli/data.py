@@ -22,15 +22,17 @@ from indexer.cli.common import (
 )
 from indexer.config import blocks_dir, default_pools_path
 from indexer.errors import ConfigError
+from indexer.export import exchange_columns
 from indexer.export import write_rows as export_rows
 from indexer.export_rows import ExportQuery, rows_of
 from indexer.flow_export import replay_flows
+from indexer.labels.indexed import stored_summary
 from indexer.parquet import write_parquet
 from indexer.prices import import_prices, load_prices, price_summary
 from indexer.reader import IndexReader
 from indexer.repool import UpdatePlan, plan_update, update_pools
 from indexer.series import INTERVALS
-from indexer.store import writer
+from indexer.store import generations, writer
 from indexer.store.db import Store
 
 
@@ -48,25 +50,26 @@ output_option = click.option("--output", "-o", type=click.Path(path_type=Path),
                              "standard output.")
 
 
-def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) -> int:
+def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None,
+               names: dict[str, list[str]] | None = None) -> int:
     if fmt == "parquet":
         if output is None:
             raise ConfigError("--format parquet writes a directory: give --output DIR")
         try:
-            count = write_parquet(rows, output)
+            count = write_parquet(rows, output, names)
         except OSError as exc:
             raise unwritable_output(output, exc) from None
         click.echo(f"{count} rows written under {output}", err=True)
         return count
     if output is None:
-        return export_rows(rows, fmt, sys.stdout)
+        return export_rows(rows, fmt, sys.stdout, names)
     try:
         stream = output.open("w", newline="", encoding="utf-8")
     except OSError as exc:
         raise unwritable_output(output, exc) from None
     with stream:
         try:
-            return export_rows(rows, fmt, stream)
+            return export_rows(rows, fmt, stream, names)
         except OSError as exc:  # a full disk, a file system gone read-only
             raise unwritable_output(output, exc) from None
 
@@ -74,8 +77,13 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, output: Path | None) ->
 def write_export(index: Path, query: ExportQuery, fmt: str, output: Path | None) -> None:
     """The export's rows from the index, or from the server that holds it."""
     with remote.reader_or_server(index) as source:
-        rows = remote.rows(source, query) if isinstance(source, str) else rows_of(source, query)
-        write_rows(rows, fmt, output)
+        if isinstance(source, str):  # the server's rows; its label set recorded beside
+            rows = remote.rows(source, query)
+            lists = generations.read_lists(index)
+            summary = lists["labels"] if lists is not None else {}
+        else:
+            rows, summary = rows_of(source, query), stored_summary(source.store)
+        write_rows(rows, fmt, output, exchange_columns(summary))
 
 
 def unwritable_output(output: Path, exc: OSError) -> ConfigError:
@@ -164,7 +172,8 @@ def export_flows(index: Path, datadir: Path | None, blocksdir: Path | None, trus
     with Store(index) as store:
         reader = IndexReader(store)
         where = blocks_dir(datadir, reader.network, blocksdir)
-        write_rows(replay_flows(reader, where, trust_files), fmt, output)
+        write_rows(replay_flows(reader, where, trust_files), fmt, output,
+                   exchange_columns(stored_summary(store)))
 
 
 @main.group()

@@ -235,3 +235,25 @@ def test_dashboard_is_served_at_the_root_with_its_charting_library(client: TestC
     assert "MIT License" in license_text and "Leon Sorokin" in license_text
     assert client.get("/pools/no-such-pool").status_code == 404
     assert client.get("/blocks/99999999999").status_code == 404
+
+
+def test_csv_cells_are_flat_maps_become_columns(client: TestClient, story_index: Path) -> None:
+    """Every exchange of the label set is a column of the miner series' CSV (0 where nothing
+    went to it), the same in every row and page, and they add up to to_exchange; other maps
+    (a pool's balances) become their keys' columns; no cell holds JSON."""
+    exchanges = ["Exchange One", "Exchange Two"]  # the sample's labels
+    for query in ("entity=all&level=1", "entity=foundryusa&level=0&interval=block&limit=50"):
+        text = client.get(f"/v1/miners/series?{query}&format=csv").text
+        rows = list(csv.DictReader(io.StringIO(text)))
+        header = text.splitlines()[0].split(",")
+        assert [h for h in header if h.startswith("to_exchange_by")] == [
+            *(f"to_exchange_by.{name}" for name in exchanges), "to_exchange_by.other"]
+        assert all(not cell.startswith(("{", "[")) for r in rows for cell in r.values())
+        assert all(sum(int(r[f"to_exchange_by.{n}"]) for n in exchanges) == int(r["to_exchange"])
+                   for r in rows)
+    assert any(int(r["to_exchange_by.Exchange Two"]) for r in csv.DictReader(io.StringIO(
+        client.get("/v1/miners/series?entity=all&format=csv").text)))
+    exported = export_csv(story_index, "all", 1, "day")
+    assert exported == client.get("/v1/miners/series?entity=all&level=1&format=csv").text
+    pools = client.get("/v1/pools?window=all&format=csv").text.splitlines()[0].split(",")
+    assert {"balance.level0", "balance.level1"} <= set(pools)

@@ -10,6 +10,8 @@ written by a stranger is shown as text, never run as markup.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
 import os
 import shutil
@@ -128,6 +130,9 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
         status = api(served, "/v1/status")
         assert page.text_content("#tip-height") == str(status["tip_height"])
+        # the window (1w by default) applies to every chart: days from the tip's time - 7 d
+        tip_time = api(served, f"/v1/blocks/{status['tip_height']}")["time"]
+        since = dt.datetime.fromtimestamp(tip_time - 7 * 86400, dt.UTC).date().isoformat()
         page.screenshot(path=str(shots / "dashboard.png"))  # the README's: the first screen
 
         # the pools table is the window's blocks per pool
@@ -151,7 +156,14 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
                     assert value == balances[names[name]][f"level{level}"] / 1e8
 
         check_balance(1)
-        daily = api(served, "/v1/miners/series?entity=all&level=1&limit=10000")["data"]
+        served_days = api(served, "/v1/miners/series?entity=all&level=1&limit=10000"
+                              f"&since={since}")["data"]
+        assert served_days[0]["day"] == since and len(served_days) == 8
+        # the tip's day is partial: flow and hash rate charts leave it out, not draw a drop
+        assert served_days[-1]["partial"] and not any(r["partial"] for r in served_days[:-1])
+        daily = served_days[:-1]
+        assert watched.chart("chart-exchange-by")["x"] == [
+            calendar.timegm(dt.date.fromisoformat(r["day"]).timetuple()) for r in daily]
         by_exchange = watched.chart("chart-exchange-by")["series"]
         assert len(by_exchange) >= 2
         for exchange, values in by_exchange.items():
@@ -160,14 +172,17 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         by_pool = watched.chart("chart-exchange-pool")["series"]
         assert sum(sum(v) for v in by_pool.values()) == pytest.approx(
             sum(r["to_exchange"] for r in daily) / 1e8)
-        network = api(served, "/v1/network/series?limit=10000")["data"]
+        network = api(served, f"/v1/network/series?limit=10000&since={since}")["data"]
+        assert network[-1]["partial"] and not any(r["partial"] for r in network[:-1])
+        network = network[:-1]
         shown = watched.chart("chart-network")
         assert shown["series"]["hash rate"] == [r["hashrate"] for r in network]
         assert shown["series"]["difficulty"] == [r["difficulty"] for r in network]
-        all_rows = api(served, "/v1/miners/series?entity=all&level=1")["data"]
+        all_rows = api(served, f"/v1/miners/series?entity=all&level=1&since={since}")["data"]
         assert watched.chart("chart-supply-share")["series"]["all miners"] == [
             100 * r["balance_share_of_supply"] for r in all_rows]
-        derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true")["data"]
+        derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true"
+                      f"&since={since}")["data"]
         assert watched.chart("chart-netpos")["series"]["net position change, 30 d"] == [
             r["net_position_change_30d"] for r in derived]
         assert page.text_content("#chart-netpos p.empty") == (
@@ -185,7 +200,7 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         top = pools[0]
         hashrate = api(served, f"/v1/pools/{top['slug']}/hashrate")["data"]
         shown_rates = watched.chart("chart-pool-hashrate")["series"][top["name"]]
-        assert shown_rates[-1] == hashrate[-1]["hashrate_7d"]
+        assert hashrate[-1]["partial"] and shown_rates[-1] == hashrate[-2]["hashrate_7d"]
 
         # switch the level: the balance layers are level 0's
         page.select_option("#level", "0")
@@ -200,6 +215,13 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         assert page.locator("#pools tbody tr").count() == len(everything)
         assert page.locator("#pools td.blocks").all_text_contents() == [
             str(p["blocks"]) for p in everything]
+        # and every chart the whole chain's: from the day of block 1
+        whole = api(served, "/v1/network/series?limit=10000")["data"]
+        assert len(whole) > 8 and watched.chart("chart-network")["series"]["hash rate"] == [
+            r["hashrate"] for r in whole if not r["partial"]]
+        level0 = api(served, "/v1/miners/series?entity=all&level=0&limit=10000")["data"]
+        assert watched.chart("chart-supply-share")["series"]["all miners"] == [
+            100 * r["balance_share_of_supply"] for r in level0]
         page.screenshot(path=str(shots / "dashboard-all-level0.png"), full_page=True)
 
         # click through: the newest block, then its pool
@@ -222,7 +244,19 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         watched.charts_ready(("chart-pool",))
         daily_rate = watched.chart("chart-pool")["series"]["daily"]
         assert daily_rate == [r["hashrate"] for r in api(
-            served, f"/v1/pools/{tip['pool']}/hashrate")["data"]]
+            served, f"/v1/pools/{tip['pool']}/hashrate")["data"] if not r["partial"]]
+        # the pool's own balance at both levels, its outflow and what went to exchanges
+        watched.charts_ready(("chart-pool-balance", "chart-pool-flows"))
+        own = {level: api(served, f"/v1/miners/series?entity={tip['pool']}&level={level}"
+                          "&limit=10000")["data"] for level in (0, 1)}
+        balance_chart = watched.chart("chart-pool-balance")["series"]
+        for level in (0, 1):
+            assert balance_chart[f"level {level}"] == [r["balance"] / 1e8 for r in own[level]]
+        flows_chart = watched.chart("chart-pool-flows")["series"]
+        complete_days = [r for r in own[1] if not r["partial"]]
+        assert flows_chart["outflow"] == [r["outflow"] / 1e8 for r in complete_days]
+        assert flows_chart["to exchanges"] == [r["to_exchange"] / 1e8 for r in complete_days]
+        assert any(flows_chart["outflow"]) and own[1][-1]["balance"] > 0
         page.screenshot(path=str(shots / "pool.png"), full_page=True)
     finally:
         watched.close()
@@ -300,7 +334,7 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
         watched = Watched(browser)
         page = watched.page
         try:
-            page.goto(base + "/")
+            page.goto(base + "/?window=all")  # the whole chain: the day without a close too
             watched.charts_ready(OVERVIEW_CHARTS, YOUNG)
             assert "prices: 2026-03-01 to 2026-03-13" in (page.text_content("#prices") or "")
             page.select_option("#unit", "usd")
@@ -331,8 +365,9 @@ def test_with_prices_the_balance_switches_to_usd(story_index: Path, tmp_path: Pa
         for b in balances:
             if b["name"] in by_pool:
                 rows = api(base, f"/v1/miners/series?entity={b['entity']}&level=1")["data"]
-                assert by_pool[b["name"]] == [r["to_exchange_usd"] for r in rows]
-        for day, row in enumerate(every):
+                assert by_pool[b["name"]] == [r["to_exchange_usd"] for r in rows
+                                              if not r["partial"]]
+        for day, row in enumerate(r for r in every if not r["partial"]):
             parts = [values[day] for values in by_exchange.values()]
             if row["to_exchange_usd"] is None:
                 assert parts == [None] * len(parts)

@@ -213,6 +213,7 @@ def test_story_weeks_and_months(story_index: Path, expected: Any) -> None:
             m = months.setdefault(row["day"][:8] + "01", {"to_exchange_by": {}})
             m["balance"] = row["balance"]
             m["balance_share_of_supply"] = row["balance_share_of_supply"]
+            m["partial"] = row["partial"]
             for field in ("mined", "inflow", "outflow", "fees", "to_exchange"):
                 m[field] = m.get(field, 0) + row[field]
             for name, value in row["to_exchange_by"].items():
@@ -352,3 +353,20 @@ def test_an_index_of_the_genesis_block_alone_answers_with_empty_figures(
         assert client.get("/v1/pools/unknown").json()["blocks"]["all"] == 0
         stats = client.get("/v1/mining/reward-stats?blocks=5").json()
         assert (stats["blocks"], stats["from_height"], stats["tip_height"]) == (0, None, 0)
+
+
+@pytest.mark.parametrize("path,interval", [
+    (path, interval) for path in ("/v1/miners/series?entity=all",
+                                  "/v1/miners/series?entity=foundryusa&level=0",
+                                  "/v1/network/series?", "/v1/network/series?pool=antpool")
+    for interval in ("day", "week", "month")] + [("/v1/pools/f2pool/hashrate?", "day")])
+def test_only_the_period_holding_the_tips_day_is_partial(client: TestClient, path: str,
+                                                         interval: str) -> None:
+    sep = "" if path.endswith("?") else "&"
+    rows = client.get(f"{path}{sep}interval={interval}&limit=10000").json()["data"]
+    assert [r["partial"] for r in rows] == [False] * (len(rows) - 1) + [True]
+    tip_day = client.get("/v1/miners/series?entity=all").json()["data"][-1]["day"]
+    earlier = client.get(f"{path}{sep}interval=day&until=2026-03-12&limit=10000").json()["data"]
+    assert tip_day == "2026-03-13" and earlier and not any(r["partial"] for r in earlier)
+    blocks = client.get(f"{path}{sep}interval=block&limit=3").json()["data"]
+    assert "hashrate" in path or all("partial" not in r or r["partial"] is None for r in blocks)
