@@ -12,15 +12,16 @@ Interval = Literal["day", "week", "month", "block"]  # indexer.series.INTERVALS
 
 class FieldError(BaseModel):
     loc: list[str | int] = Field(description="Where: e.g. [\"query\", \"since\"].")
-    msg: str
-    type: str
+    msg: str = Field(description="What is wrong with it.")
+    type: str = Field(description="Pydantic's error type, e.g. int_parsing.")
 
 
 class ErrorBody(BaseModel):
     """Every 4xx and 5xx answer: one line for people, the fields at fault for programs."""
 
     detail: str = Field(description="What is wrong, in one line.")
-    errors: list[FieldError] = Field(default_factory=list)
+    errors: list[FieldError] = Field(default_factory=list, description="The fields at fault "
+                                     "(empty when the fault is not one field's).")
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -37,25 +38,25 @@ class NodeStatus(BaseModel):
                        "last_error), switching (a rebuild made a new generation active; "
                        "following moves to it), stopped, or dead (the follower ended; see "
                        "last_error).")
-    node_tip: int | None
+    node_tip: int | None = Field(description="The node's tip height; null while it is not known.")
     lag: int | None = Field(description="Node tip minus index tip; negative while the node is "
                             "behind the index.")
-    syncing: bool
+    syncing: bool = Field(description="A catch-up runs now.")
     last_sync: float | None = Field(description="Unix time of the last successful sync.")
-    last_error: str | None
-    last_error_time: float | None
+    last_error: str | None = Field(description="The last error following met, in one line.")
+    last_error_time: float | None = Field(description="Unix time of that error.")
     note: str | None = Field(description="Why the follower waits, when it does.")
 
 
 class PriceRange(BaseModel):
-    first: str
-    last: str
-    days: int
+    first: str = Field(description="First day with a close (YYYY-MM-DD).")
+    last: str = Field(description="Last day with a close.")
+    days: int = Field(description="Days with a close.")
 
 
 class PoolsVersion(BaseModel):
-    sha256: str
-    blocks: int
+    sha256: str = Field(description="The pools list's sha256.")
+    blocks: int = Field(description="Blocks of the active chain it attributed.")
 
 
 class LabelsMap(BaseModel):
@@ -69,35 +70,40 @@ class LabelsMap(BaseModel):
     conflicts: int = Field(description="Scripts a derive found conflicted (counted for no one).")
     derived_height: int | None = Field(description="For a map from `labels derive`: the height "
                                        "it was derived to; null for seeds alone.")
-    derived_hash: str | None
-    rule_version: str | None
+    derived_hash: str | None = Field(description="For a derived map: the block it was derived to.")
+    rule_version: str | None = Field(description="For a derived map: the version of the rules "
+                                                 "that made it.")
 
 
 class Status(BaseModel):
-    version: str
-    network: str
-    index_format: int
-    genesis: str
-    tip_height: int
-    tip_hash: str | None
-    tip_time: int | None
-    pools_sha256: str
-    labels_sha256: str
-    labels: LabelsMap
-    pools: int
+    version: str = Field(description="minerflow's version.")
+    network: str = Field(description="main, test, testnet4, signet or regtest.")
+    index_format: int = Field(description="The index's format version (a new one needs a "
+                                          "re-index).")
+    genesis: str = Field(description="The network's genesis block hash.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    tip_hash: str | None = Field(description="The tip's hash; null for an empty index.")
+    tip_time: int | None = Field(description="The tip's chain time (unix seconds).")
+    pools_sha256: str = Field(description="sha256 of the pools list the index attributes with.")
+    labels_sha256: str = Field(description="sha256 of the exchange label set (its canonical rows).")
+    labels: LabelsMap = Field(description="The exchange label set.")
+    pools: int = Field(description="Pools in the list.")
     pools_versions: list[PoolsVersion] = Field(description="The pools lists that attributed "
                                                "the index's blocks, oldest first.")
     stale: bool = Field(description="The miner series were built with another pools list "
                         "than the blocks' attribution (after `pools update`).")
-    stale_reason: str | None
+    stale_reason: str | None = Field(description="Why the series are stale, and what brings them "
+                                                 "up to date.")
     prices: PriceRange | Literal["none"] = Field(description="The imported daily USD closes, "
                                                   "or none: USD fields are then left out.")
-    node: NodeStatus
+    node: NodeStatus = Field(description="Following the node.")
 
 
 class Balances(BaseModel):
-    level0: int
-    level1: int
+    level0: int = Field(description="Sats: unspent miner coins at level 0 (the scripts the "
+                                    "coinbases paid).")
+    level1: int = Field(description="Sats: unspent miner coins at levels 0 and 1 (and the "
+                                    "scripts their spending paid).")
 
 
 SATS = "Sats."
@@ -112,26 +118,28 @@ REVENUE = "Sats: subsidy plus claimed fees of the blocks."
 
 
 class PoolShare(BaseModel):
-    id: int
-    slug: str
-    name: str
-    blocks: int
+    id: int = Field(description="The pool's id in the pools list (0: unknown).")
+    slug: str = Field(description="The pool's slug: its name, lower case, letters and digits only.")
+    name: str = Field(description="The pool's name, as the pools list gives it.")
+    blocks: int = Field(description="Blocks the pool found in the window.")
     share: float = Field(description="Of the window's blocks.")
     hashrate: float | None = Field(description=HASHRATE)
     empty_blocks: int = Field(description="Blocks holding the coinbase only.")
     revenue: int = Field(description=REVENUE)
-    balance: Balances
+    balance: Balances = Field(description="The pool's miner balance at the tip (sats).")
 
 
 class PoolList(BaseModel):
-    data: list[PoolShare]
-    count: int
-    tip_height: int
-    window: str
-    from_height: int
-    total_blocks: int
+    data: list[PoolShare] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    window: str = Field(description="The window: ending at the tip's chain time (24h ... 1y), or "
+                                    "all.")
+    from_height: int = Field(description="First height of the window.")
+    total_blocks: int = Field(description="Blocks in the window.")
     hashrate: float | None = Field(description="The network's, " + HASHRATE)
-    next_cursor: int | None
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
+                                                "last.")
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
     stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
@@ -139,19 +147,19 @@ class PoolList(BaseModel):
 
 
 class PoolDetail(BaseModel):
-    id: int
-    slug: str
-    name: str
-    link: str
-    tags: list[str]
-    addresses: list[str]
+    id: int = Field(description="The pool's id in the pools list (0: unknown).")
+    slug: str = Field(description="The pool's slug: its name, lower case, letters and digits only.")
+    name: str = Field(description="The pool's name, as the pools list gives it.")
+    link: str = Field(description="The pool's web site, as the list gives it.")
+    tags: list[str] = Field(description="Coinbase tags that identify the pool.")
+    addresses: list[str] = Field(description="Payout addresses that identify the pool.")
     blocks: dict[str, int] = Field(description="Per window.")
     share: dict[str, float] = Field(description="Per window.")
     hashrate: dict[str, float | None] = Field(description="Per window; " + HASHRATE)
     empty_blocks: dict[str, int] = Field(description="Per window.")
     revenue: dict[str, int] = Field(description="Per window; " + REVENUE)
-    balance: Balances
-    tip_height: int
+    balance: Balances = Field(description="The pool's miner balance at the tip (sats).")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
     stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
@@ -166,7 +174,7 @@ ROW_HASHRATE = "H/s: the work of the row's blocks over the row's full length in 
 
 class NetworkRow(BaseModel):
     day: str = Field(description=DATE)
-    blocks: int
+    blocks: int = Field(description="Blocks in the period.")
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
     difficulty: float | None = Field(description="Of the last block up to the row's end: the "
@@ -178,130 +186,142 @@ class NetworkRow(BaseModel):
 
 class PoolRow(BaseModel):
     day: str = Field(description=DATE)
-    blocks: int
+    blocks: int = Field(description="The pool's blocks in the period.")
     share: float | None = Field(description="Of the row's blocks; null when there were none.")
     hashrate: float = Field(description=ROW_HASHRATE)
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
-    empty_blocks: int
+    empty_blocks: int = Field(description="Its blocks holding the coinbase only.")
     partial: bool = Field(description=PARTIAL)
     hashrate_7d: float | None = Field(default=None, description="H/s: mean over the 7 days "
                                       "ending at the row (daily hash rate endpoint only).")
 
 
 class NetworkBlockRow(BaseModel):
-    height: int
-    hash: str
+    height: int = Field(description="Block height.")
+    hash: str = Field(description="Block hash, as shown to people (big-endian hex).")
     time: int = Field(description="Chain time (unix seconds).")
-    pool: str
-    tx_count: int
+    pool: str = Field(description="The slug of the pool that found it.")
+    tx_count: int = Field(description="Transactions, the coinbase included.")
     size: int = Field(description="Bytes.")
     weight: int = Field(description="Weight units (BIP 141).")
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
-    difficulty: float
+    difficulty: float = Field(description="The network's pow-limit target over the block's target.")
     empty: bool = Field(description="The coinbase is the block's only transaction.")
     supply: int = Field(description=SUPPLY)
 
 
 class NetworkSeriesPage(BaseModel):
-    data: list[NetworkRow] | list[PoolRow] | list[NetworkBlockRow]
-    count: int
-    tip_height: int
-    pool: str | None
-    interval: str
+    data: list[NetworkRow] | list[PoolRow] | list[NetworkBlockRow] = Field(description="The rows "
+                                                                                       "of this "
+                                                                                       "page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    pool: str | None = Field(description="The pool asked for, or null for the network.")
+    interval: str = Field(description="day, week, month or block.")
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class PoolHashratePage(BaseModel):
-    data: list[PoolRow]
-    count: int
-    tip_height: int
-    pool: str
+    data: list[PoolRow] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    pool: str = Field(description="The pool's slug.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class DifficultyAdjustment(BaseModel):
-    height: int
-    hash: str
+    height: int = Field(description="The retarget's height (a multiple of 2016).")
+    hash: str = Field(description="Block hash, as shown to people (big-endian hex).")
     time: int = Field(description="Chain time (unix seconds).")
-    difficulty: float
-    previous_difficulty: float
+    difficulty: float = Field(description="Difficulty from this height on.")
+    previous_difficulty: float = Field(description="Difficulty of the previous retarget.")
     change: float | None = Field(description="difficulty / previous_difficulty.")
 
 
 class AdjustmentPage(BaseModel):
-    data: list[DifficultyAdjustment]
-    count: int
-    tip_height: int
+    data: list[DifficultyAdjustment] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class RewardStats(BaseModel):
-    from_height: int | None
-    to_height: int | None
-    blocks: int
+    from_height: int | None = Field(description="First block counted; null when none is.")
+    to_height: int | None = Field(description="Last block counted.")
+    blocks: int = Field(description="Blocks counted.")
     subsidy: int = Field(description=SUBSIDY)
     fees: int = Field(description=FEES)
     revenue: int = Field(description=REVENUE)
     tx_count: int = Field(description="Transactions, coinbases included.")
-    empty_blocks: int
-    tip_height: int
+    empty_blocks: int = Field(description="Blocks holding the coinbase only.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
 
 
 class BlockRow(BaseModel):
-    height: int
-    hash: str
-    time: int
-    pool_id: int
-    pool: str
-    pool_name: str
-    method: str
-    conflict: bool
-    tag_pool: str | None
-    tx_count: int
-    size: int
+    height: int = Field(description="Block height.")
+    hash: str = Field(description="Block hash, as shown to people (big-endian hex).")
+    time: int = Field(description="Chain time (unix seconds): the header time, never below an "
+                                  "earlier block's.")
+    pool_id: int = Field(description="The id of the pool that found it (0: unknown).")
+    pool: str = Field(description="Its slug.")
+    pool_name: str = Field(description="Its name.")
+    method: str = Field(description="How it was attributed: address (a payout address), tag (a "
+                                    "coinbase tag) or none.")
+    conflict: bool = Field(description="The address and the tag named different pools (the "
+                                       "address wins).")
+    tag_pool: str | None = Field(description="The pool the coinbase tag matched (the one "
+                                 "the address beat when conflict); null when none did.")
+    tx_count: int = Field(description="Transactions, the coinbase included.")
+    size: int = Field(description="Bytes.")
 
 
 class BlockPage(BaseModel):
-    data: list[BlockRow]
-    count: int
-    tip_height: int
+    data: list[BlockRow] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class CoinbaseOutput(BaseModel):
-    value: int
-    script: str
-    type: str
-    address: str | None
+    value: int = Field(description="Sats.")
+    script: str = Field(description="The output script, hex.")
+    type: str = Field(description="p2pkh, p2sh, p2wpkh, p2wsh, p2tr, p2pk, op_return, "
+                                  "witness_unknown or nonstandard.")
+    address: str | None = Field(description="Its address on the network; null when it has none.")
 
 
 class BlockDetail(BlockRow):
-    header_time: int
-    bits: str
+    header_time: int = Field(description="The header's own time (unix seconds).")
+    bits: str = Field(description="The compact target (nBits), hex.")
     pools_sha256: str | None = Field(description="The pools list that attributed the block.")
-    coinbase_value: int
-    coinbase_hex: str
-    coinbase_text: str
-    outputs: list[CoinbaseOutput]
+    coinbase_value: int = Field(description="Sats: the coinbase outputs' total.")
+    coinbase_hex: str = Field(description="The coinbase scriptSig, hex.")
+    coinbase_text: str = Field(description="Its printable text (other bytes dropped), as mempool "
+                                           "shows it.")
+    outputs: list[CoinbaseOutput] = Field(description="The coinbase outputs.")
 
 
 class EntityBalance(BaseModel):
-    entity: str
-    name: str
-    level0: int
-    level1: int
+    entity: str = Field(description="Entity slug: a pool, 'unknown' or 'all'.")
+    name: str = Field(description="The entity's name.")
+    level0: int = Field(description="Sats: unspent miner coins at level 0 (the scripts the "
+                                    "coinbases paid).")
+    level1: int = Field(description="Sats: unspent miner coins at levels 0 and 1 (and the "
+                                    "scripts their spending paid).")
     level0_share_of_supply: float = Field(description=SHARE_OF_SUPPLY)
     level1_share_of_supply: float = Field(description=SHARE_OF_SUPPLY)
 
 
 class BalanceList(BaseModel):
-    data: list[EntityBalance]
-    count: int
-    tip_height: int
+    data: list[EntityBalance] = Field(description="Every entity, largest level-1 balance first "
+                                                  "('all' first of all).")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
     supply: int = Field(description="Sats issued by the schedule to the tip (SPEC 5.2).")
-    next_cursor: int | None
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
+                                                "last.")
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
     stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
@@ -345,11 +365,12 @@ class MinerRow(BaseModel):
                                                 "revenue of the entity's blocks that day.")
     balance_usd: float | None = Field(None, description="With prices: balance x the day's "
                                       "close (null without one); likewise the other *_usd.")
-    mined_usd: float | None = None
-    inflow_usd: float | None = None
-    outflow_usd: float | None = None
-    fees_usd: float | None = None
-    to_exchange_usd: float | None = None
+    mined_usd: float | None = Field(None, description="With prices: mined x the day's close.")
+    inflow_usd: float | None = Field(None, description="With prices: inflow x the day's close.")
+    outflow_usd: float | None = Field(None, description="With prices: outflow x the day's close.")
+    fees_usd: float | None = Field(None, description="With prices: fees x the day's close.")
+    to_exchange_usd: float | None = Field(None, description="With prices: to_exchange x the "
+                                                            "day's close.")
     revenue_usd: float | None = Field(None, description="derived, with prices: the day's "
                                       "revenue in USD.")
     puell_multiple: float | None = Field(None, description="derived, with prices: the day's "
@@ -359,12 +380,12 @@ class MinerRow(BaseModel):
 
 
 class SeriesPage(BaseModel):
-    data: list[MinerRow]
-    count: int
-    tip_height: int
-    entity: str
-    level: int
-    interval: str
+    data: list[MinerRow] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    entity: str = Field(description="Entity slug: a pool, 'unknown' or 'all'.")
+    level: int = Field(description="0 or 1 (level 1 holds level 0).")
+    interval: str = Field(description="day, week, month or block.")
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
@@ -376,19 +397,21 @@ class SeriesPage(BaseModel):
 
 
 class ExchangeFlow(BaseModel):
-    entity: str
-    exchange: str
-    value: int
+    entity: str = Field(description="Entity slug: a pool, 'unknown' or 'all'.")
+    exchange: str = Field(description="The exchange: the label's entity text.")
+    value: int = Field(description="Sats: pro-rata shares of outputs paying it (direct transfers).")
 
 
 class ExchangeFlows(BaseModel):
-    data: list[ExchangeFlow]
-    count: int
-    tip_height: int
-    window: str
-    level: int
-    from_height: int
-    next_cursor: int | None
+    data: list[ExchangeFlow] = Field(description="The rows of this page.")
+    count: int = Field(description="How many rows this page holds.")
+    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    window: str = Field(description="The window: ending at the tip's chain time (24h ... 1y), or "
+                                    "all.")
+    level: int = Field(description="0 or 1 (level 1 holds level 0).")
+    from_height: int = Field(description="First height of the window.")
+    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
+                                                "last.")
     stale: bool = Field(default=False, description="The miner series (and balances) were "
                         "built with other lists than the index's now; see stale_reason.")
     stale_reason: str | None = Field(default=None, description="Why, and what brings them up "

@@ -197,6 +197,32 @@ def test_openapi_lists_the_endpoints(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_every_answer_is_typed_and_every_field_described(client: TestClient) -> None:
+    """The OpenAPI types every row (no free-form object) and says what each field holds."""
+    spec = get(client, "/openapi.json")
+    loose: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is True or (
+                    node.get("type") == "object" and "properties" not in node
+                    and "additionalProperties" not in node):
+                loose.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                walk(value, f"{where}[{k}]")
+
+    walk(spec, "")
+    assert loose == []
+    undescribed = [f"{name}.{field}" for name, schema in spec["components"]["schemas"].items()
+                   for field, prop in schema.get("properties", {}).items()
+                   if "description" not in prop and not name.startswith(("HTTPValidation",
+                                                                         "ValidationError"))]
+    assert undescribed == []
+
+
 def test_no_500_on_odd_input(client: TestClient) -> None:
     for url in ("/v1/blocks/%00", "/v1/blocks/-1", "/v1/pools/%F0%9F%90%9F",
                 "/v1/miners/series?since=99999999", "/v1/miners/series?until=0",
