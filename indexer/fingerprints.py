@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,34 +61,41 @@ class Fingerprints:
         """Write the filters for the index's current tip (replacing an older file atomically);
         nothing when the compiled core is not in use or the machine is big-endian."""
         state = store.require_state()
-        if fastpath.IMPLEMENTATION != "compiled" or sys.byteorder != "little":
-            return
-        path = store.db_path / FILE
-        header: dict[str, Any] = {"format": FORMAT, "tip_height": state.tip_height,
-                                  "tip_hash": state.tip_hash}
-        filters = (("members", self.members), ("coins", self.coins))
-        for name, table in filters:
-            header[name] = {"count": len(table), "zero": 0 in table,
-                            "bytes": table.capacity * 8}
-        partial = path.with_suffix(".partial")
-        try:
-            with partial.open("wb") as out:
-                out.write(bytes(HEADER_MAX))  # room for the header, written last
-                digest = hashlib.sha256()
-                for _name, table in filters:
-                    for start in range(0, table.capacity, CHUNK_SLOTS):
-                        chunk = table.slots(start, CHUNK_SLOTS)
-                        digest.update(chunk)
-                        out.write(chunk)
-                header["sha256"] = digest.hexdigest()
-                out.seek(0)
-                out.write(json.dumps(header, sort_keys=True).encode().ljust(HEADER_MAX - 1)
-                          + b"\n")
-            os.replace(partial, path)
-        except OSError as exc:  # a cache, not the index: say so and go on
-            log.warning("cannot save the fingerprints to %s (%s); the next start scans the "
-                        "index instead", path, exc.strerror or exc)
-            partial.unlink(missing_ok=True)
+        save_tables(store.db_path / FILE, {"tip_height": state.tip_height,
+                                           "tip_hash": state.tip_hash},
+                    [("members", self.members), ("coins", self.coins)])
+
+
+def save_tables(path: Path, header: dict[str, Any],
+                tables: list[tuple[str, fastpath.FingerprintFilter]]) -> None:
+    """Write `tables` to `path` after a header line (`header`, the format, the checksum and
+    each table's count, fingerprint 0 and size), replacing an older file atomically; nothing
+    when the compiled core is not in use or the machine is big-endian. A file that cannot be
+    written is a warning: the next start scans the index instead."""
+    if fastpath.IMPLEMENTATION != "compiled" or sys.byteorder != "little":
+        return
+    header = {**header, "format": FORMAT}
+    for name, table in tables:
+        header[name] = {"count": len(table), "zero": 0 in table, "bytes": table.capacity * 8}
+    partial = path.with_suffix(".partial")
+    try:
+        with partial.open("wb") as out:
+            out.write(bytes(HEADER_MAX))  # room for the header, written last
+            digest = hashlib.sha256()
+            for _name, table in tables:
+                for start in range(0, table.capacity, CHUNK_SLOTS):
+                    chunk = table.slots(start, CHUNK_SLOTS)
+                    digest.update(chunk)
+                    out.write(chunk)
+            header["sha256"] = digest.hexdigest()
+            out.seek(0)
+            out.write(json.dumps(header, sort_keys=True).encode().ljust(HEADER_MAX - 1)
+                      + b"\n")
+        os.replace(partial, path)
+    except OSError as exc:  # a cache, not the index: say so and go on
+        log.warning("cannot save the fingerprints to %s (%s); the next start scans the "
+                    "index instead", path, exc.strerror or exc)
+        partial.unlink(missing_ok=True)
 
 
 def _scan(store: Store) -> tuple[fastpath.FingerprintFilter, fastpath.FingerprintFilter]:
@@ -119,21 +127,33 @@ def _load(store: Store) -> tuple[fastpath.FingerprintFilter,
 def _read(path: Path, store: Store) -> tuple[fastpath.FingerprintFilter,
                                              fastpath.FingerprintFilter] | None:
     state = store.require_state()
-    with path.open("rb") as f:
-        line = f.read(HEADER_MAX)
-        header = json.loads(line)
-        if header["format"] != FORMAT or sys.byteorder != "little":
-            raise ValueError(f"format {header['format']}")
+
+    def describes_the_index(header: dict[str, Any]) -> None:
         if (header["tip_height"], header["tip_hash"]) != (state.tip_height, state.tip_hash):
             raise ValueError(f"saved at height {header['tip_height']}, the index is at "
                              f"{state.tip_height}")
-        sizes = [int(header[name]["bytes"]) for name in ("members", "coins")]
+
+    members, coins = read_tables(path, ("members", "coins"), describes_the_index)
+    return members, coins
+
+
+def read_tables(path: Path, names: tuple[str, ...],
+                check: Callable[[dict[str, Any]], None]) -> list[fastpath.FingerprintFilter]:
+    """The tables `save_tables` wrote to `path`, after `check(header)` (which raises
+    ValueError when the file describes something else); ValueError, KeyError or TypeError
+    for a file that does not match its format, size or checksum."""
+    with path.open("rb") as f:
+        header = json.loads(f.read(HEADER_MAX))
+        if header["format"] != FORMAT or sys.byteorder != "little":
+            raise ValueError(f"format {header['format']}")
+        check(header)
+        sizes = [int(header[name]["bytes"]) for name in names]
         if any(size < 0 or size % 8 for size in sizes) or (
                 HEADER_MAX + sum(sizes) != path.stat().st_size):
             raise ValueError("the file's size does not match its header")
         tables = []
         digest = hashlib.sha256()
-        for name, size in zip(("members", "coins"), sizes, strict=True):
+        for name, size in zip(names, sizes, strict=True):
             table = fastpath.Filter()
             table.reserve(int(header[name]["count"]))
             left = size
@@ -152,4 +172,4 @@ def _read(path: Path, store: Store) -> tuple[fastpath.FingerprintFilter,
             tables.append(table)
     if digest.hexdigest() != header["sha256"]:
         raise ValueError("the slots do not match the header's checksum")
-    return tables[0], tables[1]
+    return tables

@@ -8,13 +8,16 @@ never read as a label set.
 
 `ExchangeLookup` holds the fingerprints of the `x` keys in a filter (8 bytes a slot at a load
 of 1/3 to 2/3: 12 to 24 bytes a script) and reads LevelDB only for a fingerprint it holds: a
-collision costs a read, never a wrong answer.
+collision costs a read, never a wrong answer. The filter depends on the label set alone: it is
+made once per process and set, and saved beside the index (`exchanges.bin`, named by the set's
+sha256, removed when a set is written), so a start loads it instead of scanning the keys.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,32 +25,55 @@ from typing import Any
 from indexer import fastpath
 from indexer.config import Network
 from indexer.errors import LabelsError, StoreError
+from indexer.fingerprints import read_tables, save_tables
 from indexer.labels.behind import Behind
 from indexer.labels.labelset import EMPTY_LABELS, LabelSet
 from indexer.labels.rows import EXCHANGE, LabelRow, split_line
 from indexer.store import keys
 
+log = logging.getLogger(__name__)
 _BATCH = 10_000
+
+
+EXCHANGES_FILE = "exchanges.bin"  # the saved filter of the `x` keys, beside the LevelDB files
 
 
 class ExchangeLookup:
     """The exchange (entity text) of a script, or None: a filter in front of the `x` keys."""
 
     def __init__(self, get: Callable[[bytes], bytes | None],
-                 scan: Callable[..., Iterator[tuple[bytes, bytes]]],
-                 expected: int = 0) -> None:
-        self.filter = fastpath.Filter()
-        if expected:
-            self.filter.reserve(expected)
-        for key, _value in scan(keys.EXCHANGE_SCRIPT, fill_cache=False):
-            self.filter.add(fastpath.script_fingerprint(keys.script_from_label_key(key)))
+                 scan: Callable[..., Iterator[tuple[bytes, bytes]]] | None = None,
+                 expected: int = 0, table: fastpath.FingerprintFilter | None = None) -> None:
+        """`table`, the filter made before; else one built by `scan`ning the `x` keys."""
+        if table is None:
+            assert scan is not None
+            table = fastpath.Filter()
+            if expected:
+                table.reserve(expected)
+            for key, _value in scan(keys.EXCHANGE_SCRIPT, fill_cache=False):
+                table.add(fastpath.script_fingerprint(keys.script_from_label_key(key)))
+        self.filter = table
         self._get = get
         self._names: dict[bytes, str] = {}
 
     @classmethod
     def of(cls, store: Any) -> ExchangeLookup:
+        """The lookup of the index's label set. Its filter is made once per process and
+        label set (a follower's every sync shares it), from `exchanges.bin` when that file
+        holds this set's, else by a scan of the `x` keys, which then saves it there."""
         summary = stored_summary(store)
-        return cls(store.get, store.scan, int(summary.get("categories", {}).get("exchange", 0)))
+        where = (str(store.db_path), str(summary["sha256"]))
+        table = _MADE.get(where)
+        if table is None:
+            table = _load_filter(store, where[1])
+            if table is None:
+                table = cls(store.get, store.scan,
+                            int(summary.get("categories", {}).get("exchange", 0))).filter
+                save_tables(store.db_path / EXCHANGES_FILE, {"labels_sha256": where[1]},
+                            [("exchanges", table)])
+            _MADE.clear()  # one label set's filter held at a time
+            _MADE[where] = table
+        return cls(store.get, table=table)
 
     def __call__(self, script: bytes) -> str | None:
         """The exact answer, read from the index (the filter already said maybe)."""
@@ -74,6 +100,26 @@ class ExchangeLookup:
     def step_arg(self) -> tuple[Any, ExchangeLookup]:
         """What `fastpath.step_txs` takes as `exchanges`."""
         return self.filter, self
+
+
+_MADE: dict[tuple[str, str], fastpath.FingerprintFilter] = {}  # (LevelDB path, set) -> filter
+
+
+def _load_filter(store: Any, sha256: str) -> fastpath.FingerprintFilter | None:
+    """The saved filter of the label set `sha256`; None (the reason logged) without one."""
+    path = store.db_path / EXCHANGES_FILE
+    if not path.exists():
+        return None
+
+    def of_this_set(header: dict[str, Any]) -> None:
+        if header["labels_sha256"] != sha256:
+            raise ValueError(f"the filter of label set {header['labels_sha256'][:12]}")
+
+    try:
+        return read_tables(path, ("exchanges",), of_this_set)[0]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.info("exchange filter %s not used (%s): scanning the labels", path, exc)
+        return None
 
 
 def stored_summary(store: Any) -> dict[str, Any]:
@@ -128,6 +174,7 @@ def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> 
     last batch writing `state`."""
     pending = keys.LABELS_PENDING
     store.write_raw({pending: labels.sha256.encode()})
+    (store.db_path / EXCHANGES_FILE).unlink(missing_ok=True)
     for prefix in (keys.LABEL, keys.EXCHANGE_SCRIPT):
         doomed: dict[bytes, bytes | None] = {}
         for key, _value in store.scan(prefix):

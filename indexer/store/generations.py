@@ -26,7 +26,7 @@ _NAME = re.compile(r"^g([0-9]{1,9})$")
 # what LevelDB and minerflow write into an index directory (a plain index's files, removed once
 # it is inactive): LevelDB's own, and the saved filters (indexer/fingerprints.py)
 _LEVELDB_FILE = re.compile(r"^(CURRENT|LOCK|LOG|LOG\.old|MANIFEST-[0-9]+|[0-9]+\.(ldb|log|sst)"
-                           r"|fingerprints\.(bin|partial)|TIP(\.tmp)?)$")
+                           r"|(fingerprints|exchanges)\.(bin|partial)|TIP(\.tmp)?)$")
 TIP = "TIP"
 # the rows of the active label set (labels.labelset), named by their sha256's first 16 digits
 LABELS_FILE_PREFIX = "labels-"

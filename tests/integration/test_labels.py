@@ -15,8 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from indexer import fastpath
 from indexer.config import get_network
 from indexer.errors import LabelsError
+from indexer.fingerprints import save_tables
+from indexer.labels import indexed
 from indexer.labels.coinjoin import coinjoin_shape
 from indexer.labels.derive import ChainReader, derive, load_seeds
 from indexer.labels.indexed import ExchangeLookup
@@ -139,6 +142,55 @@ def test_the_index_holds_a_key_per_label_behind_a_filter_of_under_25_bytes(
         for k in rng.sample(range(len(scripts)), 2_000):
             assert lookup.get(scripts[k]) == (f"Ex{k % 7}" if k % 10 else None)
         assert lookup.get(b"\x00\x14" + rng.randbytes(20)) is None
+
+
+def test_the_exchange_filter_is_made_once_and_saved_with_its_label_set(
+        tmp_path: Path) -> None:
+    """A process makes the filter of a label set once (every sync of a follower shares it) and
+    saves it beside the index; a later process loads it while it names the index's set, and
+    scans the `x` keys again for a file of another set, a damaged one, or none (a new set)."""
+    rng = random.Random(8)
+    scripts = [b"\x00\x14" + rng.randbytes(20) for _ in range(3_000)]
+    (tmp_path / "a.csv").write_text("".join(f"script:{s.hex()},Ex{k % 3},exchange\n"
+                                            for k, s in enumerate(scripts)))
+    index = tmp_path / "index"
+    cli("labels", "import", tmp_path / "a.csv", "--index", index, "--network", "regtest",
+        "--pools", POOLS)
+    stranger = b"\x00\x14" + rng.randbytes(20)  # in no label set
+    with Store(index) as store:
+        saved = store.db_path / indexed.EXCHANGES_FILE
+        sha = indexed.stored_summary(store)["sha256"]
+        first = ExchangeLookup.of(store)
+        assert ExchangeLookup.of(store).filter is first.filter  # made once per process
+        assert saved.exists() and len(first) == 3_000
+
+        def restart_with(table_sha: str) -> ExchangeLookup:
+            """A new process's lookup after the file was replaced by one naming `table_sha`
+            whose filter also holds the stranger's print."""
+            table = fastpath.Filter()
+            for script in scripts:
+                table.add(fastpath.script_fingerprint(script))
+            table.add(fastpath.script_fingerprint(stranger))
+            save_tables(saved, {"labels_sha256": table_sha}, [("exchanges", table)])
+            indexed._MADE.clear()
+            return ExchangeLookup.of(store)
+
+        loaded = restart_with(sha)
+        assert fastpath.script_fingerprint(stranger) in loaded.filter  # the file's, not a scan
+        assert loaded.get(stranger) is None  # a print too many costs a read, not an answer
+        assert all(loaded.get(s) == f"Ex{k % 3}" for k, s in enumerate(scripts))
+        other = restart_with("0" * 64)
+        assert fastpath.script_fingerprint(stranger) not in other.filter and len(other) == 3_000
+        saved.write_bytes(saved.read_bytes()[:5000])  # damaged: scanned again
+        indexed._MADE.clear()
+        assert len(ExchangeLookup.of(store)) == 3_000
+    (tmp_path / "b.csv").write_text(f"script:{stranger.hex()},Ex9,exchange\n")
+    cli("labels", "import", tmp_path / "b.csv", "--index", index)
+    with Store(index) as store:
+        assert not (store.db_path / indexed.EXCHANGES_FILE).exists()  # removed with the set
+        newer = ExchangeLookup.of(store)
+        assert len(newer) == 1 and newer.get(stranger) == "Ex9"
+        assert newer.get(scripts[0]) is None
 
 
 def test_an_interrupted_label_write_is_refused_until_written_again(tmp_path: Path) -> None:
