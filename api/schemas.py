@@ -10,6 +10,16 @@ Window = Literal["24h", "3d", "1w", "1m", "3m", "6m", "1y", "all"]
 Interval = Literal["day", "week", "month", "block"]  # indexer.series.INTERVALS
 
 
+ROWS = "The rows of this page."
+COUNT = "How many rows this page holds."
+TIP_HEIGHT = "Height of the index's tip when the answer was made."
+NEXT_CURSOR = "Pass as `cursor` for the next page; null on the last."
+WINDOW = "The window: ending at the tip's chain time (24h ... 1y), or all."
+STALE = ("The miner series (and balances) were built with other lists than the index's now; "
+         "see stale_reason.")
+STALE_REASON = "Why, and what brings them up to date (`minerflow rebuild`)."
+
+
 class FieldError(BaseModel):
     loc: list[str | int] = Field(description="Where: e.g. [\"query\", \"since\"].")
     msg: str = Field(description="What is wrong with it.")
@@ -81,7 +91,7 @@ class Status(BaseModel):
     index_format: int = Field(description="The index's format version (a new one needs a "
                                           "re-index).")
     genesis: str = Field(description="The network's genesis block hash.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    tip_height: int = Field(description=TIP_HEIGHT)
     tip_hash: str | None = Field(description="The tip's hash; null for an empty index.")
     tip_time: int | None = Field(description="The tip's chain time (unix seconds).")
     pools_sha256: str = Field(description="sha256 of the pools list the index attributes with.")
@@ -130,20 +140,16 @@ class PoolShare(BaseModel):
 
 
 class PoolList(BaseModel):
-    data: list[PoolShare] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
-    window: str = Field(description="The window: ending at the tip's chain time (24h ... 1y), or "
-                                    "all.")
+    data: list[PoolShare] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
+    window: str = Field(description=WINDOW)
     from_height: int = Field(description="First height of the window.")
     total_blocks: int = Field(description="Blocks in the window.")
     hashrate: float | None = Field(description="The network's, " + HASHRATE)
-    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
-                                                "last.")
-    stale: bool = Field(default=False, description="The miner series (and balances) were "
-                        "built with other lists than the index's now; see stale_reason.")
-    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
-                                     "to date (`minerflow rebuild`).")
+    next_cursor: int | None = Field(description=NEXT_CURSOR)
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)
 
 
 class PoolDetail(BaseModel):
@@ -159,11 +165,9 @@ class PoolDetail(BaseModel):
     empty_blocks: dict[str, int] = Field(description="Per window.")
     revenue: dict[str, int] = Field(description="Per window; " + REVENUE)
     balance: Balances = Field(description="The pool's miner balance at the tip (sats).")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
-    stale: bool = Field(default=False, description="The miner series (and balances) were "
-                        "built with other lists than the index's now; see stale_reason.")
-    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
-                                     "to date (`minerflow rebuild`).")
+    tip_height: int = Field(description=TIP_HEIGHT)
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)
 
 
 DATE = "First UTC day of the row: its day, week (from Monday) or month."
@@ -216,17 +220,17 @@ class NetworkSeriesPage(BaseModel):
     data: list[NetworkRow] | list[PoolRow] | list[NetworkBlockRow] = Field(description="The rows "
                                                                                        "of this "
                                                                                        "page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     pool: str | None = Field(description="The pool asked for, or null for the network.")
     interval: str = Field(description="day, week, month or block.")
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class PoolHashratePage(BaseModel):
-    data: list[PoolRow] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    data: list[PoolRow] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     pool: str = Field(description="The pool's slug.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
@@ -241,9 +245,9 @@ class DifficultyAdjustment(BaseModel):
 
 
 class AdjustmentPage(BaseModel):
-    data: list[DifficultyAdjustment] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    data: list[DifficultyAdjustment] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
 
 
@@ -256,7 +260,7 @@ class RewardStats(BaseModel):
     revenue: int = Field(description=REVENUE)
     tx_count: int = Field(description="Transactions, coinbases included.")
     empty_blocks: int = Field(description="Blocks holding the coinbase only.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    tip_height: int = Field(description=TIP_HEIGHT)
 
 
 class BlockRow(BaseModel):
@@ -278,9 +282,9 @@ class BlockRow(BaseModel):
 
 
 class BlockPage(BaseModel):
-    data: list[BlockRow] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    data: list[BlockRow] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     next_cursor: int | None = Field(description="Pass as `cursor` for the next page.")
 
 
@@ -317,15 +321,12 @@ class EntityBalance(BaseModel):
 class BalanceList(BaseModel):
     data: list[EntityBalance] = Field(description="Every entity, largest level-1 balance first "
                                                   "('all' first of all).")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     supply: int = Field(description="Sats issued by the schedule to the tip (SPEC 5.2).")
-    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
-                                                "last.")
-    stale: bool = Field(default=False, description="The miner series (and balances) were "
-                        "built with other lists than the index's now; see stale_reason.")
-    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
-                                     "to date (`minerflow rebuild`).")
+    next_cursor: int | None = Field(description=NEXT_CURSOR)
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)
 
 
 class MinerRow(BaseModel):
@@ -380,17 +381,15 @@ class MinerRow(BaseModel):
 
 
 class SeriesPage(BaseModel):
-    data: list[MinerRow] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
+    data: list[MinerRow] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
     entity: str = Field(description="Entity slug: a pool, 'unknown' or 'all'.")
     level: int = Field(description="0 or 1 (level 1 holds level 0).")
     interval: str = Field(description="day, week, month or block.")
     next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
-    stale: bool = Field(default=False, description="The miner series (and balances) were "
-                        "built with other lists than the index's now; see stale_reason.")
-    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
-                                     "to date (`minerflow rebuild`).")
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)
     prices: Literal["imported", "none"] = Field(
         default="none", description="imported: rows carry <field>_usd (null on days without a "
         "close) and derived rows revenue_usd, puell_multiple and mpi; none: they are left out.")
@@ -403,16 +402,12 @@ class ExchangeFlow(BaseModel):
 
 
 class ExchangeFlows(BaseModel):
-    data: list[ExchangeFlow] = Field(description="The rows of this page.")
-    count: int = Field(description="How many rows this page holds.")
-    tip_height: int = Field(description="Height of the index's tip when the answer was made.")
-    window: str = Field(description="The window: ending at the tip's chain time (24h ... 1y), or "
-                                    "all.")
+    data: list[ExchangeFlow] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
+    window: str = Field(description=WINDOW)
     level: int = Field(description="0 or 1 (level 1 holds level 0).")
     from_height: int = Field(description="First height of the window.")
-    next_cursor: int | None = Field(description="Pass as `cursor` for the next page; null on the "
-                                                "last.")
-    stale: bool = Field(default=False, description="The miner series (and balances) were "
-                        "built with other lists than the index's now; see stale_reason.")
-    stale_reason: str | None = Field(default=None, description="Why, and what brings them up "
-                                     "to date (`minerflow rebuild`).")
+    next_cursor: int | None = Field(description=NEXT_CURSOR)
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)

@@ -197,6 +197,9 @@ def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> 
     puts[keys.LABELS_LIST] = json.dumps(labels.summary(), ensure_ascii=False).encode()
     puts[pending] = None
     store.write(puts, state)
+    # sorted into the deepest level now, once: left in level 0, the rows would be rewritten by
+    # every compaction of the cohort keys (`m`, `o`) the blocks write between `l` and `x`
+    store.compact(keys.LABEL, keys.EXCHANGE_SCRIPT + b"\xff")
 
 
 def _category_entity(line: bytes) -> tuple[bytes, bytes]:
