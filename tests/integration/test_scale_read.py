@@ -99,7 +99,7 @@ def test_days_gaps_and_retargets(chain: tuple[Path, ChainStats], client: TestCli
     bits_by_day = {t // DAY: b for t, _p, b in made}  # of the day's last block
     bits = None
     for row in rows:
-        day = (dt.date.fromisoformat(row["date"]) - dt.date(1970, 1, 1)).days
+        day = (dt.date.fromisoformat(row["day"]) - dt.date(1970, 1, 1)).days
         assert row["blocks"] == per_day.get(day, 0)
         bits = bits_by_day.get(day, bits)  # days without blocks carry the difficulty over
         assert bits is not None
