@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from api import docs_pages, monitoring, pages
 from api.deps import public_text
 from api.monitoring import Monitor, Requests
-from api.routers import blocks, export, miners, network, pools, status
+from api.routers import blocks, exchanges, export, miners, network, pools, status
 from api.schemas import ERROR_RESPONSES
 from api.served import STOP_TIMEOUT, FollowerFactory, ServedIndex
 from indexer import __version__
@@ -62,7 +62,7 @@ def create_app(store: Store, *, follower: Follower | None = None,
     app.state.served = served
     app.state.requests = Requests()
     app.add_middleware(Monitor, requests=app.state.requests)
-    for module in (status, pools, blocks, miners, network, export):
+    for module in (status, pools, blocks, miners, network, exchanges, export):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.include_router(monitoring.router, responses={
         422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]})

@@ -411,3 +411,65 @@ class ExchangeFlows(BaseModel):
     next_cursor: int | None = Field(description=NEXT_CURSOR)
     stale: bool = Field(default=False, description=STALE)
     stale_reason: str | None = Field(default=None, description=STALE_REASON)
+
+
+class ExchangeSummary(BaseModel):
+    """One exchange of the label set (or `all`) at the tip (SPEC 5.1)."""
+
+    slug: str = Field(description="The exchange's slug (SPEC 5.1), or 'all': every exchange's "
+                      "scripts as one entity.")
+    name: str = Field(description="The labels' entity text, verbatim ('All exchanges' for all).")
+    id: int | None = Field(description="1..N in the order of each exchange's first row in the "
+                           "imported labels; null for all.")
+    scripts: int = Field(description="Scripts the label set holds for it.")
+    balance: int = Field(description="Sats: unspent outputs at its scripts after the tip.")
+    netflow_24h: int = Field(description="Sats: inflow - outflow of the blocks of the last 24 "
+                             "hours (chain time later than the tip's minus the window).")
+    netflow_7d: int = Field(description="Sats: inflow - outflow over the last 7 days.")
+    netflow_30d: int = Field(description="Sats: inflow - outflow over the last 30 days.")
+
+
+class ExchangeList(BaseModel):
+    data: list[ExchangeSummary] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
+    next_cursor: int | None = Field(description=NEXT_CURSOR)
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)
+
+
+class ExchangeRow(BaseModel):
+    """One row of an exchange's series (SPEC 5.1, docs/metrics.md). Daily, weekly and monthly
+    rows carry `day` and `partial`; per-block rows `height`, `hash` and `time`."""
+
+    model_config = ConfigDict(extra="forbid")  # a field the rows gain must be described here
+
+    day: str | None = Field(None, description="First UTC day of the row (day, week from Monday "
+                            "or month); absent per block.")
+    height: int | None = Field(None, description="Per block: the block's height.")
+    hash: str | None = Field(None, description="Per block: the block's hash.")
+    time: int | None = Field(None, description="Per block: its chain time (unix seconds).")
+    balance: int = Field(description="Sats: unspent outputs at the exchange's scripts after the "
+                         "row's last block.")
+    inflow: int = Field(description="Sats: what outputs paying its scripts received from "
+                        "outside it (coinbase outputs included).")
+    outflow: int = Field(description="Sats: its pro-rata share of outputs paying elsewhere.")
+    netflow: int = Field(description="Sats: inflow - outflow.")
+    fees: int = Field(description="Sats: its pro-rata share of the fees of what it spent.")
+    from_miners_level0: int = Field(description="Sats: miner coins of level 0 sent to it "
+                                    "directly (to_exchange_by summed over the pools).")
+    from_miners_level1: int = Field(description="Sats: the same for miner coins of level <= 1.")
+    from_coinbase: int = Field(description="Sats: coinbase outputs paying its scripts (part of "
+                               "inflow, not of from_miners).")
+    partial: bool | None = Field(None, description=PARTIAL + " Absent per block.")
+
+
+class ExchangeSeriesPage(BaseModel):
+    data: list[ExchangeRow] = Field(description=ROWS)
+    count: int = Field(description=COUNT)
+    tip_height: int = Field(description=TIP_HEIGHT)
+    exchange: str = Field(description="The exchange's slug, or 'all'.")
+    interval: str = Field(description="day, week, month or block.")
+    next_cursor: int | str | None = Field(description="Pass as `cursor` for the next page.")
+    stale: bool = Field(default=False, description=STALE)
+    stale_reason: str | None = Field(default=None, description=STALE_REASON)

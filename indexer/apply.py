@@ -28,7 +28,10 @@ from indexer.flows.cohorts import (
     SpentValues,
     TxFlow,
 )
-from indexer.labels.indexed import ExchangeLookup
+from indexer.flows.exchanges import ALL as ALL_EXCHANGES
+from indexer.flows.exchanges import ExchangeChanges, ExchangeFlow, ExchangeStep, SpentScripts
+from indexer.labels.exchanges import exchange_ids
+from indexer.labels.indexed import ExchangeLookup, stored_summary
 from indexer.mining import SECONDS_PER_DAY, block_totals
 from indexer.parse.deserializer import RawBlock, parse_block
 from indexer.store import keys
@@ -55,6 +58,24 @@ class Memberships(dict[bytes, "tuple[int, int] | None"]):
         key = keys.member_key(script)
         raw = sized(self.buffer.store, key, self.buffer.get(key), keys.MEMBER_VALUE_SIZE)
         found = self[script] = None if raw is None else keys.unpack_member(raw)
+        return found
+
+
+class ExchangeIds(dict[bytes, "int | None"]):
+    """script -> its exchange's id, or None: read through the lookup the first time a script
+    is asked for (the exchange step asks only for scripts the filter holds), then a dict lookup
+    in C (`__getitem__`); all forgotten past `MEMBERSHIPS_KEPT` scripts."""
+
+    def __init__(self, lookup: ExchangeLookup, ids: dict[str, int]) -> None:
+        super().__init__()
+        self.lookup = lookup
+        self.ids = ids
+
+    def __missing__(self, script: bytes) -> int | None:
+        if len(self) >= MEMBERSHIPS_KEPT:
+            self.clear()
+        name = self.lookup(script)
+        found = self[script] = None if name is None else self.ids[name]
         return found
 
 
@@ -120,18 +141,27 @@ class BlockApplier:
         self.buffer = buffer
         self.pools = pools
         self.network = get_network(store.require_state().network)
-        self.view = IndexView(buffer, fingerprints or Fingerprints(store))
-        self.step = CohortStep(self.view, ExchangeLookup.of(store),
-                               record_txs=tx_sink is not None)
+        fingerprints = fingerprints or Fingerprints(store)
+        self.view = IndexView(buffer, fingerprints)
+        lookup = ExchangeLookup.of(store)
+        self.step = CohortStep(self.view, lookup, record_txs=tx_sink is not None)
+        self.exchange_ids = exchange_ids(stored_summary(store))
+        self.exchange_step = ExchangeStep(lookup.filter,
+                                          ExchangeIds(lookup, self.exchange_ids).__getitem__)
         self.tx_sink = tx_sink
         self.balances: dict[tuple[int, int], int] = {}
         for key, value in self.store.scan(keys.BALANCE):
             self.balances[keys.entity_level_from_balance_key(key)] = keys.unpack_u64(value)
+        self.exchange_balances: dict[int, int] = {}
+        for key, value in self.store.scan(keys.EXCHANGE_BALANCE):
+            self.exchange_balances[keys.exchange_from_balance_key(key)] = keys.unpack_u64(value)
 
     def apply(self, meta: BlockMeta, block: RawBlock, spent_values: SpentValues,
-              weight: int | None = None, scan: bytes | None = None) -> None:
+              spent_scripts: SpentScripts, weight: int | None = None,
+              scan: bytes | None = None) -> None:
         """Write the block's keys; a block whose bytes do not decode raises ParseError before
-        anything is written. `weight` and `scan`, when the caller made them
+        anything is written. `spent_values` and `spent_scripts` say what its inputs spend
+        (SPEC 5 and 5.1). `weight` and `scan`, when the caller made them
         (`fastpath.block_weight` and `fastpath.scan_table` of the same bytes, on the
         read-ahead thread), save the walks."""
         buf = self.buffer
@@ -144,6 +174,8 @@ class BlockApplier:
         changes = self.step.run(block, who.pool_id, spent_values, scan) if height > 0 else None
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
+        exchanges = (self.exchange_step.run(block, spent_values, spent_scripts, scan)
+                     if height > 0 else None)
         if weight is None:
             try:
                 weight = fastpath.block_weight(block.data)
@@ -171,6 +203,8 @@ class BlockApplier:
 
         if changes is not None:
             self._write_changes(height, changes)
+        if exchanges is not None and changes is not None:
+            self._write_exchanges(height, exchanges, changes)
         buf.end_block(meta.hash_hum)
         if self.tx_sink is not None:
             self.tx_sink(meta, changes.tx_flows if changes is not None else [])
@@ -228,3 +262,30 @@ class BlockApplier:
         self.buffer.put(keys.balance_key(entity, level), keys.pack_u64(balance),
                         None if old is None else keys.pack_u64(old))
         self.buffer.put(keys.series_key(entity, level, height), series_row(flow, balance), None)
+
+    def _write_exchanges(self, height: int, changes: ExchangeChanges,
+                         miners: BlockChanges) -> None:
+        """The block's exchange rows (SPEC 5.1); `from_miners` from the miner flows to each
+        exchange, summed over every entity but `all`."""
+        buf = self.buffer
+        from_miners: dict[int, list[int]] = {}
+        ids = self.exchange_ids
+        for (_entity, level), miner_flow in miners.flows.items():
+            for name, value in miner_flow.to_exchange_by.items():
+                for exchange in (ids[name], ALL_EXCHANGES):
+                    from_miners.setdefault(exchange, [0, 0])[level] += value
+        for exchange in sorted(changes.flows.keys() | from_miners.keys()):
+            flow = changes.flows.get(exchange) or ExchangeFlow()
+            by_level = from_miners.get(exchange, [0, 0])
+            if not (flow.inflow or flow.outflow or flow.fees or flow.balance
+                                    or any(by_level)):
+                continue
+            old = self.exchange_balances.get(exchange)
+            balance = (old or 0) + flow.balance
+            self.exchange_balances[exchange] = balance
+            buf.put(keys.exchange_balance_key(exchange), keys.pack_u64(balance),
+                    None if old is None else keys.pack_u64(old))
+            row = keys.ExchangeRow(balance, flow.inflow, flow.outflow, flow.fees,
+                                   flow.from_coinbase, by_level[0], by_level[1])
+            buf.put(keys.exchange_series_key(exchange, height), keys.pack_exchange_row(row),
+                    None)

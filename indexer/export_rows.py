@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from indexer.exchange_series import exchange_series
 from indexer.reader import IndexReader
 from indexer.series import network_series, series_rows
 
-KINDS = ("blocks", "series", "network")
+KINDS = ("blocks", "series", "network", "exchanges")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class ExportQuery:
     """What an export asks for (the options of `minerflow export KIND`)."""
 
     kind: str
-    entity: str = "all"
+    entity: str = "all"  # series: a pool slug; exchanges: an exchange slug
     level: int = 1
     interval: str = "day"
     since: str | None = None
@@ -48,4 +49,6 @@ def rows_of(reader: IndexReader, query: ExportQuery) -> Iterator[dict[str, Any]]
                            query.until, query.derived)
     if query.kind == "network":
         return network_series(reader, query.pool, query.interval, query.since, query.until)
+    if query.kind == "exchanges":
+        return exchange_series(reader, query.entity, query.interval, query.since, query.until)
     raise ValueError(f"no export kind {query.kind!r}")

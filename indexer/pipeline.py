@@ -28,9 +28,10 @@ from indexer.errors import (
     SourceError,
     StoreError,
 )
-from indexer.fastpath import PackedUndo
+from indexer.fastpath import FingerprintFilter, PackedUndo
 from indexer.fingerprints import Fingerprints
 from indexer.flows.cohorts import SpentValues
+from indexer.flows.exchanges import SpentScripts
 from indexer.labels.indexed import write_labels
 from indexer.labels.labelset import LabelSet
 from indexer.parse.deserializer import RawBlock, open_block, read_compact_size
@@ -41,6 +42,7 @@ from indexer.source.node import NodeSource
 from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import RPC_INVALID_PARAMETER, RpcError
+from indexer.source.spent import Held, held_from_undo
 from indexer.source.verify import check_block
 from indexer.store import generations, keys, writer
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
@@ -163,6 +165,25 @@ class BlockFileSource:
                                   f"{block.tx_count - 1} after its coinbase") from None
 
         return values
+
+    def spent_scripts(self, cb: ChainBlock, block: RawBlock, read: BlockRead) -> SpentScripts:
+        def held(scripts: FingerprintFilter) -> Held:
+            undo = read.undo
+            if isinstance(undo, UndoMissing):
+                assert self.funding is not None
+                return self.funding.held(cb.height, block, scripts)
+            if isinstance(undo, SourceError):
+                raise undo
+            if undo is None:
+                raise SourceError(f"height {cb.height}: no undo record for the block's "
+                                  f"{block.tx_count - 1} transactions after its coinbase")
+            try:
+                return held_from_undo(undo.record, scripts)
+            except ValueError as exc:
+                raise SourceError(f"{self.where(cb.location)}: the undo record of height "
+                                  f"{cb.height} does not decode ({exc})") from None
+
+        return held
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,8 +387,9 @@ def _sync(store: Store, node: NodeSource, pools: PoolsList, labels: LabelSet,
                     node_tip = -1
                     break
                 chain_time = max(block.header.time, prev_time)
-                applier.apply(BlockMeta(h, hash_rev, chain_time), block,
-                              node.spent_values(hash_rev, block, h), got.weight, got.scan)
+                values, scripts = node.spent(hash_rev, block, h)
+                applier.apply(BlockMeta(h, hash_rev, chain_time), block, values, scripts,
+                              got.weight, got.scan)
                 prev_hash, prev_time = hash_rev, chain_time
                 report.applied += 1
                 if buffer.blocks >= flush_blocks or len(buffer.overlay) >= FLUSH_KEYS:
@@ -422,6 +444,8 @@ def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: La
     fingerprints = Fingerprints(store)
     applier = BlockApplier(store, buffer, compile_pools(pools, network), fingerprints,
                            tx_sink=tx_sink)
+    if source.funding is not None:  # without rev files: keep the outputs that may pay exchanges
+        source.funding.scripts = applier.exchange_step.scripts
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
     todo = chain.blocks[fork + 1:] if stop_height is None else chain.blocks[
         fork + 1:stop_height + 1]
@@ -437,7 +461,8 @@ def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: La
                     raise read
                 block = open_block(read.data)
                 applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                              source.spent_values(cb, block, read), read.weight, read.scan)
+                              source.spent_values(cb, block, read),
+                              source.spent_scripts(cb, block, read), read.weight, read.scan)
             except (ParseError, DamagedBlockError) as exc:
                 what = str(exc) if isinstance(exc, DamagedBlockError) else (
                     f"{source.where(cb.location)}: record of block {cb.hash_hum} "

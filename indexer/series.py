@@ -51,7 +51,7 @@ def series_rows(reader: IndexReader, entity_slug: str, level: int, interval: str
         raise BadParameter("derived: the derived series are daily; use interval=day")
     if level not in (0, 1):
         raise BadParameter(f"level: expected 0 or 1, got {level}")
-    _check_interval(interval)
+    check_interval(interval)
     entity = reader.entity(entity_slug)
     prices = price_table(reader)
     if interval == "block":
@@ -78,7 +78,7 @@ def _day_of(row: dict[str, Any]) -> int:
 def network_series(reader: IndexReader, pool_slug: str | None, interval: str,
                    since: str | None = None, until: str | None = None) -> Iterator[dict[str, Any]]:
     """SPEC 5's network series, or one pool's, per block, day, week or month."""
-    _check_interval(interval)
+    check_interval(interval)
     pool_id = None if pool_slug is None else reader.pool(pool_slug).id
     if interval == "block":
         start, stop = height_range(reader, since, until)
@@ -89,7 +89,7 @@ def network_series(reader: IndexReader, pool_slug: str | None, interval: str,
     return pool_rows(reader, pool_id, interval, since_day, until_day)
 
 
-def _check_interval(interval: str) -> None:
+def check_interval(interval: str) -> None:
     if interval not in INTERVALS:
         raise BadParameter(f"interval: expected one of {', '.join(INTERVALS)}, got {interval!r}")
 

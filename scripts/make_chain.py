@@ -29,13 +29,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-xor", action="store_true", help="store the files in the clear")
     parser.add_argument("--service-share", type=float, default=0.0)
+    parser.add_argument("--exchange-share", type=float, default=0.0,
+                        help="share of ordinary outputs that pay a labeled exchange script")
     args = parser.parse_args()
     if (args.out / "regtest").exists():
         print(f"{args.out}: already holds a chain; choose an empty directory", file=sys.stderr)
         return 1
     started = time.perf_counter()
     stats = make_chain(args.out, args.blocks, args.txs_per_block, args.seed, not args.no_xor,
-                       args.service_share)
+                       args.service_share, args.exchange_share)
     print(f"{stats.blocks} blocks, {stats.txs} transactions, {stats.block_bytes / 1e6:.1f} MB "
           f"in {stats.files} blk file(s), {time.perf_counter() - started:.1f} s; "
           f"outputs by type: {dict(sorted(stats.kinds.items()))}")

@@ -1,6 +1,6 @@
 """GET /v1/export/{kind}: every row of an export as JSON lines, from the server's index.
 
-What `minerflow export blocks|series|network` prints, computed by the same functions
+What `minerflow export blocks|series|network|exchanges` prints, computed by the same functions
 (`indexer.export_rows`) over one snapshot: the CLI asks here while this server holds the index,
 so an export needs no downtime. Parameters are checked before the first byte is sent (an
 unknown entity is a 404, a bad range a 422, as elsewhere)."""
@@ -30,8 +30,9 @@ router = APIRouter(tags=["export"])
             summary="Every row of an export, as minerflow export prints it")
 def export(
     request: Request,
-    kind: Literal["blocks", "series", "network"],
-    entity: Annotated[str, Query(description="series: a pool slug, 'unknown' or 'all'.")] = "all",
+    kind: Literal["blocks", "series", "network", "exchanges"],
+    entity: Annotated[str, Query(description="series: a pool slug, 'unknown' or 'all'; "
+                                 "exchanges: an exchange slug or 'all'.")] = "all",
     level: Annotated[int, Query(ge=0, le=1, description="series: 0 or 1.")] = 1,
     interval: Interval = "day",
     since: Since = None,

@@ -233,6 +233,46 @@ async function drawSupplyShare(el) {
        {format: v => v === null || v === undefined ? "–" : `${Number(v).toFixed(2)} %`});
 }
 
+// SPEC 5.1: exchanges of every coin, from /v1/exchanges and their series. The largest
+// exchanges by balance at the tip get their own layer or bars; the rest is "other".
+async function largestExchanges() {
+  const body = await fetchJson("/v1/exchanges?limit=10000");
+  const listed = body.data.filter(x => x.slug !== "all");
+  return listed.filter(x => x.balance > 0).sort((a, b) => b.balance - a.balance).slice(0, TOP);
+}
+
+async function exchangeSeries(slug) {
+  return allRows(`/v1/exchanges/${encodeURIComponent(slug)}/series`,
+                 {interval: "day", ...windowSince()});
+}
+
+async function drawExchangeBalance(el) {
+  const all = await exchangeSeries("all");
+  const x = all.map(r => daySeconds(r.day));
+  const named = {};
+  const rest = all.map(r => toBtc(r.balance));
+  for (const e of await largestExchanges()) {
+    const rows = await exchangeSeries(e.slug);
+    named[e.name] = rows.map(r => toBtc(r.balance));
+    rows.forEach((r, i) => { rest[i] = minus(rest[i], toBtc(r.balance)); });
+  }
+  // `all` is one entity, so its balance is the sum of the exchanges' balances
+  if (rest.some(v => v !== null && Math.abs(v) > 1e-9)) named["other"] = rest;
+  plot(el, x, named, {stacked: true, unit: "BTC", note: "No exchange holds coins yet."});
+}
+
+// Daily netflow as bars: inflow up, outflow down, for all exchanges as one entity and the
+// largest ones.
+async function drawExchangeNetflow(el) {
+  const all = complete(await exchangeSeries("all"));
+  const named = {"all exchanges": all.map(r => toBtc(r.netflow))};
+  for (const e of (await largestExchanges()).slice(0, 3)) {
+    named[e.name] = complete(await exchangeSeries(e.slug)).map(r => toBtc(r.netflow));
+  }
+  plot(el, all.map(r => daySeconds(r.day)), named,
+       {unit: "BTC", bars: true, note: "No complete day yet."});
+}
+
 async function drawPoolHashrate(el) {
   const window_ = body.window || "1w";
   const pools = (await fetchJson(`/v1/pools?window=${encodeURIComponent(window_)}`)).data
@@ -287,7 +327,8 @@ async function drawPoolFlows(el) {
 const CHARTS = {
   "balance": drawBalance, "exchange-pool": drawExchangeByPool,
   "exchange-by": drawExchangeByExchange, "netpos": drawNetPosition,
-  "supply-share": drawSupplyShare,
+  "supply-share": drawSupplyShare, "exchange-balance": drawExchangeBalance,
+  "exchange-netflow": drawExchangeNetflow,
   "pool-hashrate": drawPoolHashrate, "network": drawNetwork, "pool": drawPool,
   "pool-balance": drawPoolBalance, "pool-flows": drawPoolFlows,
 };

@@ -153,6 +153,28 @@ def export_network(index: Path, pool: str | None, interval: str, since: str | No
                                     pool=pool), fmt, output)
 
 
+@export.command("exchanges")
+@index_option
+@click.option("--entity", default="all", show_default=True,
+              help="An exchange slug, or all (every exchange as one entity).")
+@click.option("--interval", type=click.Choice(INTERVALS), default="day", show_default=True,
+              help="Weeks start on Monday, months on the 1st (UTC); rows name their first day.")
+@click.option("--since", help="First day (YYYY-MM-DD) or height.")
+@click.option("--until", help="Last day (YYYY-MM-DD) or height, inclusive.")
+@format_option
+@output_option
+@one_line_errors
+def export_exchanges(index: Path, entity: str, interval: str, since: str | None,
+                     until: str | None, fmt: str, output: Path | None) -> None:
+    """Exchange series of every coin (SPEC 5.1): balance, inflow, outflow, netflow, fees,
+    from_miners_level0/1 and from_coinbase (sats).
+
+    Example: minerflow export exchanges --index ~/idx --entity all --format csv
+    """
+    write_export(index, ExportQuery("exchanges", entity, interval=interval, since=since,
+                                    until=until), fmt, output)
+
+
 @export.command("flows")
 @index_option
 @datadir_option

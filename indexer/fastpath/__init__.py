@@ -44,10 +44,11 @@ class FingerprintFilter(Protocol):
 
 
 class PackedUndo:
-    """The spent values of a block's transactions as `pack_block_undo` packs them; a
-    transaction's list is made only when asked for."""
+    """The spent values of a block's transactions as `pack_block_undo` packs them (a
+    transaction's list is made only when asked for), and the undo record they come from."""
 
-    def __init__(self, packed: bytes) -> None:
+    def __init__(self, packed: bytes, record: bytes = b"") -> None:
+        self.record = record
         self.words = array("Q")
         self.words.frombytes(packed)
         if sys.byteorder == "big":
@@ -84,6 +85,9 @@ block_weight: Callable[[bytes], int] = _impl.block_weight
 block_check: Callable[[bytes], tuple[bytes, int, bytes]] = _impl.block_check
 scan_table: Callable[[bytes], bytes] = _impl.scan_table
 step_txs: Callable[..., int] = _impl.step_txs
+exchange_txs: Callable[..., int] = _impl.exchange_txs
+undo_hits: Callable[[bytes, Any], tuple[dict[int, list[tuple[int, bytes]]],
+                                         list[tuple[int, int, int, bytes]]]] = _impl.undo_hits
 derive_candidates: Callable[[bytes, bytes, Any], list[tuple[int, int, int]]] = (
     _impl.derive_candidates)
 decode_address: Callable[[bytes, bytes, int, int], bytes | None] = _impl.decode_address

@@ -27,6 +27,13 @@ static PyMethodDef core_methods[] = {
      "step_txs(data, pos, index, n_tx, coins, members, view, exchanges, spent_values, state, "
      "table=None) -> end of the last transaction: SPEC 5 over a block's transactions after "
      "the coinbase (with `table`, scan_table's of the block, only the probes are left)."},
+    {"exchange_txs", exchange_txs, METH_VARARGS,
+     "exchange_txs(data, pos, index, n_tx, scripts, exchange_of, held, spent_values, sums, "
+     "table=None) -> end of the last transaction: SPEC 5.1 over a block's transactions "
+     "(see exchange.py)."},
+    {"undo_hits", undo_hits, METH_VARARGS,
+     "undo_hits(undo, scripts) -> [(tx index, input index, kind, data)] of the inputs whose "
+     "spent script the filter may hold (see exchange.py)."},
     {"derive_candidates", derive_candidates, METH_VARARGS,
      "derive_candidates(block, undo, core) -> [(index, tx start, undo start)] of the "
      "transactions a labels derive pass must look at (see labels.py)."},

@@ -10,6 +10,7 @@
  *               block_weight, block_check (BIP 141 witness commitment included)
  *   undo.c      CBlockUndo records (parse_block_undo, pack_block_undo) and xor_at
  *   step.c      step_txs: SPEC 5 over a block's transactions after the coinbase
+ *   exchange.c  undo_hits, exchange_txs: SPEC 5.1 (exchange flows), spent scripts from undo
  *   labels.c    derive_candidates: the transactions a `labels derive` pass must look at
  *   addresses.c decode_address: the output script an address names
  *   coinstore.c get_coin, put_coins: the tracked coins through the write buffer
@@ -192,6 +193,8 @@ PyObject *parse_block_undo(PyObject *module, PyObject *arg);
 PyObject *pack_block_undo(PyObject *module, PyObject *arg);
 PyObject *xor_at(PyObject *module, PyObject *args);
 PyObject *step_txs(PyObject *module, PyObject *args);
+PyObject *exchange_txs(PyObject *module, PyObject *args);
+PyObject *undo_hits(PyObject *module, PyObject *args);
 PyObject *derive_candidates(PyObject *module, PyObject *args);
 PyObject *decode_address(PyObject *module, PyObject *args);
 

@@ -2,7 +2,7 @@
 
 The compiled core (`indexer/fastpath/*.c`) implements the same functions and the Filter, one
 file per responsibility beside its twin here: `filters.py`, `walk.py` (and `scantable.py`),
-`undo.py`, `step.py`, `labels.py`, `addresses.py`; this module gathers them. The
+`undo.py`, `step.py`, `exchange.py`, `labels.py`, `addresses.py`; this module gathers them. The
 differential harness (`tests/fuzz/targets.py`, driven by hypothesis in the suite and by
 `scripts/fuzz.py` against a sanitizer build) checks that both give the same result or both
 raise the same error type on every input, and the index tests that both build byte-identical
@@ -16,6 +16,8 @@ wrong type raise TypeError; integers that do not fit a signed 64-bit word raise 
 from __future__ import annotations
 
 from indexer.fastpath.addresses import decode_address as decode_address
+from indexer.fastpath.exchange import exchange_txs as exchange_txs
+from indexer.fastpath.exchange import undo_hits as undo_hits
 from indexer.fastpath.filters import Filter as Filter
 from indexer.fastpath.filters import coin_fingerprint as coin_fingerprint
 from indexer.fastpath.filters import script_fingerprint as script_fingerprint

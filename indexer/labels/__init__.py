@@ -6,5 +6,6 @@ labels derived from the chain.
   made from a file without holding its rows in memory.
 - `indexed`: a label set written into the index, and the exchange lookup the cohort step uses
   (a fingerprint filter in memory, LevelDB the exact store).
+- `exchanges`: the exchanges of a label set as series entities (ids and slugs).
 - `coinjoin`, `derive`: the derive rules R0–R2 and the passes to their fixpoint.
 """

@@ -36,6 +36,7 @@ _BATCH = 10_000
 
 
 EXCHANGES_FILE = "exchanges.bin"  # the saved filter of the `x` keys, beside the LevelDB files
+SCRIPTS_KEPT = 1_000_000  # lookups remembered by an ExchangeLookup
 
 
 class ExchangeLookup:
@@ -55,6 +56,7 @@ class ExchangeLookup:
         self.filter = table
         self._get = get
         self._names: dict[bytes, str] = {}
+        self._seen: dict[bytes, str | None] = {}  # answers so far: hot wallets recur
 
     @classmethod
     def of(cls, store: Any) -> ExchangeLookup:
@@ -76,13 +78,21 @@ class ExchangeLookup:
         return cls(store.get, table=table)
 
     def __call__(self, script: bytes) -> str | None:
-        """The exact answer, read from the index (the filter already said maybe)."""
+        """The exact answer, read from the index (the filter already said maybe), or from the
+        answers kept so far (all forgotten past `SCRIPTS_KEPT`: the label set never changes
+        under a lookup)."""
+        seen = self._seen
+        if script in seen:
+            return seen[script]
         raw = self._get(keys.exchange_script_key(script))
-        if raw is None:
-            return None
-        name = self._names.get(raw)
-        if name is None:
-            name = self._names.setdefault(raw, raw.decode("utf-8"))
+        name = None
+        if raw is not None:
+            name = self._names.get(raw)
+            if name is None:
+                name = self._names.setdefault(raw, raw.decode("utf-8"))
+        if len(seen) >= SCRIPTS_KEPT:
+            seen.clear()
+        seen[script] = name
         return name
 
     def get(self, script: bytes) -> str | None:

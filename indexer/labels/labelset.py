@@ -40,7 +40,7 @@ from indexer.store.leveldb import plyvel
 
 _BATCH = 10_000
 _HEADER = "script," + ",".join(COLUMNS) + "\n"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: summaries name the exchanges' order
 CACHE_MIN_BYTES = 1 << 20
 _CHUNK = 4 << 20  # bytes of canonical rows compressed and hashed at a time
 
@@ -53,6 +53,8 @@ class LabelSet:
     count: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, int] = field(default_factory=dict)  # exchange -> its scripts
+    # the exchanges in the order of their first row in the imported file: ids 1..N (SPEC 5.1)
+    exchange_order: tuple[str, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)  # provenance: name, derived_height...
     file: Path | None = None  # the canonical rows; None for the empty set
 
@@ -63,7 +65,8 @@ class LabelSet:
     def summary(self) -> dict[str, Any]:
         """What the index and `lists.json` record of the set."""
         return {"sha256": self.sha256, "count": self.count, "categories": self.categories,
-                "exchanges": self.exchanges, "meta": self.meta,
+                "exchanges": self.exchanges, "exchange_order": list(self.exchange_order),
+                "meta": self.meta,
                 "file": self.file.name if self.file is not None else None}
 
     @classmethod
@@ -71,8 +74,12 @@ class LabelSet:
         """The set a summary describes, its rows in `directory`."""
         try:
             name = summary["file"]
+            exchanges = dict(summary["exchanges"])
+            order = tuple(str(x) for x in summary["exchange_order"])
+            if sorted(order) != sorted(exchanges):
+                raise ValueError("exchange_order does not name the exchanges")
             return cls(str(summary["sha256"]), int(summary["count"]),
-                       dict(summary["categories"]), dict(summary["exchanges"]),
+                       dict(summary["categories"]), exchanges, order,
                        dict(summary["meta"]), None if name is None else directory / str(name))
         except (KeyError, TypeError, ValueError) as exc:
             raise LabelsError(f"the labels recorded in {directory} are damaged ({exc!r}): "
@@ -256,6 +263,7 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
     digest = hashlib.sha256()
     categories: dict[str, int] = {}
     exchanges: dict[str, int] = {}
+    first_row: dict[str, int] = {}  # exchange -> the number of its first row in the file
     partial = Path(tempfile.mktemp(prefix=".labels-", suffix=".partial", dir=out_dir))
     count = 0
     try:
@@ -276,6 +284,9 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                 categories[category] = categories.get(category, 0) + 1
                 if category == EXCHANGE:
                     exchanges[entity] = exchanges.get(entity, 0) + 1
+                    number = int.from_bytes(key[-5:], "big")
+                    if number < first_row.get(entity, number + 1):
+                        first_row[entity] = number
                 if size >= _CHUNK:
                     behind.run(_compress, b"".join(chunk), out, digest)
                     chunk, size = [], 0
@@ -289,8 +300,9 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    order = tuple(sorted(first_row, key=first_row.__getitem__))
     return LabelSet(sha, count, dict(sorted(categories.items())), dict(sorted(exchanges.items())),
-                    meta, final)
+                    order, meta, final)
 
 
 def _compress(data: bytes, out: Any, digest: Any) -> None:

@@ -1,6 +1,6 @@
 """The active chain as the node sees it: best tip and block hashes over RPC, block bytes from
-the node's blk files when they are readable, else over REST or RPC; spent-output values from
-rev files, else from `getblock <hash> 3`."""
+the node's blk files when they are readable, else over REST or RPC; spent outputs (values, and
+the scripts that may be an exchange's) from rev files, else from `getblock <hash> 3`."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from pathlib import Path
 
 from indexer.config import Network
 from indexer.errors import ConfigError, DamagedBlockError, ParseError, SourceError
+from indexer.fastpath import FingerprintFilter, parse_block_undo
 from indexer.flows.cohorts import SpentValues
+from indexer.flows.exchanges import SpentScripts
 from indexer.parse.deserializer import RawBlock, hum, open_block, sha256d
 from indexer.source import answers
 from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import NodeClient, RpcError
+from indexer.source.spent import Held, held_from_scripts, held_from_undo
 from indexer.source.verify import check_block
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,16 @@ class ChainInfo:
     tip: int
     best: str
     prune_height: int | None  # the lowest height a pruned node still keeps; None: not pruned
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What a block's inputs spend: per transaction after the coinbase, the values and (from
+    the node's answer) the scripts; or the undo record both are read from."""
+
+    values: list[list[int]]
+    scripts: list[list[bytes]]
+    record: bytes | None
 
 
 class NodeSource:
@@ -163,43 +176,74 @@ class NodeSource:
             raise
         return answers.hex_bytes(answer, f"getblock {hash_hum} 0", self.client.url), "getblock"
 
-    def spent_values(self, hash_rev: bytes, block: RawBlock, height: int) -> SpentValues:
-        cache: list[list[list[int]]] = []
+    def spent(self, hash_rev: bytes, block: RawBlock,
+              height: int) -> tuple[SpentValues, SpentScripts]:
+        """What the block's inputs spend: the values (SPEC 5) and the scripts that may be an
+        exchange's (SPEC 5.1), read once, when first asked for: from the node's rev file when
+        it is readable, else from `getblock <hash> 3`."""
+        cache: list[Spent] = []
 
-        def values(tx_index: int) -> list[int]:
+        def answer() -> Spent:
             if not cache:
                 cache.append(self._spent(hash_rev, block, height))
-            return cache[0][tx_index - 1]
+            return cache[0]
 
-        return values
+        def values(tx_index: int) -> list[int]:
+            return answer().values[tx_index - 1]
 
-    def _spent(self, hash_rev: bytes, block: RawBlock, height: int) -> list[list[int]]:
+        def scripts(exchange_scripts: FingerprintFilter) -> Held:
+            found = answer()
+            if found.record is not None:
+                try:
+                    return held_from_undo(found.record, exchange_scripts)
+                except ValueError as exc:
+                    raise SourceError(f"height {height}: the node's undo record does not "
+                                      f"decode ({exc})") from None
+            return held_from_scripts(found.scripts, exchange_scripts)
+
+        return values, scripts
+
+    def _spent(self, hash_rev: bytes, block: RawBlock, height: int) -> Spent:
         if self.local is not None:
             loc = self.local.location(hash_rev)
             if loc is not None:
                 try:
-                    return self.local.undo.spent_values(loc.file_no, block, height)
+                    record = self.local.undo.record_bytes(loc.file_no, block.tx_count,
+                                                          block.header.prev_hash_rev, height)
                 except UndoMissing:
                     pass
+                else:
+                    try:
+                        spent_values = parse_block_undo(record)
+                    except ValueError as exc:
+                        raise SourceError(f"height {height}: the node's undo record does not "
+                                          f"decode ({exc})") from None
+                    return Spent(spent_values, [], record)
         url, what = self.client.url, f"getblock {hum(hash_rev)} 3"
         verbose = answers.obj(self.client.call("getblock", hum(hash_rev), 3), what, url)
         txs = answers.field(verbose, "tx", what, url)
         if not isinstance(txs, list) or len(txs) != block.tx_count:
             raise answers.MalformedAnswer(f"node at {url} answered {what} with other "
                                           f"transactions than the block's {block.tx_count}")
-        out = []
+        values_out: list[list[int]] = []
+        scripts_out: list[list[bytes]] = []
         for tx in txs[1:]:
             vin = answers.field(answers.obj(tx, what, url), "vin", what, url)
             if not isinstance(vin, list):
                 raise answers.MalformedAnswer(f"node at {url} answered {what} with a vin that "
                                               f"is not a list")
             values = []
+            scripts = []
             for txin in vin:
                 prevout = answers.obj(txin, what, url).get("prevout")
                 if prevout is None:
                     raise SourceError(f"height {height}: the node's getblock verbosity 3 gives "
                                       f"no prevouts (Bitcoin Core 23 or newer is needed)")
-                value = answers.field(answers.obj(prevout, what, url), "value", what, url)
+                prevout = answers.obj(prevout, what, url)
+                value = answers.field(prevout, "value", what, url)
                 values.append(answers.sats(value, what, url))
-            out.append(values)
-        return out
+                spk = answers.obj(answers.field(prevout, "scriptPubKey", what, url), what, url)
+                scripts.append(answers.hex_bytes(answers.field(spk, "hex", what, url), what, url))
+            values_out.append(values)
+            scripts_out.append(scripts)
+        return Spent(values_out, scripts_out, None)

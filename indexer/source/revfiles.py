@@ -105,9 +105,10 @@ class UndoFiles:
     def packed_values(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
                       height: int) -> PackedUndo:
         """The same values, packed (decoded with the GIL released: the read-ahead thread
-        calls this)."""
-        return PackedUndo(self._decode(pack_block_undo, file_no, tx_count, prev_hash_rev,
-                                       height))
+        calls this), with the record."""
+        packed, record = self._decode(lambda data: (pack_block_undo(data), data), file_no,
+                                      tx_count, prev_hash_rev, height)
+        return PackedUndo(packed, record)
 
     def record_bytes(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
                      height: int) -> bytes:

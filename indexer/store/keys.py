@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 ALL_ENTITY = 0xFFFF  # the entity id of `all` in series keys
 NO_POOL = 0xFFFF  # "no tag matched" in a block record
 MAX_POOL_ID = 0xFFFE  # pool ids are u16 in keys, and 0xFFFF is taken by `all`
@@ -38,6 +38,8 @@ CHAIN_TOTALS = b"W"  # + entity u16 -> Totals of the entity's blocks from height
 PRICE = b"Q"  # + day u32 -> the day's close in USD, as decimal text
 LABEL = b"l"  # + script -> the script's label row (CSV text of labels.rows.COLUMNS)
 EXCHANGE_SCRIPT = b"x"  # + script -> the exchange's entity, UTF-8 (exchange labels in force)
+EXCHANGE_SERIES = b"X"  # + exchange id u16 + height u32 -> ExchangeRow (blocks that changed it)
+EXCHANGE_BALANCE = b"Y"  # + exchange id u16 -> balance u64 after the tip
 
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -52,6 +54,7 @@ _DAY_VALUE = struct.Struct(">II")
 _BLOCK_VALUE = struct.Struct(">32sIIIHBHBIIQIH")
 _ENTITY_DAY = struct.Struct(">HI")
 _TOTALS_VALUE = struct.Struct(">IIQQQQq40s")  # work: 2**32 blocks of 2**255 fit
+_EXCHANGE_ROW = struct.Struct(">7Q")
 METHODS = ("none", "address", "tag")
 
 
@@ -388,3 +391,50 @@ def unpack_undo(data: bytes) -> list[tuple[bytes, bytes | None]]:
             out.append((key, data[p:p + vlen]))
             p += vlen
     return out
+
+
+def exchange_series_key(exchange: int, height: int) -> bytes:
+    return EXCHANGE_SERIES + _U16.pack(exchange) + _U32.pack(height)
+
+
+def exchange_series_prefix(exchange: int) -> bytes:
+    return EXCHANGE_SERIES + _U16.pack(exchange)
+
+
+def height_from_exchange_series_key(key: bytes) -> int:
+    return int(_U32.unpack_from(key, 3)[0])
+
+
+def exchange_balance_key(exchange: int) -> bytes:
+    return EXCHANGE_BALANCE + _U16.pack(exchange)
+
+
+def exchange_from_balance_key(key: bytes) -> int:
+    return int(_U16.unpack_from(key, 1)[0])
+
+
+EXCHANGE_FIELDS = ("balance", "inflow", "outflow", "fees", "from_coinbase", "from_miners_0",
+                   "from_miners_1")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRow:
+    """An exchange's flows over one block (SPEC 5.1) and its balance after it."""
+
+    balance: int
+    inflow: int = 0
+    outflow: int = 0
+    fees: int = 0
+    from_coinbase: int = 0
+    from_miners_0: int = 0
+    from_miners_1: int = 0
+
+
+def pack_exchange_row(row: ExchangeRow) -> bytes:
+    """Seven big-endian u64s, in `EXCHANGE_FIELDS` order."""
+    return _EXCHANGE_ROW.pack(row.balance, row.inflow, row.outflow, row.fees, row.from_coinbase,
+                              row.from_miners_0, row.from_miners_1)
+
+
+def unpack_exchange_row(value: bytes) -> ExchangeRow:
+    return ExchangeRow(*(int(v) for v in _EXCHANGE_ROW.unpack(value)))

@@ -194,8 +194,12 @@ class ChainStats:
 class ChainMaker:
     """Builds the chain block by block; every choice comes from one seeded generator."""
 
-    def __init__(self, seed: int, txs_per_block: int, service_share: float = 0.0) -> None:
+    def __init__(self, seed: int, txs_per_block: int, service_share: float = 0.0,
+                 exchange_share: float = 0.0) -> None:
         self.rng = random.Random(seed)
+        # the share of ordinary outputs that pay a labeled exchange script (deposits), whose
+        # coins the economy spends on later: what makes a mix exchange-heavy
+        self.exchange_share = exchange_share
         self.txs_per_block = txs_per_block
         # the share of ordinary outputs that pay a reused service script which joined a miner
         # cohort early (the pools' payout customers): what makes mainnet's mix miner-heavy
@@ -281,6 +285,8 @@ class ChainMaker:
     def _fresh(self) -> tuple[bytes, str]:
         if self.service_share and self.rng.random() < self.service_share:
             return self.rng.choice(self.service)
+        if self.exchange_share and self.rng.random() < self.exchange_share:
+            return self.rng.choice(self.exchange_scripts[self.rng.randrange(len(EXCHANGES))])
         roll = self.rng.random()
         if roll < 0.03:
             return self.rng.choice(self.exchange_scripts[self.rng.randrange(len(EXCHANGES))])
@@ -442,10 +448,12 @@ class BlockWriter:
 
 
 def make_chain(out: Path, blocks: int, txs_per_block: int = 2000, seed: int = 1,
-               xor: bool = True, service_share: float = 0.0) -> ChainStats:
+               xor: bool = True, service_share: float = 0.0,
+               exchange_share: float = 0.0) -> ChainStats:
     """Write a chain of `blocks` blocks after genesis, with its pools list and labels, to `out`;
-    `service_share` of ordinary outputs pay cohort scripts (0: the default, light mix)."""
-    maker = ChainMaker(seed, txs_per_block, service_share)
+    `service_share` of ordinary outputs pay cohort scripts (0: the default, light mix),
+    `exchange_share` more of them a labeled exchange's (0: the default's 3 %)."""
+    maker = ChainMaker(seed, txs_per_block, service_share, exchange_share)
     writer = BlockWriter(out / "regtest" / "blocks",
                          bytes(random.Random(seed).randbytes(8)) if xor else None)
     genesis = bytes.fromhex(GENESIS_HEX)

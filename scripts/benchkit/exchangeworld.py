@@ -72,8 +72,9 @@ class WorldStats:
 class World:
     """Every wallet's coins and every script's owner; one seeded generator decides all."""
 
-    def __init__(self, seed: int, customers: int) -> None:
+    def __init__(self, seed: int, customers: int, arbitrage: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.arbitrage = arbitrage  # some withdrawals pay the customer's deposit elsewhere
         self.counter = seed << 32
         self.owner: dict[bytes, str] = {}
         self.wallet_kind: dict[str, str] = {}
@@ -222,8 +223,11 @@ class World:
             return [self.tx(spent, outs)]
         if roll < 0.6 and self.accounts[customer]:  # asks an exchange for a withdrawal
             exchange = self.rng.choice(list(self.accounts[customer]))
-            self.withdrawal_queue[exchange].append(
-                (self.new(customer), self.rng.randint(200_000, 5_000_000)))
+            others = [x for x in self.accounts[customer] if x != exchange]
+            # to their own wallet, or (arbitrage) to their deposit address at another exchange
+            to = self.accounts[customer][others[0]] if (
+                self.arbitrage and others and roll > 0.57) else self.new(customer)
+            self.withdrawal_queue[exchange].append((to, self.rng.randint(200_000, 5_000_000)))
             self.wallet(customer).extend(spent)
             return []
         if roll < 0.7:  # pays the custodial service (used by customers of two exchanges)
@@ -439,9 +443,11 @@ class World:
         return f"{owner}:hot" if owner.startswith("exchange:") else owner
 
 
-def make_world(out: Path, blocks: int = 600, seed: int = 7, customers: int = 300) -> WorldStats:
-    """Write the chain, its pools list, its truth and its seeds under `out`."""
-    world = World(seed, customers)
+def make_world(out: Path, blocks: int = 600, seed: int = 7, customers: int = 300,
+               arbitrage: bool = False) -> WorldStats:
+    """Write the chain, its pools list, its truth and its seeds under `out`; with `arbitrage`,
+    some withdrawals go straight to the customer's deposit address at another exchange."""
+    world = World(seed, customers, arbitrage)
     writer = BlockWriter(out / "regtest" / "blocks", None)
     genesis = bytes.fromhex(GENESIS_HEX)
     writer.write(genesis)

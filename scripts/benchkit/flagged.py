@@ -48,3 +48,28 @@ def count_flagged(chain: Path) -> tuple[int, int]:
 def main() -> None:
     flagged, total = count_flagged(Path(sys.argv[1]))
     print(flagged, total)
+
+
+def count_exchange_touching(chain: Path) -> tuple[int, int]:
+    """(transactions that pay or spend a labeled exchange script, non-coinbase transactions)
+    of the chain under `chain`, by a plain decode of every block (SPEC 5.1's candidates)."""
+    from indexer.labels.rows import EXCHANGE, LabelReader  # noqa: PLC0415
+    from indexer.parse.deserializer import parse_block  # noqa: PLC0415
+    from indexer.source.blkfiles import BlockFiles  # noqa: PLC0415
+    from indexer.source.chain import find_active_chain  # noqa: PLC0415
+
+    labeled = {row.script for row in LabelReader(chain / "exchanges.csv", NETWORK)
+               if row.category == EXCHANGE}
+    files = BlockFiles(chain / "regtest" / "blocks", NETWORK.magic)
+    at_exchange: set[tuple[bytes, int]] = set()
+    touching = total = 0
+    for cb in find_active_chain(files, NETWORK).blocks[1:]:
+        for tx in parse_block(files.read(cb.location)).txs[1:]:
+            total += 1
+            hit = any((i.prev_txid_rev, i.prev_vout) in at_exchange for i in tx.inputs)
+            for vout, out in enumerate(tx.outputs):
+                if out.script in labeled:
+                    hit = True
+                    at_exchange.add((tx.txid_rev, vout))
+            touching += hit
+    return touching, total

@@ -42,6 +42,7 @@ from indexer.fingerprints import FILE as FINGERPRINTS_FILE
 from indexer.parse.deserializer import open_block, parse_block, parse_tx_at, read_compact_size
 
 from .chainmaker import GENESIS_HEX, NETWORK, BlockWriter, make_chain
+from .flagged import count_exchange_touching
 
 SCRIPTS = Path(__file__).resolve().parents[1]  # holds benchkit, for the child processes
 MAINNET_BYTES = 700e9  # block files of mainnet by late 2026 (about 930k blocks)
@@ -228,6 +229,10 @@ def reference_flagged_share(chain: Path) -> float:
 SERVICE_SHARES = ((0.0134, 0.0), (0.0804, 0.02), (0.1245, 0.035), (0.1655, 0.05), (0.249, 0.08),
                   (0.2985, 0.1), (0.3689, 0.13), (0.8124, 0.47))
 MIX_TARGETS = (None, 0.10, 0.30)  # the default mix, then about 10% and 30% flagged
+# The chain maker's exchange share (ordinary outputs paying a labeled exchange script) that
+# makes about 30% of the transactions pay or spend one on the full benchmark's chains (the
+# default mix: about 11%), measured with `count_exchange_touching`.
+EXCHANGE_SHARE = 0.065
 
 
 def service_share_for(flagged_share: float) -> float:
@@ -288,9 +293,11 @@ class Mix:
     index_bytes: int
     reference_mb_s: float | None
     identical: bool | None
+    exchange_share: float  # of the transactions, those paying or spending an exchange's script
 
     def row(self) -> dict[str, object]:
         return {"flagged_share": round(self.flagged_share, 4),
+                "exchange_share": round(self.exchange_share, 4),
                 "e2e_mb_s": round(self.e2e.rate(self.e2e_bytes / 1e6)[0], 1),
                 "e2e_tx_s": round(self.e2e.rate(self.e2e_txs)[0]),
                 "cpu_per_wall": round(self.cpu_per_wall, 2)}
@@ -302,14 +309,18 @@ def _children_cpu() -> float:
 
 
 def end_to_end(tmp: Path, settings: Settings, target: float | None,
-               say: Callable[[str], None], reference: bool) -> Mix:
-    """Make a chain at the target flagged share (None: the default mix) and time reindexes."""
+               say: Callable[[str], None], reference: bool, exchange_share: float = 0.0) -> Mix:
+    """Make a chain at the target flagged share (None: the default mix) or with more outputs
+    paying exchanges (`exchange_share`), and time reindexes."""
     service = 0.0 if target is None else service_share_for(target)
-    label = "default mix" if target is None else f"about {target:.0%} flagged"
+    label = ("exchange-heavy mix" if exchange_share else "default mix" if target is None
+             else f"about {target:.0%} flagged")
     say(f"end-to-end corpus ({label}): make_chain, {settings.chain_blocks} blocks")
     chain = tmp / "chain"
-    stats = make_chain(chain, settings.chain_blocks, service_share=service)
+    stats = make_chain(chain, settings.chain_blocks, service_share=service,
+                       exchange_share=exchange_share)
     share = reference_flagged_share(chain)
+    touching, total = count_exchange_touching(chain)
     e2e_bytes = stats.block_bytes + len(bytes.fromhex(GENESIS_HEX))
     e2e_txs = stats.txs + 1
     runs = iter(range(1_000))
@@ -327,7 +338,8 @@ def end_to_end(tmp: Path, settings: Settings, target: float | None,
         index.rename(last_index)
 
     say(f"reindex: {stats.blocks + 1} blocks, {e2e_txs:,} transactions, "
-        f"{e2e_bytes / 1e6:.1f} MB, flagged share {share:.1%}")
+        f"{e2e_bytes / 1e6:.1f} MB, flagged share {share:.1%}, paying or spending an "
+        f"exchange's script {touching / max(total, 1):.1%}")
     e2e = measure(reindex_fresh, settings.runs)
     cpu_per_wall = cpu_and_wall[0] / cpu_and_wall[1]
     reference_mb_s = identical = None
@@ -338,7 +350,7 @@ def end_to_end(tmp: Path, settings: Settings, target: float | None,
         reference_mb_s = e2e_bytes / 1e6 / (time.perf_counter() - started)
         identical = index_digest(tmp / "index-reference") == index_digest(last_index)
     return Mix(share, e2e, e2e_bytes, e2e_txs, cpu_per_wall, directory_bytes(last_index),
-               reference_mb_s, identical)
+               reference_mb_s, identical, touching / max(total, 1))
 
 
 @dataclass
@@ -431,6 +443,8 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         mixes = [end_to_end(tmp / f"mix{i}", settings, target, say, reference=(i == 0))
                  for i, target in enumerate(targets)]
         base = mixes[0]
+        exchange_heavy = None if flagged_share is not None else end_to_end(
+            tmp / "mixx", settings, None, say, reference=False, exchange_share=EXCHANGE_SHARE)
         labels = labels_bench(tmp / "mix0" / "chain", base.e2e_bytes, tmp / "mix0",
                               settings.runs, say)
 
@@ -462,6 +476,8 @@ def run_bench(settings: Settings, blocks_dir: Path, workdir: Path | None = None,
         "flagged_share": round(base.flagged_share, 4),
         "e2e_cpu_per_wall": round(base.cpu_per_wall, 2),
         "e2e_by_share": [mix.row() for mix in mixes],
+        "exchange_share": round(base.exchange_share, 4),
+        "e2e_exchange_heavy": None if exchange_heavy is None else exchange_heavy.row(),
         "derive_mb_s": round(labels.derive.rate(labels.derive_bytes / 1e6)[0], 1),
         "derive_passes": labels.passes,
         "derive_chain_mb_s": round(labels.derive.rate(labels.chain_bytes / 1e6)[0], 1),
@@ -514,6 +530,11 @@ def table(result: dict[str, object]) -> str:
     for mix in by_share:
         lines.append(f"| reindex at {mix['flagged_share']:.1%} flagged | {mix['e2e_mb_s']:,.1f} "
                      f"| {mix['e2e_tx_s']:,} | CPU/wall {mix['cpu_per_wall']} |")
+    heavy = result.get("e2e_exchange_heavy")
+    if isinstance(heavy, dict):
+        lines.append(f"| reindex at {heavy['exchange_share']:.1%} paying or spending an "
+                     f"exchange's script | {heavy['e2e_mb_s']:,.1f} | {heavy['e2e_tx_s']:,} | "
+                     f"CPU/wall {heavy['cpu_per_wall']} |")
     lines.append(f"| reindex with {result['seeded_labels']:,} mainnet exchange seeds more | "
                  f"{result['seeded_e2e_mb_s']:,.1f} | | labels import "
                  f"{result['seeded_import_s']} s, once |")
@@ -527,7 +548,8 @@ def table(result: dict[str, object]) -> str:
     lines.append(
         f"parse vs python-bitcoinlib: {result['parse_vs_bitcoinlib']}×; end to end vs the "
         f"hash ceiling: {result['e2e_vs_hash_ceiling']}×; flagged share of the end-to-end "
-        f"chain {result['flagged_share']:.1%}; peak RSS {result['peak_rss_mb']} MB; "
+        f"chain {result['flagged_share']:.1%}, exchange-touching {result['exchange_share']:.1%}; "
+        f"peak RSS {result['peak_rss_mb']} MB; "
         f"index {result['index_bytes_per_tx']} bytes/tx; projected mainnet pass "
         f"(700 GB): {result['projected_mainnet_hours']} h"
     )

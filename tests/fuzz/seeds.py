@@ -103,13 +103,16 @@ def address_seeds() -> tuple[bytes, ...]:
 def seeds(target: str) -> tuple[bytes, ...]:
     if target == "scan_block":
         return tuple(bytes(16) + b for b in blocks())
-    if target == "step_txs":
+    if target in ("step_txs", "exchange_txs"):
         return tuple(bytes([0, 0, i, i * 7 % 256, 0, 0, 0, 0, 0, 0, i * 37 % 256, i * 11 % 256])
                      + bytes(12) + b for i, b in enumerate(blocks()))
     if target in ("merkle_root", "block_weight", "block_check", "deserializer", "scan_table"):
         return blocks()
     if target in ("parse_block_undo", "pack_block_undo"):
         return undo_records()
+    if target == "undo_hits":
+        return tuple(bytes([0, i, i * 7 % 256, 3, 0, 0, 0, 0]) + u
+                     for i, u in enumerate(undo_records()))
     if target == "derive_candidates":
         return block_undo_pairs()
     if target == "decode_address":

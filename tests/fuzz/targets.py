@@ -363,6 +363,103 @@ def step_txs(raw: bytes) -> None:
             f"step_txs: over the table {tabled[0][0]!r}, walking {walked[0][0]!r}")
 
 
+def exchange_txs(raw: bytes) -> None:
+    """SPEC 5.1 over a (mutated) real block with both implementations, from the same held
+    inputs (now and then absurd ones), exchange ids and spent values: the same end position
+    or error type and the same sums after; walking the block and over its scan table (now and
+    then a damaged one)."""
+    r = Reader(raw)
+    params = Reader(r.take(24))
+    data = r.rest()
+    try:
+        opened = open_block(data)
+        natural, n_tx = opened.next_pos, opened.tx_count
+        txs = parse_block(data, require_coinbase=False).txs
+    except ParseError:
+        natural, n_tx, txs = 81, 2, []
+    _coins, scripts = _fingerprints(params, data)
+    world = _World(params, data)
+    prefill = params.u8()
+    if prefill % 8 == 7:  # now and then absurd positions and counts
+        pos, index, n_tx = odd_int(params, natural), odd_int(params, 1), odd_int(params, n_tx)
+    else:
+        pos, index = natural, 1
+    damage = params.u8()
+    pick = params.u8()
+    ids = {name: int(name[2:]) + 1 for name in set(world.exchanges.values())}
+    spent_scripts = list(world.exchanges) or [b"\x51"]
+    held: Any = {}
+    for t, tx in enumerate(txs):
+        for i in range(len(tx.inputs)):
+            if (t * 5 + i * 3 + pick) % 7 == 0:
+                held.setdefault(t, []).append((i, spent_scripts[(t + i) % len(spent_scripts)]))
+    if pick % 16 == 1 and txs:  # an input index the transaction does not have
+        held.setdefault(len(txs) - 1, []).append((len(txs[-1].inputs) + pick % 3, b"\x00"))
+    if pick % 16 == 2:
+        held[1] = [(0, "not bytes")]
+    if pick % 16 == 3:
+        held[-5] = []
+
+    def exchange_of(script: bytes) -> Any:
+        if prefill & 64 and script_fingerprint(script) % 5 == 0:
+            return "not an id"
+        name = world.exchanges.get(script)
+        return None if name is None else ids[name]
+
+    def run(impl: ModuleType, table: bytes | None) -> tuple[Any, ...]:
+        script_f = impl.Filter()
+        for fp in scripts + [script_fingerprint(s) for s in (*world.exchanges, *world.decoys)]:
+            script_f.add(fp)
+        sums: dict[int, Any] = {}
+        if prefill % 4 == 1:
+            sums[0xFFFF] = [5, 0, 0, 5]
+        if prefill % 8 == 2:
+            sums[1] = [0, 0]  # not sums: TypeError from both once exchange 1 is added to
+        got = outcome(impl.exchange_txs, data, pos, index, n_tx, script_f, exchange_of, held,
+                      world.spent_values, sums, table)
+        return got, list(sums.items())
+
+    walked = [run(impl, None) for impl in (compiled(), reference)]
+    assert walked[0] == walked[1], (
+        f"exchange_txs: compiled {walked[0][0]!r} != reference {walked[1][0]!r} or their sums")
+    made = agree("scan_table", "scan_table", data)
+    if made[0] != "ok":
+        return
+    table = made[1]
+    if damage % 4 == 3:
+        at = 8 * (params.u8() % max(1, len(table) // 8))
+        word = int.from_bytes(table[at:at + 8], "little") ^ (1 << damage % 64)
+        table = table[:at] + word.to_bytes(8, "little") + table[at + 8:]
+    tabled = [run(impl, table) for impl in (compiled(), reference)]
+    assert tabled[0] == tabled[1], (
+        f"exchange_txs over a table: compiled {tabled[0][0]!r} != reference {tabled[1][0]!r} "
+        f"or their sums")
+
+
+def undo_hits(raw: bytes) -> None:
+    """The inputs of a (mutated) undo record whose spent script a filter holds: the same
+    answer from both, or the same error type."""
+    r = Reader(raw)
+    params = Reader(r.take(8))
+    data = r.rest()
+    try:
+        spent = [s for tx in reference.block_undo_scripts(data) for _v, s in tx]
+    except ValueError:
+        spent = []
+    pick = params.u8()
+    chosen = [script_fingerprint(s) for k, s in enumerate(spent) if (k + pick) % 3 == 0]
+    chosen += [params.u64() for _ in range(params.u8() % 3)]
+
+    def run(impl: ModuleType) -> Any:
+        held = impl.Filter()
+        for fp in chosen:
+            held.add(fp)
+        return outcome(impl.undo_hits, data, held)
+
+    got = [run(impl) for impl in (compiled(), reference)]
+    assert got[0] == got[1], f"undo_hits: compiled {got[0]!r} != reference {got[1]!r}"
+
+
 def derive_candidates(raw: bytes) -> None:
     """A (mutated) real block and its undo record, a filter holding some of the scripts they
     spend and pay (and fingerprints of nothing): the same candidates, or both refuse; every
@@ -588,6 +685,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "block_weight": block_weight,
     "block_check": block_check,
     "step_txs": step_txs,
+    "exchange_txs": exchange_txs,
+    "undo_hits": undo_hits,
     "scan_table": scan_table,
     "derive_candidates": derive_candidates,
     "decode_address": decode_address,

@@ -22,7 +22,7 @@ def get(client: TestClient, url: str, status: int = 200) -> Any:
 
 def test_status(client: TestClient, expected: Any) -> None:
     body = get(client, "/v1/status")
-    assert body["network"] == "regtest" and body["index_format"] == 3
+    assert body["network"] == "regtest" and body["index_format"] == 4
     assert (body["tip_height"], body["tip_hash"]) == (expected["tip"]["height"],
                                                       expected["tip"]["hash"])
     assert body["tip_time"] == expected["blocks"][-1]["time"] and body["pools"] == 7

@@ -50,6 +50,10 @@ def test_a_tiny_run_reports_every_figure() -> None:
     assert len(shares) == 3 and shares[0] == line["flagged_share"]
     assert shares[0] < shares[1] < shares[2]
     assert line["e2e_by_share"][0]["e2e_mb_s"] == line["e2e_mb_s"]
+    # and one made to pay exchanges more: more of its transactions touch an exchange's script
+    heavy = line["e2e_exchange_heavy"]
+    assert heavy["exchange_share"] > line["exchange_share"] > 0 and heavy["e2e_mb_s"] > 0
+    assert "paying or spending an exchange's script |" in table(result)
 
 
 @pytest.mark.slow
@@ -58,6 +62,7 @@ def test_one_chain_at_a_flagged_share() -> None:
                        REPO_BLOCKS, say=lambda _line: None, flagged_share=0.3)
     line = json.loads(dumps(result))
     assert [mix["flagged_share"] for mix in line["e2e_by_share"]] == [line["flagged_share"]]
+    assert line["e2e_exchange_heavy"] is None
     assert line["flagged_share"] > 0.03  # the default mix flags under 1% at this length
 
 

@@ -35,7 +35,8 @@ PAYLOAD = '<img src=x onerror="window.__xss = (window.__xss || 0) + 1">Evil & Co
 # the story chain spans 13 days: the 30-day net position change has no value yet, and says so
 YOUNG = ("chart-netpos",)
 OVERVIEW_CHARTS = ("chart-balance", "chart-supply-share", "chart-exchange-pool",
-                   "chart-exchange-by", "chart-netpos", "chart-pool-hashrate", "chart-network")
+                   "chart-exchange-by", "chart-netpos", "chart-exchange-balance",
+                   "chart-exchange-netflow", "chart-pool-hashrate", "chart-network")
 
 
 def serve(index: Path) -> Iterator[str]:
@@ -181,6 +182,23 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         all_rows = api(served, f"/v1/miners/series?entity=all&level=1&since={since}")["data"]
         assert watched.chart("chart-supply-share")["series"]["all miners"] == [
             100 * r["balance_share_of_supply"] for r in all_rows]
+        # exchanges (SPEC 5.1): balance stacked by exchange adds up to `all`'s, each layer its
+        # exchange's; daily netflow bars are `all`'s and the largest exchanges', complete days
+        listed = {x["name"]: x for x in api(served, "/v1/exchanges")["data"]}
+        stacked = watched.chart("chart-exchange-balance")
+        assert stacked["x"][0] == calendar.timegm(dt.date.fromisoformat(since).timetuple())
+        last = {name: values[-1] for name, values in stacked["series"].items()}
+        assert len(last) >= 2 and sum(last.values()) == pytest.approx(
+            listed["All exchanges"]["balance"] / 1e8)
+        for name, value in last.items():
+            assert value == listed[name]["balance"] / 1e8
+        netflow = watched.chart("chart-exchange-netflow")["series"]
+        whole_days = api(served, f"/v1/exchanges/all/series?since={since}")["data"]
+        assert whole_days[-1]["partial"]
+        assert netflow["all exchanges"] == [r["netflow"] / 1e8 for r in whole_days[:-1]]
+        for name in set(netflow) - {"all exchanges"}:
+            rows = api(served, f"/v1/exchanges/{listed[name]['slug']}/series?since={since}")
+            assert netflow[name] == [r["netflow"] / 1e8 for r in rows["data"][:-1]]
         derived = api(served, "/v1/miners/series?entity=all&level=1&derived=true"
                       f"&since={since}")["data"]
         assert watched.chart("chart-netpos")["series"]["net position change, 30 d"] == [

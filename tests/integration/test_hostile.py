@@ -225,7 +225,8 @@ def test_a_coinbase_paying_beyond_all_bitcoin_is_refused_naming_the_block(tmp_pa
         applier = BlockApplier(store, buffer, compile_pools(pools, regtest))
         with pytest.raises(ParseError, match=f"block {block.header.hash_rev[::-1].hex()}: the "
                                              f"coinbase pays a value outside"):
-            applier.apply(BlockMeta(1, first.hash_rev, first.chain_time), block, lambda i: [])
+            applier.apply(BlockMeta(1, first.hash_rev, first.chain_time), block, lambda i: [],
+                          lambda scripts: {})
         assert not buffer.overlay
     finally:
         store.close()

@@ -51,7 +51,7 @@ def check_block_by_block(tmp_path: Path, datadir: Path, pools_path: Path,
         block = open_block(read.data)
         before = {(e, lv): applier.balances.get((e, lv), 0) for e in entities for lv in (0, 1)}
         applier.apply(BlockMeta(cb.height, cb.hash_rev, cb.chain_time), block,
-                      source.spent_values(cb, block, read))
+                      source.spent_values(cb, block, read), source.spent_scripts(cb, block, read))
         buffer.flush()
 
         unspent = {(e, lv): 0 for e in entities for lv in (0, 1)}

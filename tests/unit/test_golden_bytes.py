@@ -12,7 +12,7 @@ from typing import Any
 from indexer.config import get_network
 from indexer.parse.script import script_for_address
 from indexer.store import keys
-from tests.conftest import SAMPLE, dump
+from tests.conftest import SAMPLE, STORY, dump, load_json
 
 REGTEST = get_network("regtest")
 
@@ -22,7 +22,7 @@ def h(text: str) -> bytes:
 
 
 def test_format_version() -> None:
-    assert keys.FORMAT_VERSION == 3
+    assert keys.FORMAT_VERSION == 4
 
 
 def test_fixed_keys() -> None:
@@ -52,6 +52,16 @@ def test_entity_keys() -> None:
     assert keys.day_totals_key(2, 20_513) == b"A" + h("0002 00005021")
     assert keys.day_totals_prefix(keys.ALL_ENTITY) == b"A" + h("ffff")
     assert keys.chain_totals_key(keys.ALL_ENTITY) == b"W" + h("ffff")
+
+
+def test_exchange_keys_and_values() -> None:
+    assert keys.exchange_series_key(keys.ALL_ENTITY, 300) == b"X" + h("ffff 0000012c")
+    assert keys.exchange_series_prefix(1) == b"X" + h("0001")
+    assert keys.exchange_balance_key(7) == b"Y" + h("0007")
+    row = keys.ExchangeRow(balance=1, inflow=2, outflow=3, fees=4, from_coinbase=5,
+                           from_miners_0=6, from_miners_1=7)
+    assert keys.pack_exchange_row(row) == b"".join(n.to_bytes(8, "big") for n in range(1, 8))
+    assert keys.unpack_exchange_row(keys.pack_exchange_row(row)) == row
 
 
 def test_pools_versions_value() -> None:
@@ -140,7 +150,7 @@ def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
                                                              expected: Any) -> None:
     stored = dump(story_index)
     state = json.loads(stored[b"S"])
-    assert list(state) == sorted(state) and state["format"] == 3
+    assert list(state) == sorted(state) and state["format"] == 4
     assert (state["tip_height"], state["tip_hash"]) == (expected["tip"]["height"],
                                                         expected["tip"]["hash"])
     for block in expected["blocks"]:
@@ -159,3 +169,10 @@ def test_a_real_index_holds_the_fixture_chain_in_these_bytes(story_index: Path,
         for level in (0, 1):
             key = b"T" + entity_ids[slug].to_bytes(2, "big") + bytes([level])
             assert stored.get(key, bytes(8)) == balances[f"level{level}"].to_bytes(8, "big")
+    want = load_json(STORY / "expected-exchanges.json")
+    ids = {slug: x["id"] for slug, x in want["exchanges"].items()} | {"all": 0xFFFF}
+    for slug, balance in want["exchange_final_balance"].items():
+        assert stored[b"Y" + ids[slug].to_bytes(2, "big")] == balance.to_bytes(8, "big")
+    rows = [v for k, v in stored.items() if k[:1] == b"X" and k[1:3] == b"\xff\xff"]
+    assert sum(int.from_bytes(v[8:16], "big") for v in rows) == sum(
+        d["inflow"] for d in want["exchange_daily"]["all"])  # the second u64 is the inflow

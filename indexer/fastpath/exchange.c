@@ -1,0 +1,643 @@
+/* undo_hits and exchange_txs: SPEC 5.1 over a block's transactions, the spent scripts read
+ * from the block's undo record. Twin: exchange.py. */
+#include "core.h"
+
+#define ALL_EXCHANGES 0xFFFF
+
+/* ---------------------------------------------------------------------------------------- */
+/* undo_hits(undo, scripts) -> ({tx index: [(input index, script), ...]},                    */
+/*                              [(tx index, input index, kind, x), ...])                      */
+
+/* The script Core reads back from ScriptCompression's kind and body, into `s` (35 bytes) for
+ * the rebuilt kinds 0-3; NULL with *n = the body's length for a script kept whole (a body over
+ * 10,000 bytes reads as OP_RETURN: s[0], *n = 1). Kinds 4 and 5 are not handled here. */
+static const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t len,
+                                  uint8_t s[35], Py_ssize_t *n) {
+    if (kind == 0) {
+        s[0] = 0x76; s[1] = 0xA9; s[2] = 0x14;
+        memcpy(s + 3, body, 20);
+        s[23] = 0x88; s[24] = 0xAC;
+        *n = 25;
+        return s;
+    }
+    if (kind == 1) {
+        s[0] = 0xA9; s[1] = 0x14;
+        memcpy(s + 2, body, 20);
+        s[22] = 0x87;
+        *n = 23;
+        return s;
+    }
+    if (kind == 2 || kind == 3) {
+        s[0] = 0x21; s[1] = (uint8_t)kind;
+        memcpy(s + 2, body, 32);
+        s[34] = 0xAC;
+        *n = 35;
+        return s;
+    }
+    if (len > 10000) {
+        s[0] = 0x6A;
+        *n = 1;
+        return s;
+    }
+    *n = len;
+    return body;
+}
+
+/* held[tx].append((input, script)), the list made on first need. */
+static int held_append(PyObject *held, uint64_t tx, uint64_t input, const uint8_t *script,
+                       Py_ssize_t n) {
+    PyObject *key = PyLong_FromUnsignedLongLong(tx);
+    if (key == NULL) return -1;
+    PyObject *list = PyDict_GetItemWithError(held, key);
+    if (list == NULL) {
+        if (PyErr_Occurred() || (list = PyList_New(0)) == NULL) { Py_DECREF(key); return -1; }
+        int set = PyDict_SetItem(held, key, list);
+        Py_DECREF(list);
+        if (set < 0) { Py_DECREF(key); return -1; }
+    }
+    Py_DECREF(key);
+    PyObject *item = Py_BuildValue("(Ky#)", (unsigned long long)input, (const char *)script, n);
+    if (item == NULL) return -1;
+    int added = PyList_Append(list, item);
+    Py_DECREF(item);
+    return added;
+}
+
+PyObject *undo_hits(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer uv;
+    PyObject *scripts_obj;
+    if (!PyArg_ParseTuple(args, "y*O!", &uv, &FilterType, &scripts_obj)) return NULL;
+    const Filter *scripts = (const Filter *)scripts_obj;
+    Cursor u = {uv.buf, uv.len, 0, 0};
+    const char *why = NULL;
+    PyObject *held = PyDict_New(), *curve = PyList_New(0), *out = NULL;
+    if (held == NULL || curve == NULL) goto done;
+    uint64_t n_tx = compact_size(&u);
+    if (u.bad) { why = "undo record runs past its end"; goto done; }
+    for (uint64_t tx = 1; tx <= n_tx; tx++) {
+        uint64_t n_in = compact_size(&u);
+        if (u.bad) { why = "undo record runs past its end"; goto done; }
+        for (uint64_t i = 0; i < n_in; i++) {
+            uint64_t code = core_varint(&u);
+            if (code >> 1) core_varint(&u);
+            decompress_amount(&u, core_varint(&u));
+            uint64_t kind = core_varint(&u);
+            if (u.bad) { why = "undo record runs past its end"; goto done; }
+            uint64_t len = kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
+            if (len > (uint64_t)PY_SSIZE_T_MAX || !need(&u, (Py_ssize_t)len)) {
+                why = "undo record runs past its end";
+                goto done;
+            }
+            const uint8_t *body = u.d + u.p;
+            u.p += (Py_ssize_t)len;
+            if (kind == 4 || kind == 5) {
+                PyObject *item = Py_BuildValue("(KKKy#)", (unsigned long long)tx,
+                                               (unsigned long long)i, (unsigned long long)kind,
+                                               (const char *)body, (Py_ssize_t)len);
+                if (item == NULL || PyList_Append(curve, item) < 0) {
+                    Py_XDECREF(item);
+                    goto done;
+                }
+                Py_DECREF(item);
+                continue;
+            }
+            uint8_t s[35];
+            Py_ssize_t n;
+            const uint8_t *script = undo_script(kind, body, (Py_ssize_t)len, s, &n);
+            if (filter_has(scripts, member_fp(script, n))
+                    && held_append(held, tx, i, script, n) < 0) goto done;
+        }
+    }
+    if (u.p != u.n) {
+        why = "undo record holds bytes after its last entry";
+        goto done;
+    }
+    out = PyTuple_Pack(2, held, curve);
+done:
+    PyBuffer_Release(&uv);
+    Py_XDECREF(held);
+    Py_XDECREF(curve);
+    if (why != NULL) {
+        Py_XDECREF(out);
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* exchange_txs(data, pos, index, n_tx, scripts, exchange_of, held, spent_values, sums,      */
+/*              table=None) -> end of the last transaction; the reference documents every   */
+/*   argument and rule.                                                                       */
+
+/* One entity's sums over the call so far: added into `sums` at its end, in entity order. */
+typedef struct {
+    long entity;
+    __int128 f[4];
+} XAcc;
+
+typedef struct {
+    PyObject *exchange_of, *held, *spent_values;  /* borrowed */
+    Filter *scripts;
+    XAcc *acc;
+    size_t n_acc, cap_acc;
+} XStep;
+
+typedef struct {
+    Py_ssize_t script, script_len;
+    int64_t value;
+    long exchange;  /* -1: pays no exchange */
+} XOut;
+
+typedef struct {
+    Py_ssize_t input;
+    long exchange;
+} XIn;
+
+/* 0 <= value <= MAX_MONEY, else ValueError (TypeError when not an int): the reference's
+ * `_money`. */
+static int x_money(PyObject *o, int64_t *out, const char *what, Py_ssize_t index) {
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "transaction %zd: %s is an int", index, what);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow || v < 0 || (unsigned long long)v > MAX_MONEY) {
+        PyErr_Format(PyExc_ValueError, "transaction %zd: %s outside 0..21,000,000 BTC", index,
+                     what);
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* An exchange id: 1 with it, 0 for None, -1 (the reference's `_exchange`). */
+static int x_id(PyObject *o, long *out) {
+    if (o == Py_None) return 0;
+    if (!PyLong_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, "an exchange id is an int or None");
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow || v < 0 || v >= ALL_EXCHANGES) {
+        PyErr_SetString(PyExc_ValueError, "an exchange id is in 0..65534");
+        return -1;
+    }
+    *out = (long)v;
+    return 1;
+}
+
+static int x_long_cmp(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+static int x_ssize_cmp(const void *a, const void *b) {
+    Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
+    return (x > y) - (x < y);
+}
+
+static inline __int128 x_floor_div(__int128 a, __int128 b) {
+    __int128 q = a / b;
+    if ((a % b != 0) && (a < 0)) q -= 1;
+    return q;
+}
+
+/* sums[entity] += [inflow, outflow, fees, balance]. */
+/* An exact Python int of a 128-bit one (a call's sums can pass 2**63 over a long block). */
+static PyObject *x_int(__int128 v) {
+    if (v >= (__int128)LLONG_MIN && v <= (__int128)LLONG_MAX)
+        return PyLong_FromLongLong((long long)v);
+    int negative = v < 0;
+    unsigned __int128 m = negative ? (unsigned __int128)0 - (unsigned __int128)v
+                                   : (unsigned __int128)v;
+    PyObject *hi = PyLong_FromUnsignedLongLong((unsigned long long)(m >> 64));
+    PyObject *lo = PyLong_FromUnsignedLongLong((unsigned long long)m);
+    PyObject *shift = PyLong_FromLong(64);
+    PyObject *out = NULL;
+    if (hi != NULL && lo != NULL && shift != NULL) {
+        PyObject *up = PyNumber_Lshift(hi, shift);
+        if (up != NULL) {
+            PyObject *sum = PyNumber_Or(up, lo);
+            Py_DECREF(up);
+            out = sum != NULL && negative ? PyNumber_Negative(sum) : Py_XNewRef(sum);
+            Py_XDECREF(sum);
+        }
+    }
+    Py_XDECREF(hi);
+    Py_XDECREF(lo);
+    Py_XDECREF(shift);
+    return out;
+}
+
+static int x_add(PyObject *sums, long entity, const __int128 f[4]) {
+    PyObject *key = PyLong_FromLong(entity);
+    if (key == NULL) return -1;
+    int rc = -1;
+    PyObject *total = PyDict_GetItemWithError(sums, key);
+    if (total == NULL) {
+        if (PyErr_Occurred()) goto done;
+        PyObject *fresh = PyList_New(4);
+        if (fresh == NULL) goto done;
+        for (Py_ssize_t i = 0; i < 4; i++) {
+            PyObject *part = x_int(f[i]);
+            if (part == NULL) { Py_DECREF(fresh); goto done; }
+            PyList_SET_ITEM(fresh, i, part);
+        }
+        rc = PyDict_SetItem(sums, key, fresh);
+        Py_DECREF(fresh);
+        goto done;
+    }
+    Py_INCREF(total);
+    for (Py_ssize_t i = 0; i < 4; i++) {
+        /* an addition may run Python code that changes the list: look again each time */
+        if (!PyList_CheckExact(total) || PyList_GET_SIZE(total) != 4) {
+            PyErr_SetString(PyExc_TypeError, "exchange sums are a list of four");
+            Py_DECREF(total);
+            goto done;
+        }
+        PyObject *part = x_int(f[i]);
+        if (part == NULL) { Py_DECREF(total); goto done; }
+        PyObject *sum = PyNumber_InPlaceAdd(PyList_GET_ITEM(total, i), part);
+        Py_DECREF(part);
+        if (sum == NULL) { Py_DECREF(total); goto done; }
+        if (PyList_GET_SIZE(total) != 4) {
+            Py_DECREF(sum);
+            PyErr_SetString(PyExc_TypeError, "exchange sums are a list of four");
+            Py_DECREF(total);
+            goto done;
+        }
+        if (PyList_SetItem(total, i, sum) < 0) { Py_DECREF(total); goto done; }
+    }
+    Py_DECREF(total);
+    rc = 0;
+done:
+    Py_DECREF(key);
+    return rc;
+}
+
+/* st->acc[entity] += f (few entities a block: a linear search). */
+static int x_accumulate(XStep *st, long entity, const __int128 f[4]) {
+    for (size_t i = 0; i < st->n_acc; i++) {
+        if (st->acc[i].entity == entity) {
+            for (int k = 0; k < 4; k++) st->acc[i].f[k] += f[k];
+            return 0;
+        }
+    }
+    if (st->n_acc == st->cap_acc) {
+        size_t cap = st->cap_acc ? 2 * st->cap_acc : 8;
+        XAcc *grown = PyMem_Realloc(st->acc, cap * sizeof(XAcc));
+        if (grown == NULL) { PyErr_NoMemory(); return -1; }
+        st->acc = grown;
+        st->cap_acc = cap;
+    }
+    XAcc *a = &st->acc[st->n_acc++];
+    a->entity = entity;
+    for (int k = 0; k < 4; k++) a->f[k] = f[k];
+    return 0;
+}
+
+static int x_acc_cmp(const void *a, const void *b) {
+    long x = ((const XAcc *)a)->entity, y = ((const XAcc *)b)->entity;
+    return (x > y) - (x < y);
+}
+
+/* The call's sums into `sums`, in entity order. */
+static int x_merge(XStep *st, PyObject *sums) {
+    if (st->n_acc) qsort(st->acc, st->n_acc, sizeof(XAcc), x_acc_cmp);
+    for (size_t i = 0; i < st->n_acc; i++)
+        if (x_add(sums, st->acc[i].entity, st->acc[i].f) < 0) return -1;
+    return 0;
+}
+
+/* held[index] checked as the reference's `_check_held` checks every entry: a list of
+ * (input index, script) tuples. */
+static int x_check_held(PyObject *held, Py_ssize_t **order, Py_ssize_t *n_order) {
+    Py_ssize_t at = 0, k = 0;
+    PyObject *key, *items;
+    *order = PyMem_Calloc((size_t)PyDict_GET_SIZE(held) + 1, sizeof(Py_ssize_t));
+    if (*order == NULL) { PyErr_NoMemory(); return -1; }
+    while (PyDict_Next(held, &at, &key, &items)) {
+        if (!PyLong_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "held is keyed by transaction index");
+            return -1;
+        }
+        Py_ssize_t tx = PyLong_AsSsize_t(key);
+        if (tx == -1 && PyErr_Occurred()) return -1;
+        if (!PyList_CheckExact(items)) {
+            PyErr_SetString(PyExc_TypeError, "held maps to lists");
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+            PyObject *item = PyList_GET_ITEM(items, i);
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
+                    || !PyLong_Check(PyTuple_GET_ITEM(item, 0))
+                    || !PyBytes_Check(PyTuple_GET_ITEM(item, 1))) {
+                PyErr_SetString(PyExc_TypeError, "a held input is (input index, script)");
+                return -1;
+            }
+            if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0)) == -1 && PyErr_Occurred())
+                return -1;
+        }
+        (*order)[k++] = tx;
+    }
+    qsort(*order, (size_t)k, sizeof(Py_ssize_t), x_ssize_cmp);
+    *n_order = k;
+    return 0;
+}
+
+/* One decoded transaction through SPEC 5.1 (the reference's `_exchange_tx`). */
+static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
+    XIn *ins = NULL;
+    XOut *outs = NULL;
+    int64_t *spent = NULL;
+    long *entities = NULL;
+    PyObject *got = NULL;
+    uint64_t n_in = 0, n_out = 0;
+    Py_ssize_t n_held = 0;
+    int rc = -1;
+
+    if (!need(c, 6)) goto malformed;
+    c->p += 4;
+    int segwit = c->d[c->p] == 0 && c->d[c->p + 1] != 0;
+    if (segwit) c->p += 2;
+    n_in = compact_size(c);
+    if (c->bad || n_in > (uint64_t)(c->n - c->p) / 41) goto malformed;
+    for (uint64_t i = 0; i < n_in && !c->bad; i++) {
+        if (!need(c, 36)) break;
+        c->p += 36;
+        skip(c, compact_size(c));
+        skip(c, 4);
+    }
+    n_out = c->bad ? 0 : compact_size(c);
+    if (c->bad || n_out > (uint64_t)(c->n - c->p) / 9) goto malformed;
+    outs = PyMem_Calloc((size_t)n_out + 1, sizeof(XOut));
+    if (outs == NULL) { PyErr_NoMemory(); goto fail; }
+    for (uint64_t i = 0; i < n_out && !c->bad; i++) {
+        if (!need(c, 8)) break;
+        outs[i].value = (int64_t)le_u64(c->d + c->p, 8);
+        outs[i].exchange = -1;
+        c->p += 8;
+        uint64_t len = compact_size(c);
+        if (c->bad || len > (uint64_t)PY_SSIZE_T_MAX || !need(c, (Py_ssize_t)len)) {
+            c->bad = 1;
+            break;
+        }
+        outs[i].script = c->p;
+        outs[i].script_len = (Py_ssize_t)len;
+        c->p += (Py_ssize_t)len;
+    }
+    if (segwit) {
+        for (uint64_t i = 0; i < n_in && !c->bad; i++) {
+            uint64_t items = compact_size(c);
+            for (uint64_t j = 0; j < items && !c->bad; j++) skip(c, compact_size(c));
+        }
+    }
+    skip(c, 4);
+    if (c->bad) goto malformed;
+
+    /* values: each, then the total, in 0..MAX_MONEY */
+    __int128 out_total = 0;
+    for (uint64_t i = 0; i < n_out; i++) {
+        if (outs[i].value < 0 || (uint64_t)outs[i].value > MAX_MONEY) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd: an output value outside "
+                         "0..21,000,000 BTC", index);
+            goto fail;
+        }
+        out_total += outs[i].value;
+    }
+    if (out_total > (__int128)MAX_MONEY) {
+        PyErr_Format(PyExc_ValueError, "transaction %zd: the output total outside "
+                     "0..21,000,000 BTC", index);
+        goto fail;
+    }
+
+    /* the held inputs (their exchanges asked in list order), then the exchanges paid */
+    PyObject *key = PyLong_FromSsize_t(index);
+    if (key == NULL) goto fail;
+    PyObject *listed = PyDict_GetItemWithError(st->held, key);
+    Py_DECREF(key);
+    if (listed == NULL && PyErr_Occurred()) goto fail;
+    if (listed != NULL) {
+        Py_INCREF(listed);
+        Py_ssize_t n_listed = PyList_GET_SIZE(listed);
+        ins = PyMem_Calloc((size_t)n_listed + 1, sizeof(XIn));
+        if (ins == NULL) { Py_DECREF(listed); PyErr_NoMemory(); goto fail; }
+        for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(listed); i++) {
+            PyObject *item = Py_NewRef(PyList_GET_ITEM(listed, i));
+            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0));
+            if (at < 0 || (uint64_t)at >= n_in) {
+                Py_DECREF(item);
+                Py_DECREF(listed);
+                PyErr_Format(PyExc_ValueError, "transaction %zd: held input %zd is not one of "
+                             "its %llu", index, at, (unsigned long long)n_in);
+                goto fail;
+            }
+            PyObject *found = PyObject_CallOneArg(st->exchange_of, PyTuple_GET_ITEM(item, 1));
+            Py_DECREF(item);
+            if (found == NULL) { Py_DECREF(listed); goto fail; }
+            long exchange;
+            int is = x_id(found, &exchange);
+            Py_DECREF(found);
+            if (is < 0) { Py_DECREF(listed); goto fail; }
+            if (is) ins[n_held++] = (XIn){at, exchange};
+        }
+        Py_DECREF(listed);
+    }
+    int any_paid = 0;
+    for (uint64_t i = 0; i < n_out; i++) {
+        if (!filter_has(st->scripts, member_fp(c->d + outs[i].script, outs[i].script_len)))
+            continue;
+        PyObject *script = PyBytes_FromStringAndSize((const char *)c->d + outs[i].script,
+                                                     outs[i].script_len);
+        if (script == NULL) goto fail;
+        PyObject *found = PyObject_CallOneArg(st->exchange_of, script);
+        Py_DECREF(script);
+        if (found == NULL) goto fail;
+        int is = x_id(found, &outs[i].exchange);
+        Py_DECREF(found);
+        if (is < 0) goto fail;
+        if (!is) outs[i].exchange = -1;
+        any_paid |= is;
+    }
+    if (!n_held && !any_paid) { rc = 0; goto fail; }
+
+    /* what went in: all inputs, and the held ones */
+    __int128 total_in = 0, held_all = 0;
+    if (n_held) {
+        got = PyObject_CallFunction(st->spent_values, "n", index);
+        if (got == NULL) goto fail;
+        if (!PyList_CheckExact(got) || (uint64_t)PyList_GET_SIZE(got) != n_in) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd: the spent values do not match its "
+                         "%llu inputs", index, (unsigned long long)n_in);
+            goto fail;
+        }
+        spent = PyMem_Calloc((size_t)n_in + 1, sizeof(int64_t));
+        if (spent == NULL) { PyErr_NoMemory(); goto fail; }
+        for (uint64_t i = 0; i < n_in; i++) {
+            if ((uint64_t)PyList_GET_SIZE(got) != n_in) {  /* changed by the code it ran */
+                PyErr_Format(PyExc_ValueError, "transaction %zd: the spent values do not match "
+                             "its %llu inputs", index, (unsigned long long)n_in);
+                goto fail;
+            }
+            PyObject *item = Py_NewRef(PyList_GET_ITEM(got, (Py_ssize_t)i));
+            int bad = x_money(item, &spent[i], "a spent value", index);
+            Py_DECREF(item);
+            if (bad < 0) goto fail;
+            total_in += spent[i];
+        }
+        if (total_in > (__int128)MAX_MONEY) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd: the spent total outside "
+                         "0..21,000,000 BTC", index);
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < n_held; i++) held_all += spent[ins[i].input];
+        if (held_all > total_in) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd: its exchange inputs spend more "
+                         "than all its inputs", index);
+            goto fail;
+        }
+    }
+    __int128 fee = total_in - out_total;
+
+    /* the entities, ascending: every exchange it spends from or pays, and ALL */
+    entities = PyMem_Calloc((size_t)n_held + (size_t)n_out + 2, sizeof(long));
+    if (entities == NULL) { PyErr_NoMemory(); goto fail; }
+    size_t n_entities = 0;
+    for (Py_ssize_t i = 0; i < n_held; i++) entities[n_entities++] = ins[i].exchange;
+    for (uint64_t i = 0; i < n_out; i++)
+        if (outs[i].exchange >= 0) entities[n_entities++] = outs[i].exchange;
+    entities[n_entities++] = ALL_EXCHANGES;
+    qsort(entities, n_entities, sizeof(long), x_long_cmp);
+
+    for (size_t k = 0; k < n_entities; k++) {
+        if (k > 0 && entities[k] == entities[k - 1]) continue;
+        long entity = entities[k];
+        __int128 mine = 0;
+        for (Py_ssize_t i = 0; i < n_held; i++)
+            if (entity == ALL_EXCHANGES || ins[i].exchange == entity) mine += spent[ins[i].input];
+        __int128 f[4] = {0, 0, 0, -mine};  /* inflow, outflow, fees, balance */
+        for (uint64_t i = 0; i < n_out; i++) {
+            __int128 value = outs[i].value;
+            __int128 share = mine ? x_floor_div(value * mine, total_in) : 0;
+            if (outs[i].exchange >= 0
+                    && (outs[i].exchange == entity || entity == ALL_EXCHANGES)) {
+                f[0] += value - share;
+                f[3] += value;
+            } else {
+                f[1] += share;
+            }
+        }
+        if (mine) f[2] = x_floor_div(fee * mine, total_in);
+        if (!f[0] && !f[1] && !f[2] && !f[3]) continue;
+        if (x_accumulate(st, entity, f) < 0) goto fail;
+    }
+    rc = 0;
+    goto fail;
+
+malformed:
+    PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", index);
+fail:
+    Py_XDECREF(got);
+    PyMem_Free(outs);
+    PyMem_Free(ins);
+    PyMem_Free(spent);
+    PyMem_Free(entities);
+    return rc;
+}
+
+PyObject *exchange_txs(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer view;
+    Py_ssize_t pos, index, n_tx;
+    PyObject *scripts_obj, *exchange_of, *held, *spent_values, *sums;
+    PyObject *table_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "y*nnnO!OOOO|O", &view, &pos, &index, &n_tx, &FilterType,
+                          &scripts_obj, &exchange_of, &held, &spent_values, &sums, &table_obj))
+        return NULL;
+    PyObject *result = NULL, *nothing = NULL;
+    XStep st = {0};
+    Py_buffer table_view = {0};
+    ScanTable table = {0};
+    Py_ssize_t *order = NULL, n_order = 0, oi = 0;
+    if (!PyDict_CheckExact(held)) {
+        PyErr_SetString(PyExc_TypeError, "held is a dict");
+        goto done;
+    }
+    if (x_check_held(held, &order, &n_order) < 0) goto done;
+    if (!PyDict_CheckExact(sums)) {
+        PyErr_SetString(PyExc_TypeError, "sums is a dict");
+        goto done;
+    }
+    st = (XStep){exchange_of, held, spent_values, (Filter *)scripts_obj, NULL, 0, 0};
+    nothing = PyObject_CallNoArgs((PyObject *)&FilterType);  /* no coin is followed */
+    if (nothing == NULL) goto done;
+    const Filter *none = (const Filter *)nothing;
+    if (!scan_args_ok(pos, index, n_tx, view.len)) goto done;
+    /* `held`, `sums` and the callables live as long as `args`; `order` is a copy */
+    Cursor c = {view.buf, view.len, pos, 0};
+    if (table_obj != Py_None) {
+        if (PyObject_GetBuffer(table_obj, &table_view, PyBUF_SIMPLE) < 0) goto done;
+        if (table_from(&table_view, view.len, pos, index, n_tx, &table) < 0) goto done;
+        Py_ssize_t k = (Py_ssize_t)table.k, pending = -1;
+        for (;;) {
+            if (pending < index) {  /* the next output hit from here: probes only */
+                Py_ssize_t probe = index, hit;
+                Py_BEGIN_ALLOW_THREADS
+                hit = table_scan(&table, &probe, none, st.scripts);
+                Py_END_ALLOW_THREADS
+                pending = hit < 0 ? k : hit;
+            }
+            while (oi < n_order && order[oi] < index) oi++;
+            Py_ssize_t held_next = oi < n_order && order[oi] < k ? order[oi] : k;
+            Py_ssize_t next = pending < held_next ? pending : held_next;
+            if (next >= k) break;
+            index = next;
+            c.p = (Py_ssize_t)TABLE_WORD(table.starts, index);
+            if (exchange_tx(&st, &c, index) < 0) goto done;
+            if ((uint64_t)c.p != TABLE_WORD(table.starts, index + 1)) {
+                PyErr_SetString(PyExc_ValueError, "the scan table does not match the block");
+                goto done;
+            }
+            index++;
+        }
+        if (table.bad) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", k);
+            goto done;
+        }
+        if (x_merge(&st, sums) < 0) goto done;
+        result = PyLong_FromSsize_t((Py_ssize_t)TABLE_WORD(table.starts, k));
+        goto done;
+    }
+    for (;;) {
+        while (oi < n_order && order[oi] < index) oi++;
+        Py_ssize_t limit = oi < n_order && order[oi] < n_tx ? order[oi] : n_tx;
+        Py_ssize_t hit;
+        /* the walk reads only the bytes and the filters */
+        Py_BEGIN_ALLOW_THREADS
+        hit = scan_from(&c, &index, limit, none, st.scripts);
+        Py_END_ALLOW_THREADS
+        if (c.bad) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", index);
+            goto done;
+        }
+        if (hit >= 0) c.p = hit;
+        else if (index >= n_tx) break;
+        if (exchange_tx(&st, &c, index) < 0) goto done;
+        index++;
+    }
+    if (x_merge(&st, sums) < 0) goto done;
+    result = PyLong_FromSsize_t(c.p);
+done:
+    PyMem_Free(st.acc);
+    Py_XDECREF(nothing);
+    PyMem_Free(order);
+    if (table_view.obj != NULL) PyBuffer_Release(&table_view);
+    PyBuffer_Release(&view);
+    return result;
+}

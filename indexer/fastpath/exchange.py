@@ -1,0 +1,227 @@
+"""SPEC 5.1 over a block's transactions, in plain Python: the twin of `exchange.c`
+(`undo_hits`, `exchange_txs`).
+
+Exchange coins are not tracked: what an input spends is read from the block's undo record (the
+spent output's script, as the node keeps it), so a transaction spends exchange X's coins when
+the scripts its inputs spend are X's. `undo_hits` finds those inputs (a fingerprint filter of
+the exchange scripts in front), `exchange_txs` applies the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from indexer.fastpath.filters import Filter, script_fingerprint
+from indexer.fastpath.filters import check_ssize as _ssize
+from indexer.fastpath.scantable import MISMATCH, read_table
+from indexer.fastpath.undo import MALFORMED as _MALFORMED
+from indexer.fastpath.undo import MAX_MONEY, decompress_amount, decompress_script, read_spent
+from indexer.fastpath.walk import scan_block
+from indexer.parse.deserializer import Tx, read_compact_size, read_tx
+
+ALL = 0xFFFF  # the flows of every exchange as one entity
+ExchangeSums = list[int]  # [inflow, outflow, fees, balance]
+Held = dict[int, list[tuple[int, bytes]]]  # tx index -> (input index, spent script) of its hits
+
+
+def undo_hits(undo: Any, scripts: Filter) -> tuple[Held, list[tuple[int, int, int, bytes]]]:
+    """The inputs of a CBlockUndo record whose spent script's fingerprint `scripts` holds:
+    per transaction index in the block (from 1: 0 is the coinbase, which spends nothing), the
+    (input index, script) of each, the script as Core reads it back (ScriptCompression's kinds
+    0-3 rebuilt, a body over 10,000 bytes OP_RETURN); and apart, (tx index, input index, kind,
+    x) of every input that spends an uncompressed key (kinds 4 and 5: its fingerprint needs
+    the curve, so the caller decides). ValueError when the record does not decode whole."""
+    u = bytes(memoryview(undo))
+    if not isinstance(scripts, Filter):
+        raise TypeError("scripts is a Filter")
+    held: Held = {}
+    curve: list[tuple[int, int, int, bytes]] = []
+    try:
+        n_tx, q = read_compact_size(u, 0)
+        for tx in range(1, n_tx + 1):
+            n_in, q = read_compact_size(u, q)
+            for i in range(n_in):
+                amount, kind, body, q = read_spent(u, q)
+                decompress_amount(amount)
+                if kind in (4, 5):
+                    curve.append((tx, i, kind, body))
+                    continue
+                script = decompress_script(kind, body, curve=False)
+                if script_fingerprint(script) in scripts:
+                    held.setdefault(tx, []).append((i, script))
+    except _MALFORMED:
+        raise ValueError("undo record runs past its end") from None
+    if q != len(u):
+        raise ValueError(f"undo record uses {q} of its {len(u)} bytes")
+    return held, curve
+
+
+def _money(value: object, what: str, index: int) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"transaction {index}: {what} is an int")
+    if not 0 <= value <= MAX_MONEY:
+        raise ValueError(f"transaction {index}: {what} outside 0..21,000,000 BTC")
+    return value
+
+
+def _exchange(found: object) -> int | None:
+    """An exchange id as the lookup gave it: an int in 0..0xFFFE, or None."""
+    if found is None:
+        return None
+    if not isinstance(found, int):
+        raise TypeError("an exchange id is an int or None")
+    if not 0 <= found < ALL:
+        raise ValueError("an exchange id is in 0..65534")
+    return found
+
+
+def _check_held(held: object) -> list[int]:
+    """`held`'s shape checked whole; its transaction indexes, ascending."""
+    if type(held) is not dict:
+        raise TypeError("held is a dict")
+    for key, items in held.items():
+        if not isinstance(key, int):
+            raise TypeError("held is keyed by transaction index")
+        _ssize(key)
+        if type(items) is not list:
+            raise TypeError("held maps to lists")
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 2 or not isinstance(
+                    item[0], int) or not isinstance(item[1], bytes):
+                raise TypeError("a held input is (input index, script)")
+            _ssize(item[0])
+    return sorted(held)
+
+
+def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
+                 exchange_of: Any, held: Held, spent_values: Any, sums: dict[int, ExchangeSums],
+                 table: Any = None) -> int:
+    """Apply SPEC 5.1 to the transactions of a block from `index` (at `pos`) on; the end of
+    the last one. A transaction is decoded when `held` lists inputs of it (those whose spent
+    script's fingerprint the exchange filter holds: `undo_hits`) or when `scripts`, that filter,
+    holds an output's; `exchange_of(script)` gives a script's exchange id or None and is asked
+    only for those scripts. `spent_values(index)` gives the values its inputs spend, asked
+    when it holds inputs. `sums` per exchange id (and ALL, every exchange as one entity):
+    [inflow, outflow, fees, balance change], updated in place. Malformed bytes, a held input
+    index outside the transaction's inputs, values outside 0..21M BTC and spent values that
+    cannot be its raise ValueError; `table` (the block's `scan_table`) replaces the walk to
+    each transaction whose outputs the filter may hold."""
+    _ssize(pos, index, n_tx)
+    if not isinstance(scripts, Filter):
+        raise TypeError("scripts is a Filter")
+    order = _check_held(held)
+    if type(sums) is not dict:
+        raise TypeError("sums is a dict")
+    data = bytes(data)
+    nothing = Filter()
+    acc: dict[int, ExchangeSums] = {}  # this call's sums, added into `sums` at its end
+    if pos < 0 or pos > len(data) or index < 0 or index > n_tx:
+        raise ValueError(f"exchange_txs: pos {pos} or index {index} outside the data")
+    waiting = [i for i in order if i >= index]
+    if table is not None:
+        checked = read_table(table, len(data), pos, index, n_tx)
+        pending = -1  # the next output hit at or after it, found before (k: none)
+        while True:
+            if pending < index:
+                found = checked.next_hit(index, nothing, scripts)
+                pending = checked.k if found is None else found
+            hit = pending if pending < checked.k else None
+            held_next = next((i for i in waiting if i >= index and i < checked.k), None)
+            if hit is None and held_next is None:
+                break
+            index = min(i for i in (hit, held_next) if i is not None)
+            try:
+                tx, end = read_tx(data, checked.starts[index])
+            except _MALFORMED:
+                raise ValueError(f"transaction {index} runs past the end of the data") from None
+            _exchange_tx(index, tx, scripts, exchange_of, held.get(index, []), spent_values,
+                         acc)
+            if end != checked.starts[index + 1]:
+                raise ValueError(MISMATCH)
+            index += 1
+        if checked.bad:
+            raise ValueError(f"transaction {checked.k} runs past the end of the data")
+        _merge(acc, sums)
+        return checked.starts[checked.k]
+    while True:
+        held_next = next((i for i in waiting if i >= index and i < n_tx), n_tx)
+        index, pos = scan_block(data, pos, index, held_next, nothing, scripts)
+        if index >= n_tx:
+            _merge(acc, sums)
+            return pos
+        try:
+            tx, pos = read_tx(data, pos)
+        except _MALFORMED:
+            raise ValueError(f"transaction {index} runs past the end of the data") from None
+        _exchange_tx(index, tx, scripts, exchange_of, held.get(index, []), spent_values, acc)
+        index += 1
+
+
+def _merge(acc: dict[int, ExchangeSums], sums: dict[int, ExchangeSums]) -> None:
+    """Add a call's sums into `sums`, in entity order."""
+    for entity in sorted(acc):
+        flow = acc[entity]
+        total = sums.get(entity)
+        if total is None:
+            sums[entity] = flow
+            continue
+        if type(total) is not list or len(total) != 4:
+            raise TypeError("exchange sums are a list of four")
+        for k in range(4):
+            total[k] += flow[k]
+
+
+def _exchange_tx(index: int, tx: Tx, scripts: Filter, exchange_of: Any,
+                 inputs: list[tuple[int, bytes]], spent_values: Any,
+                 acc: dict[int, ExchangeSums]) -> None:
+    values = [_money(o.value, "an output value", index) for o in tx.outputs]
+    _money(sum(values), "the output total", index)
+    spent_by: list[tuple[int, int]] = []  # (input index, exchange) of the held inputs
+    for at, script in inputs:
+        if not 0 <= at < len(tx.inputs):
+            raise ValueError(f"transaction {index}: held input {at} is not one of its "
+                             f"{len(tx.inputs)}")
+        exchange = _exchange(exchange_of(script))
+        if exchange is not None:
+            spent_by.append((at, exchange))
+    paid: list[int | None] = []
+    for txout in tx.outputs:
+        exchange = None
+        if script_fingerprint(txout.script) in scripts:
+            exchange = _exchange(exchange_of(txout.script))
+        paid.append(exchange)
+    if not spent_by and all(x is None for x in paid):
+        return
+    held: dict[int, int] = {}  # exchange -> I_X
+    total_in = 0
+    if spent_by:
+        got = spent_values(index)
+        if type(got) is not list or len(got) != len(tx.inputs):
+            raise ValueError(f"transaction {index}: the spent values do not match its "
+                             f"{len(tx.inputs)} inputs")
+        spent = [_money(v, "a spent value", index) for v in got]
+        total_in = _money(sum(spent), "the spent total", index)
+        for at, exchange in spent_by:
+            held[exchange] = held.get(exchange, 0) + spent[at]
+        held[ALL] = sum(held.values())
+        if held[ALL] > total_in:
+            raise ValueError(f"transaction {index}: its exchange inputs spend more than all "
+                             f"its inputs")
+    fee = total_in - sum(values)
+    for entity in sorted(set(held) | {x for x in paid if x is not None} | {ALL}):
+        mine = held.get(entity, 0)
+        inflow = outflow = 0
+        balance = -mine
+        for value, exchange in zip(values, paid, strict=True):
+            share = value * mine // total_in if mine else 0
+            if exchange is not None and (exchange == entity or entity == ALL):
+                inflow += value - share
+                balance += value
+            else:
+                outflow += share
+        fees = fee * mine // total_in if mine else 0
+        if inflow or outflow or fees or balance:
+            total = acc.setdefault(entity, [0, 0, 0, 0])
+            total[0] += inflow
+            total[1] += outflow
+            total[2] += fees
+            total[3] += balance
