@@ -329,6 +329,21 @@ class BalanceList(BaseModel):
     stale_reason: str | None = Field(default=None, description=STALE_REASON)
 
 
+class AgeBuckets(BaseModel):
+    """SPEC 5.3: to_exchange by how long the coins sent had been held (a day is 86,400 s, a
+    week 7 days, a month 30, a year 365; a lower bound is inclusive)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    lt_1d: int = Field(description="Sats sent after less than a day.")
+    d1_w1: int = Field(alias="1d_1w", description="Sats sent after 1 day to less than a week.")
+    w1_m1: int = Field(alias="1w_1m", description="Sats sent after 1 week to less than a "
+                       "month.")
+    m1_y1: int = Field(alias="1m_1y", description="Sats sent after 1 month to less than a "
+                       "year.")
+    ge_1y: int = Field(description="Sats sent after a year or more.")
+
+
 class MinerRow(BaseModel):
     """One row of an entity's miner series at one level (docs/metrics.md). Daily, weekly and
     monthly rows carry `day`; per-block rows `height`, `hash` and `time`; the derived and USD
@@ -356,6 +371,11 @@ class MinerRow(BaseModel):
     to_exchange: int = Field(description="Sats: pro-rata shares of outputs paying an exchange.")
     to_exchange_by: dict[str, int] = Field(description="Sats: to_exchange per exchange name "
                                            "(names with 0 left out).")
+    to_exchange_age_days: float | None = Field(description="SPEC 5.3: the to_exchange-weighted "
+                                               "mean of how long the miner coins each "
+                                               "transaction spent had been held, in days "
+                                               "(null when nothing went to exchanges).")
+    to_exchange_by_age: AgeBuckets = Field(description="SPEC 5.3: to_exchange by that age.")
     net_position_change_30d: int | None = Field(None, description="derived, sats: balance "
                                                 "minus the balance 30 days before.")
     net_position_change_30d_usd: float | None = Field(None, description="derived, with "

@@ -128,7 +128,7 @@ TxSink = Callable[[BlockMeta, list[TxFlow]], None]
 
 def series_row(flow: Flow, balance: int) -> bytes:
     return keys.pack_series_row(balance, flow.mined, flow.inflow, flow.outflow, flow.fees,
-                                flow.to_exchange, flow.to_exchange_by)
+                                flow.to_exchange, flow.to_exchange_by, flow.ages)
 
 
 class BlockApplier:
@@ -171,7 +171,8 @@ class BlockApplier:
         script_sig = coinbase.inputs[0].script_sig
         who = attribute(script_sig, outputs, self.pools)
         # The step runs first: it reads only, and checks the whole block as it scans it.
-        changes = self.step.run(block, who.pool_id, spent_values, scan) if height > 0 else None
+        changes = (self.step.run(block, who.pool_id, spent_values, meta.chain_time, scan)
+                   if height > 0 else None)
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
         exchanges = (self.exchange_step.run(block, spent_values, spent_scripts, scan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from indexer.errors import NotFound
+from indexer.errors import NotFound, StoreError
 from indexer.labels.exchanges import Exchange, exchanges_of
 from indexer.labels.indexed import stored_summary
 from indexer.mining_series import bucket_start, window_totals
@@ -25,7 +25,15 @@ NETFLOW_WINDOWS = (("netflow_24h", "24h"), ("netflow_7d", "1w"), ("netflow_30d",
 
 
 def exchanges(reader: IndexReader) -> list[Exchange]:
-    """The exchanges of the index's label set in id order, `all` last."""
+    """The exchanges of the index's label set in id order, `all` last. StoreError when the
+    series were built with another set (after `labels import`): an exchange's id is its place
+    in the set, so its rows could be another exchange's until `minerflow rebuild`."""
+    state = reader.state
+    if state.series_labels_sha256 not in (None, state.labels_sha256):
+        raise StoreError(f"the exchange series were built with labels "
+                         f"{str(state.series_labels_sha256)[:12]}, the index now holds "
+                         f"{state.labels_sha256[:12]}: `minerflow rebuild` brings them up to "
+                         f"date")
     return exchanges_of(stored_summary(reader.store))
 
 

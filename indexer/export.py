@@ -18,6 +18,8 @@ def csv_cell(text: str) -> str:
 
 
 OTHER = "other"  # the column of a map's keys outside the names a CSV was given
+# maps whose keys never change, made columns in this order (no `other`)
+FIXED_MAPS = {"to_exchange_by_age": ("lt_1d", "1d_1w", "1w_1m", "1m_1y", "ge_1y")}
 
 
 def flat_maps(row: dict[str, Any], names: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -28,6 +30,10 @@ def flat_maps(row: dict[str, Any], names: dict[str, list[str]] | None = None) ->
     for key, value in row.items():
         if not isinstance(value, dict):
             out[key] = value
+            continue
+        fixed = FIXED_MAPS.get(key)
+        if fixed is not None:
+            out.update((f"{key}.{name}", value.get(name, 0)) for name in fixed)
             continue
         known = (names or {}).get(key)
         for name in known if known is not None else sorted(value):

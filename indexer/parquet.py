@@ -23,7 +23,7 @@ BATCH_ROWS = 50_000
 # Columns whose values may all be null in a batch get their type from here, not from the data.
 _FLOAT_FIELDS = {"share", "hashrate", "hashrate_7d", "difficulty", "previous_difficulty",
                  "change", "net_position_change_30d_usd", "outflow_multiple",
-                 "outflow_revenue_ratio"}
+                 "outflow_revenue_ratio", "to_exchange_age_days"}
 _TEXT_FIELDS = {"tag_pool"}
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from indexer.attribution.pools import ALL_SLUG, Pool, PoolsList, parse_pools
@@ -22,6 +23,30 @@ from indexer.store import keys
 from indexer.store.db import IndexState, Snapshot, Store
 
 FLOW_FIELDS = ("mined", "inflow", "outflow", "fees", "to_exchange")
+# SPEC 5.3's buckets of how long miners held what they sent to exchanges: (name, upper bound in
+# seconds, exclusive; None: no bound)
+AGE_BUCKETS = (("lt_1d", 86_400), ("1d_1w", 7 * 86_400), ("1w_1m", 30 * 86_400),
+               ("1m_1y", 365 * 86_400), ("ge_1y", None))  # indexer.export.FIXED_MAPS too
+
+
+def age_fields(ages: list[list[int]]) -> dict[str, Any]:
+    """`to_exchange_age_days` and `to_exchange_by_age` of a period from its transactions'
+    [to_exchange, age numerator (sat-seconds), I_e] (SPEC 5.3): a transaction's age is
+    numerator / I_e; the period's days are the to_exchange-weighted mean age over 86,400,
+    computed exactly and rounded once to a float (null when nothing went to exchanges); a
+    bucket is chosen by exact comparison of the age with its bounds."""
+    weighted = Fraction(0)
+    total = 0
+    by = dict.fromkeys((name for name, _bound in AGE_BUCKETS), 0)
+    for to_exchange, numerator, held in ages:
+        weighted += Fraction(to_exchange * numerator, held)
+        total += to_exchange
+        for name, bound in AGE_BUCKETS:
+            if bound is None or numerator < held * bound:
+                by[name] += to_exchange
+                break
+    return {"to_exchange_age_days": float(weighted / (total * 86_400)) if total else None,
+            "to_exchange_by_age": by}
 WINDOWS = {"24h": 86_400, "3d": 3 * 86_400, "1w": 7 * 86_400, "1m": 30 * 86_400,
            "3m": 91 * 86_400, "6m": 182 * 86_400, "1y": 365 * 86_400, "all": None}
 
@@ -232,8 +257,10 @@ class IndexReader:
                 row.update(_flow_fields(stored, balance))
                 pending = next(rows, None)
             else:
+                stored = None
                 row.update(_flow_fields(None, balance))
             row["balance_share_of_supply"] = balance / self.network.supply(r.height)
+            row.update(age_fields(stored.get("ages", []) if stored else []))
             yield row
 
     def supply(self, height: int | None = None) -> int:
@@ -288,6 +315,7 @@ class IndexReader:
         for day in range(first_day, last_day + 1):
             totals: dict[str, Any] = dict.fromkeys(FLOW_FIELDS, 0)
             by: dict[str, int] = {}
+            ages: list[list[int]] = []
             span = spans.get(day)
             if span is not None:
                 last_height = span[1]
@@ -297,12 +325,16 @@ class IndexReader:
                     totals[f] += stored[f]
                 for name, value in stored["to_exchange_by"].items():
                     by[name] = by.get(name, 0) + value
+                ages.extend(stored.get("ages", ()))
                 balance = stored["balance"]
                 pending = next(rows, None)
             yield {"day": day_text(day), "balance": balance, **totals,
                    "to_exchange_by": dict(sorted(by.items())),
                    "balance_share_of_supply": balance / self.network.supply(last_height),
-                   "partial": day == tip_day}
+                   **age_fields(ages), "partial": day == tip_day, AGES: ages}
+
+
+AGES = "_ages"  # a daily row's transactions for SPEC 5.3, kept for weeks and months, never shown
 
 
 def _flow_fields(stored: dict[str, Any] | None, balance: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from indexer.mining_series import (
     pool_rows,
 )
 from indexer.prices import price_table
-from indexer.reader import IndexReader, day_text, parse_day
+from indexer.reader import AGES, IndexReader, age_fields, day_text, parse_day
 from indexer.store import keys
 
 INTERVALS = ("day", "week", "month", "block")
@@ -65,10 +65,17 @@ def series_rows(reader: IndexReader, entity_slug: str, level: int, interval: str
             issuance={day: t.subsidy for day, t in day_totals(reader, keys.ALL_ENTITY)},
             prices=prices)
         daily = with_usd(reader.daily_series(entity.id, level), prices, _day_of)
-        return (r for r in with_derived(daily, inputs)
-                if _in_days(r["day"], since_day, until_day))
+        return _shown(r for r in with_derived(daily, inputs)
+                      if _in_days(r["day"], since_day, until_day))
     days = with_usd(reader.daily_series(entity.id, level, since_day, until_day), prices, _day_of)
-    return days if interval == "day" else _miner_buckets(days, interval)
+    return _shown(days if interval == "day" else _miner_buckets(days, interval))
+
+
+def _shown(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows without what they carry for the periods built from them."""
+    for row in rows:
+        row.pop(AGES, None)
+        yield row
 
 
 def _day_of(row: dict[str, Any]) -> int:
@@ -120,7 +127,8 @@ def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict
             yield current
             current = None
         if current is None:
-            current = {**row, "day": start, "to_exchange_by": dict(row["to_exchange_by"])}
+            current = {**row, "day": start, "to_exchange_by": dict(row["to_exchange_by"]),
+                       AGES: list(row[AGES])}
             continue
         current["balance"] = row["balance"]
         current["balance_share_of_supply"] = row["balance_share_of_supply"]
@@ -136,6 +144,8 @@ def _miner_buckets(days: Iterator[dict[str, Any]], bucket: str) -> Iterator[dict
         for name, value in row["to_exchange_by"].items():
             by[name] = by.get(name, 0) + value
         current["to_exchange_by"] = dict(sorted(by.items()))
+        current[AGES].extend(row[AGES])
+        current.update(age_fields(current[AGES]))
     if current is not None:
         yield current
 

@@ -67,7 +67,7 @@ def prefill(index: Path, chain: Path, coins: int, scripts: int, seed: int) -> fl
     started = time.perf_counter()
 
     member_values = [keys.pack_member(entity, 1) for entity in range(1, 21)]
-    coin_values = [keys.pack_coin(rng.randrange(1, 21), 1, rng.randrange(1, 10**9))
+    coin_values = [keys.pack_coin(rng.randrange(1, 21), 1, rng.randrange(1, 10**9), 1_700_000_000)
                    for _ in range(1009)]
 
     def members(n: int) -> list[tuple[bytes, bytes]]:

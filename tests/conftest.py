@@ -44,12 +44,16 @@ def schedule_supply(height: int, interval: int = 150) -> int:
                for h in range(height + 1))
 
 
-def with_supply_share(rows: list[dict[str, Any]],
-                      blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+AGE_FIELDS = ("to_exchange_age_days", "to_exchange_by_age")
+
+
+def with_supply_share(rows: list[dict[str, Any]], blocks: list[dict[str, Any]],
+                      entity: str | None = None, level: int = 1) -> list[dict[str, Any]]:
     """Daily miner rows of `expected.json` (SPEC 5) as they are served: with SPEC 5.2's
     `balance_share_of_supply`, the balance over the schedule's supply at the day's last block
     (carried over days without blocks), and `partial` on the tip's day, still open; from the
-    blocks' heights and UTC days."""
+    blocks' heights and UTC days. With `entity`, also SPEC 5.3's fields of that entity and
+    level, from `expected-exchanges.json`'s independent computation on the story chain."""
     last: dict[str, int] = {}
     for block in blocks:
         day = dt.datetime.fromtimestamp(block["time"], dt.UTC).date().isoformat()
@@ -59,8 +63,20 @@ def with_supply_share(rows: list[dict[str, Any]],
     for row in rows:
         carried = last.get(row["day"], carried)
         out.append({**row, "balance_share_of_supply": row["balance"] / schedule_supply(carried),
+                    **(story_ages(entity, level, row["day"]) if entity else {}),
                     "partial": row["day"] == max(last)})
     return out
+
+
+def story_ages(entity: str, level: int, day: str) -> dict[str, Any]:
+    """SPEC 5.3's fields of an entity's day on the story chain (expected-exchanges.json)."""
+    rows = load_json(STORY / "expected-exchanges.json")["miner_daily"][entity][f"level{level}"]
+    row = next(r for r in rows if r["day"] == day)
+    return {field: row[field] for field in AGE_FIELDS}
+
+
+def without_ages(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in AGE_FIELDS} for row in rows]
 
 
 def cli(*args: str, ok: bool = True) -> Any:

@@ -324,13 +324,31 @@ async function drawPoolFlows(el) {
        {unit: "BTC", bars: true, note: "No complete day yet."});
 }
 
+// SPEC 5.3: what the pool sent to exchanges each day, stacked by how long it had held the
+// coins (level 1).
+const AGE_BUCKETS = [["lt_1d", "< 1 day"], ["1d_1w", "1 day – 1 week"],
+                     ["1w_1m", "1 week – 1 month"], ["1m_1y", "1 month – 1 year"],
+                     ["ge_1y", "≥ 1 year"]];
+
+async function drawPoolAges(el) {
+  const rows = complete(await allRows("/v1/miners/series",
+                                      {entity: body.pool, level: "1", interval: "day"}));
+  const named = {};
+  for (const [key, label] of AGE_BUCKETS) {
+    named[label] = rows.map(r => toBtc(r.to_exchange_by_age[key]));
+  }
+  plot(el, rows.map(r => daySeconds(r.day)), named,
+       {unit: "BTC", bars: true, stacked: true,
+        note: rows.some(r => r.to_exchange) ? null : "Nothing sent to exchanges yet."});
+}
+
 const CHARTS = {
   "balance": drawBalance, "exchange-pool": drawExchangeByPool,
   "exchange-by": drawExchangeByExchange, "netpos": drawNetPosition,
   "supply-share": drawSupplyShare, "exchange-balance": drawExchangeBalance,
   "exchange-netflow": drawExchangeNetflow,
   "pool-hashrate": drawPoolHashrate, "network": drawNetwork, "pool": drawPool,
-  "pool-balance": drawPoolBalance, "pool-flows": drawPoolFlows,
+  "pool-balance": drawPoolBalance, "pool-flows": drawPoolFlows, "pool-ages": drawPoolAges,
 };
 
 function autoSubmit() {

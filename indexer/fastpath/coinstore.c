@@ -8,7 +8,8 @@
  * indexer/store/keys.py's coin encoding and indexer/store/batch.py's `put_entries`:
  *
  *   key    'o' + txid_rev (32 bytes) + vout (u32 big-endian)           keys.coin_key
- *   value  entity (u16 big-endian) + level (u8) + value (u64 big-endian)   keys.pack_coin
+ *   value  entity (u16 big-endian) + level (u8) + value (u64 big-endian)
+ *          + chain time of the block that made it (u32 big-endian)        keys.pack_coin
  *
  * Nothing from the caller is trusted: every object's type is checked before it is read, and a
  * value of the wrong length or range raises exactly where the reference raises.
@@ -21,7 +22,7 @@
 #include "coinstore.h"
 
 #define COIN_KEY_LEN 37
-#define COIN_VALUE_LEN 11
+#define COIN_VALUE_LEN 15
 
 /* keys.coin_key of (txid_rev, vout): TypeError, ValueError (txid length) or OverflowError. */
 static int outpoint_key(PyObject *txid_rev, PyObject *vout, uint8_t key[COIN_KEY_LEN]) {
@@ -48,7 +49,7 @@ static int outpoint_key(PyObject *txid_rev, PyObject *vout, uint8_t key[COIN_KEY
 /* An unsigned int of at most `max` from a Python int: TypeError or OverflowError. */
 static int field_from(PyObject *o, unsigned long long max, unsigned long long *out) {
     if (!PyLong_Check(o)) {
-        PyErr_SetString(PyExc_TypeError, "a coin is (entity, level, value) ints");
+        PyErr_SetString(PyExc_TypeError, "a coin is (entity, level, value, time) ints");
         return -1;
     }
     unsigned long long n = PyLong_AsUnsignedLongLong(o);
@@ -61,22 +62,24 @@ static int field_from(PyObject *o, unsigned long long max, unsigned long long *o
     return 0;
 }
 
-/* keys.pack_coin of an (entity, level, value) tuple: a new bytes object, or NULL. */
+/* keys.pack_coin of an (entity, level, value, time) tuple: a new bytes object, or NULL. */
 static PyObject *coin_value(PyObject *coin) {
-    if (!PyTuple_Check(coin) || PyTuple_GET_SIZE(coin) != 3) {
-        PyErr_SetString(PyExc_TypeError, "a coin is (entity, level, value) ints");
+    if (!PyTuple_Check(coin) || PyTuple_GET_SIZE(coin) != 4) {
+        PyErr_SetString(PyExc_TypeError, "a coin is (entity, level, value, time) ints");
         return NULL;
     }
-    unsigned long long entity, level, value;
+    unsigned long long entity, level, value, time;
     if (field_from(PyTuple_GET_ITEM(coin, 0), 0xFFFF, &entity) < 0
             || field_from(PyTuple_GET_ITEM(coin, 1), 0xFF, &level) < 0
-            || field_from(PyTuple_GET_ITEM(coin, 2), UINT64_MAX, &value) < 0)
+            || field_from(PyTuple_GET_ITEM(coin, 2), UINT64_MAX, &value) < 0
+            || field_from(PyTuple_GET_ITEM(coin, 3), 0xFFFFFFFF, &time) < 0)
         return NULL;
     uint8_t out[COIN_VALUE_LEN];
     out[0] = (uint8_t)(entity >> 8);
     out[1] = (uint8_t)entity;
     out[2] = (uint8_t)level;
     for (int i = 0; i < 8; i++) out[3 + i] = (uint8_t)(value >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++) out[11 + i] = (uint8_t)(time >> (24 - 8 * i));
     return PyBytes_FromStringAndSize((const char *)out, COIN_VALUE_LEN);
 }
 
@@ -95,11 +98,13 @@ static PyObject *coin_tuple_from(PyObject *raw) {
     const uint8_t *p = (const uint8_t *)PyBytes_AS_STRING(raw);
     unsigned long long value = 0;
     for (int i = 0; i < 8; i++) value = value << 8 | p[3 + i];
-    return Py_BuildValue("(kkK)", (unsigned long)(p[0] << 8 | p[1]), (unsigned long)p[2],
-                         value);
+    unsigned long time = 0;
+    for (int i = 0; i < 4; i++) time = time << 8 | p[11 + i];
+    return Py_BuildValue("(kkKk)", (unsigned long)(p[0] << 8 | p[1]), (unsigned long)p[2],
+                         value, time);
 }
 
-/* get_coin(layers, get, txid_rev, vout) -> (entity, level, value) or None */
+/* get_coin(layers, get, txid_rev, vout) -> (entity, level, value, time) or None */
 static PyObject *get_coin(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (nargs != 4) {
@@ -217,11 +222,11 @@ fail:
 
 static PyMethodDef coinstore_methods[] = {
     {"get_coin", (PyCFunction)(void (*)(void))get_coin, METH_FASTCALL,
-     "get_coin(layers, get, txid_rev, vout) -> (entity, level, value) or None: the coin at "
+     "get_coin(layers, get, txid_rev, vout) -> (entity, level, value, time) or None: the coin at "
      "keys.coin_key(txid_rev, vout) in the first layer (a dict) holding the key, else get(key)."},
     {"put_coins", (PyCFunction)(void (*)(void))put_coins, METH_FASTCALL,
      "put_coins(undo, overlay, born, coins, created): put each coin of `coins` "
-     "({(txid_rev, vout): (entity, level, value)}) by the write buffer's rule, as a value "
+     "({(txid_rev, vout): (entity, level, value, time)}) by the write buffer's rule, as a value "
      "(created) or as a delete whose undo is the coin."},
     {NULL, NULL, 0, NULL},
 };

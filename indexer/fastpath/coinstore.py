@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from indexer.store import keys
 from indexer.store.batch import put_entries
 
-Coin = tuple[int, int, int]  # entity, level, value
+Coin = tuple[int, int, int, int]  # entity, level, value, chain time of the block that made it
 Layer = dict[bytes, "bytes | None"]
 
 
@@ -31,11 +31,11 @@ def _outpoint_key(txid_rev: object, vout: object) -> bytes:
 
 
 def _coin_value(coin: object) -> bytes:
-    if not isinstance(coin, tuple) or len(coin) != 3:
-        raise TypeError("a coin is (entity, level, value) ints")
-    for part, top in zip(coin, (0xFFFF, 0xFF, (1 << 64) - 1), strict=True):
+    if not isinstance(coin, tuple) or len(coin) != 4:
+        raise TypeError("a coin is (entity, level, value, time) ints")
+    for part, top in zip(coin, (0xFFFF, 0xFF, (1 << 64) - 1, 0xFFFFFFFF), strict=True):
         if not isinstance(part, int):
-            raise TypeError("a coin is (entity, level, value) ints")
+            raise TypeError("a coin is (entity, level, value, time) ints")
         if not 0 <= part <= top:
             raise OverflowError("a coin field out of range")
     return keys.pack_coin(*coin)
@@ -60,8 +60,8 @@ def get_coin(layers: list[Layer], get: Callable[[bytes], bytes | None], txid_rev
         return None
     if not isinstance(raw, bytes):
         raise TypeError("a stored coin is bytes or None")
-    if len(raw) != 11:
-        raise ValueError(f"a stored coin is 11 bytes, not {len(raw)}")
+    if len(raw) != keys.COIN_VALUE_SIZE:
+        raise ValueError(f"a stored coin is {keys.COIN_VALUE_SIZE} bytes, not {len(raw)}")
     return keys.unpack_coin(raw)
 
 

@@ -194,6 +194,7 @@ PyObject *pack_block_undo(PyObject *module, PyObject *arg);
 PyObject *xor_at(PyObject *module, PyObject *args);
 PyObject *step_txs(PyObject *module, PyObject *args);
 PyObject *exchange_txs(PyObject *module, PyObject *args);
+PyObject *int128_to_py(__int128 v);
 PyObject *undo_hits(PyObject *module, PyObject *args);
 PyObject *derive_candidates(PyObject *module, PyObject *args);
 PyObject *decode_address(PyObject *module, PyObject *args);

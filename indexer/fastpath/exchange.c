@@ -209,8 +209,9 @@ static inline __int128 x_floor_div(__int128 a, __int128 b) {
 }
 
 /* sums[entity] += [inflow, outflow, fees, balance]. */
-/* An exact Python int of a 128-bit one (a call's sums can pass 2**63 over a long block). */
-static PyObject *x_int(__int128 v) {
+/* An exact Python int of a 128-bit one (a call's sums can pass 2**63 over a long block; an
+ * age numerator, value x seconds, too). Shared with step.c. */
+PyObject *int128_to_py(__int128 v) {
     if (v >= (__int128)LLONG_MIN && v <= (__int128)LLONG_MAX)
         return PyLong_FromLongLong((long long)v);
     int negative = v < 0;
@@ -245,7 +246,7 @@ static int x_add(PyObject *sums, long entity, const __int128 f[4]) {
         PyObject *fresh = PyList_New(4);
         if (fresh == NULL) goto done;
         for (Py_ssize_t i = 0; i < 4; i++) {
-            PyObject *part = x_int(f[i]);
+            PyObject *part = int128_to_py(f[i]);
             if (part == NULL) { Py_DECREF(fresh); goto done; }
             PyList_SET_ITEM(fresh, i, part);
         }
@@ -261,7 +262,7 @@ static int x_add(PyObject *sums, long entity, const __int128 f[4]) {
             Py_DECREF(total);
             goto done;
         }
-        PyObject *part = x_int(f[i]);
+        PyObject *part = int128_to_py(f[i]);
         if (part == NULL) { Py_DECREF(total); goto done; }
         PyObject *sum = PyNumber_InPlaceAdd(PyList_GET_ITEM(total, i), part);
         Py_DECREF(part);

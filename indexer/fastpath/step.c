@@ -22,6 +22,7 @@ typedef struct {
     int tracked;
     long entity, level;
     int64_t value;
+    int64_t time;           /* the chain time of the block that made the coin */
 } StepIn;
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     const uint8_t *d;
     Filter *exchange_filter;    /* with exchange_lookup: `exchanges` given as (filter, lookup) */
     PyObject *exchange_lookup;  /* borrowed; NULL when `exchanges` is an exact dict */
+    int64_t time;               /* the block's chain time */
 } Step;
 
 /* 0 <= value <= MAX_MONEY, else ValueError naming `what` (TypeError when not an int). */
@@ -71,16 +73,36 @@ static int entity_from(PyObject *e, PyObject *l, long *entity, long *level) {
     return 0;
 }
 
-/* A coin as given by the view or the state, checked: 1 with its parts, 0 for None, -1. */
-static int coin_from(PyObject *o, long *entity, long *level, int64_t *value, Py_ssize_t index) {
-    if (o == Py_None) return 0;
-    if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 3) {
-        PyErr_SetString(PyExc_TypeError, "a coin is an (entity, level, value) tuple");
+/* A chain time: an int in 0..2**32 - 1 (the reference's `_time`). */
+static int time_from(PyObject *o, int64_t *out) {
+    if (!PyLong_Check(o)) {
+        PyErr_SetString(PyExc_TypeError, "a chain time is an int");
         return -1;
     }
-    if (entity_from(PyTuple_GET_ITEM(o, 0), PyTuple_GET_ITEM(o, 1), entity, level) < 0)
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (overflow || v < 0 || v > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_ValueError, "chain time outside 0..2**32 - 1");
         return -1;
-    if (money_from(PyTuple_GET_ITEM(o, 2), value, "a tracked coin's value", index) < 0) return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* A coin as given by the view or the state, checked: 1 with its parts, 0 for None, -1. */
+static int coin_from(PyObject *o, StepIn *in, Py_ssize_t index) {
+    if (o == Py_None) return 0;
+    if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
+        PyErr_SetString(PyExc_TypeError, "a coin is an (entity, level, value, time) tuple");
+        return -1;
+    }
+    if (entity_from(PyTuple_GET_ITEM(o, 0), PyTuple_GET_ITEM(o, 1), &in->entity,
+                    &in->level) < 0)
+        return -1;
+    if (money_from(PyTuple_GET_ITEM(o, 2), &in->value, "a tracked coin's value", index) < 0)
+        return -1;
+    if (time_from(PyTuple_GET_ITEM(o, 3), &in->time) < 0) return -1;
     return 1;
 }
 
@@ -95,8 +117,8 @@ static int member_from(PyObject *o, long *entity, long *cohort) {
     return 1;
 }
 
-static PyObject *coin_tuple(long entity, long level, int64_t value) {
-    return Py_BuildValue("(llL)", entity, level, (long long)value);
+static PyObject *coin_tuple(long entity, long level, int64_t value, int64_t time) {
+    return Py_BuildValue("(llLL)", entity, level, (long long)value, (long long)time);
 }
 
 static PyObject *out_script(Step *st, StepOut *o) {
@@ -193,7 +215,7 @@ static int take_coin(Step *st, const uint8_t *prevout, StepIn *in, Py_ssize_t in
         Py_INCREF(coin);
         if (PyDict_DelItem(st->created, key) < 0) { Py_DECREF(coin); goto done; }
         if (coin != Py_None) {
-            int got = coin_from(coin, &in->entity, &in->level, &in->value, index);
+            int got = coin_from(coin, in, index);
             Py_DECREF(coin);
             if (got < 0) goto done;
             in->tracked = 1;
@@ -208,11 +230,11 @@ static int take_coin(Step *st, const uint8_t *prevout, StepIn *in, Py_ssize_t in
     PyObject *got = PyObject_CallFunction(st->stored_coin, "(y#K)", (const char *)prevout,
                                           (Py_ssize_t)32, (unsigned long long)vout);
     if (got == NULL) goto done;
-    int tracked = coin_from(got, &in->entity, &in->level, &in->value, index);
+    int tracked = coin_from(got, in, index);
     Py_DECREF(got);
     if (tracked < 0) goto done;
     if (tracked) {
-        PyObject *value = coin_tuple(in->entity, in->level, in->value);
+        PyObject *value = coin_tuple(in->entity, in->level, in->value, in->time);
         if (value == NULL) goto done;
         int set = PyDict_SetItem(st->spent, key, value);
         Py_DECREF(value);
@@ -252,11 +274,13 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
     PyObject *total = PyDict_GetItemWithError(sums, key);
     if (total == NULL) {
         if (PyErr_Occurred()) goto done;
-        PyObject *fresh = PyList_New(7);
+        PyObject *fresh = PyList_New(8);
         if (fresh == NULL) goto done;
-        for (Py_ssize_t i = 0; i < 7; i++) {
+        for (Py_ssize_t i = 0; i < 8; i++) {
             PyObject *item = i == 5 ? PyDict_Copy(PyList_GET_ITEM(flow, 5))
-                                    : Py_NewRef(PyList_GET_ITEM(flow, i));
+                             : i == 7 ? PyList_GetSlice(PyList_GET_ITEM(flow, 7), 0,
+                                                        PY_SSIZE_T_MAX)
+                                      : Py_NewRef(PyList_GET_ITEM(flow, i));
             if (item == NULL) { Py_DECREF(fresh); goto done; }
             PyList_SET_ITEM(fresh, i, item);
         }
@@ -265,9 +289,11 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
         goto done;
     }
     Py_INCREF(total);
-    if (!PyList_CheckExact(total) || PyList_GET_SIZE(total) != 7
-            || !PyDict_CheckExact(PyList_GET_ITEM(total, 5))) {
-        PyErr_SetString(PyExc_TypeError, "flow sums are a list of seven with a dict at 5");
+    if (!PyList_CheckExact(total) || PyList_GET_SIZE(total) != 8
+            || !PyDict_CheckExact(PyList_GET_ITEM(total, 5))
+            || !PyList_CheckExact(PyList_GET_ITEM(total, 7))) {
+        PyErr_SetString(PyExc_TypeError, "flow sums are a list of eight with a dict at 5 and "
+                        "a list at 7");
         Py_DECREF(total);
         goto done;
     }
@@ -275,7 +301,7 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
     for (int k = 0; k < 6; k++) {
         int i = fields[k];
         /* an addition may run Python code that changes either list: look again each time */
-        if (PyList_GET_SIZE(total) != 7 || PyList_GET_SIZE(flow) != 7) {
+        if (PyList_GET_SIZE(total) != 8 || PyList_GET_SIZE(flow) != 8) {
             PyErr_SetString(PyExc_TypeError, "flow sums changed size while being added");
             Py_DECREF(total);
             goto done;
@@ -284,9 +310,12 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
         if (sum == NULL) { Py_DECREF(total); goto done; }
         if (PyList_SetItem(total, i, sum) < 0) { Py_DECREF(total); goto done; }
     }
-    if (PyList_GET_SIZE(total) != 7 || !PyDict_CheckExact(PyList_GET_ITEM(total, 5))
-            || PyList_GET_SIZE(flow) != 7 || !PyDict_CheckExact(PyList_GET_ITEM(flow, 5))) {
-        PyErr_SetString(PyExc_TypeError, "flow sums are a list of seven with a dict at 5");
+    if (PyList_GET_SIZE(total) != 8 || !PyDict_CheckExact(PyList_GET_ITEM(total, 5))
+            || !PyList_CheckExact(PyList_GET_ITEM(total, 7))
+            || PyList_GET_SIZE(flow) != 8 || !PyDict_CheckExact(PyList_GET_ITEM(flow, 5))
+            || !PyList_CheckExact(PyList_GET_ITEM(flow, 7))) {
+        PyErr_SetString(PyExc_TypeError, "flow sums are a list of eight with a dict at 5 and "
+                        "a list at 7");
         Py_DECREF(total);
         goto done;
     }
@@ -308,6 +337,13 @@ static int add_sums(PyObject *sums, long entity, long level, PyObject *flow) {
         Py_XDECREF(sum);
     }
     Py_DECREF(by);
+    if (ok) {
+        PyObject *ages = Py_NewRef(PyList_GET_ITEM(total, 7));
+        PyObject *more = Py_NewRef(PyList_GET_ITEM(flow, 7));
+        ok = PyList_SetSlice(ages, PyList_GET_SIZE(ages), PyList_GET_SIZE(ages), more) == 0;
+        Py_DECREF(more);
+        Py_DECREF(ages);
+    }
     Py_DECREF(total);
     rc = ok ? 0 : -1;
 done:
@@ -468,7 +504,8 @@ static int step_tx(Step *st, Cursor *c, Py_ssize_t index) {
     for (uint64_t i = 0; i < n_out; i++) {
         if (!outs[i].made) continue;
         PyObject *key = Py_BuildValue("(OK)", txid, (unsigned long long)i);
-        PyObject *value = coin_tuple(outs[i].made_entity, outs[i].made_level, outs[i].value);
+        PyObject *value = coin_tuple(outs[i].made_entity, outs[i].made_level, outs[i].value,
+                                     st->time);
         int set = key && value ? PyDict_SetItem(st->created, key, value) : -1;
         Py_XDECREF(key);
         Py_XDECREF(value);
@@ -563,14 +600,29 @@ static int step_tx(Step *st, Cursor *c, Py_ssize_t index) {
                 }
             }
             if (mine_in) fees += floor_div(fee * mine_in, total_in);
+            PyObject *ages = PyList_New(0);
+            if (ages == NULL) { Py_DECREF(by); goto fail; }
+            if (to_exchange) {  /* SPEC 5.3: how long the coins it spent were held */
+                __int128 held = 0;
+                for (uint64_t i = 0; i < n_in; i++)
+                    if (ins[i].tracked && ins[i].entity == owner && ins[i].level <= at)
+                        held += (__int128)ins[i].value * (st->time - ins[i].time);
+                PyObject *num = int128_to_py(held);
+                PyObject *age = num ? Py_BuildValue("(LNL)", (long long)to_exchange, num,
+                                                    (long long)mine_in) : NULL;
+                int added = age ? PyList_Append(ages, age) : -1;
+                Py_XDECREF(age);
+                if (added < 0) { Py_DECREF(by); Py_DECREF(ages); goto fail; }
+            }
             if (!inflow && !outflow && !fees && !to_exchange && !balance
                     && PyDict_GET_SIZE(by) == 0) {
                 Py_DECREF(by);
+                Py_DECREF(ages);
                 continue;
             }
-            PyObject *flow = Py_BuildValue("[iLLLLNL]", 0, (long long)inflow, (long long)outflow,
-                                           (long long)fees, (long long)to_exchange, by,
-                                           (long long)balance);
+            PyObject *flow = Py_BuildValue("[iLLLLNLN]", 0, (long long)inflow,
+                                           (long long)outflow, (long long)fees,
+                                           (long long)to_exchange, by, (long long)balance, ages);
             if (flow == NULL) goto fail;
             if (add_sums(st->sums, owner, at, flow) < 0) { Py_DECREF(flow); goto fail; }
             if (st->tx_flows != Py_None) {
@@ -610,9 +662,10 @@ PyObject *step_txs(PyObject *module, PyObject *args) {
     Py_ssize_t pos, index, n_tx;
     PyObject *coins_obj, *members_obj, *lookups, *exchanges, *spent_values, *state;
     PyObject *table_obj = Py_None;
-    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO|O", &view, &pos, &index, &n_tx, &FilterType,
+    Py_ssize_t time = 0;
+    if (!PyArg_ParseTuple(args, "y*nnnO!O!OOOO|On", &view, &pos, &index, &n_tx, &FilterType,
                           &coins_obj, &FilterType, &members_obj, &lookups, &exchanges,
-                          &spent_values, &state, &table_obj))
+                          &spent_values, &state, &table_obj, &time))
         return NULL;
     PyObject *result = NULL;
     Py_buffer table_view = {0};
@@ -620,6 +673,10 @@ PyObject *step_txs(PyObject *module, PyObject *args) {
     int have_table = 0;
     if (!PyTuple_Check(lookups) || PyTuple_GET_SIZE(lookups) != 2) {
         PyErr_SetString(PyExc_TypeError, "view is (coin, member)");
+        goto done;
+    }
+    if (time < 0 || (long long)time > 0xFFFFFFFFLL) {
+        PyErr_SetString(PyExc_ValueError, "chain time outside 0..2**32 - 1");
         goto done;
     }
     Filter *exchange_filter = NULL;
@@ -642,6 +699,7 @@ PyObject *step_txs(PyObject *module, PyObject *args) {
         PyTuple_GET_ITEM(state, 3), PyTuple_GET_ITEM(state, 4),
         PyTuple_GET_ITEM(lookups, 0), PyTuple_GET_ITEM(lookups, 1), exchanges, spent_values,
         (Filter *)coins_obj, (Filter *)members_obj, view.buf, exchange_filter, exchange_lookup,
+        (int64_t)time,
     };
     if (!exact_dict(st.joined) || !exact_dict(st.created) || !exact_dict(st.spent)
             || !exact_dict(st.sums) || !(st.tx_flows == Py_None || PyList_CheckExact(st.tx_flows))) {

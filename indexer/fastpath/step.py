@@ -15,11 +15,15 @@ from indexer.fastpath.walk import scan_block
 from indexer.parse.deserializer import Tx, read_tx
 from indexer.parse.script import is_unspendable
 
-FlowSums = list[Any]  # [mined, inflow, outflow, fees, to_exchange, {exchange: value}, balance]
+# [mined, inflow, outflow, fees, to_exchange, {exchange: value}, balance, ages]; ages: one
+# (to_exchange_tx, age numerator, I_e) per transaction whose to_exchange share is above 0, the
+# numerator being the sum over the miner coins spent of value x (time - the coin's time)
+FlowSums = list[Any]
+StepCoin = tuple[int, int, int, int]  # entity, level, value, chain time of the block that made it
 StepState = tuple[
     dict[bytes, tuple[int, int]],  # scripts joined: script -> (entity, cohort)
-    dict[tuple[bytes, int], tuple[int, int, int]],  # coins created, still unspent
-    dict[tuple[bytes, int], tuple[int, int, int]],  # coins from before the block, spent
+    dict[tuple[bytes, int], StepCoin],  # coins created, still unspent
+    dict[tuple[bytes, int], StepCoin],  # coins from before the block, spent
     dict[tuple[int, int], FlowSums],  # flow sums per (entity, level)
     list[Any] | None,  # (tx index, txid_rev, entity, level, sums) per changed pair, or None
 ]
@@ -33,15 +37,23 @@ def _money(value: object, what: str) -> int:
     return value
 
 
-def _coin(found: object) -> tuple[int, int, int] | None:
-    """A tracked coin as the view gave it, checked: (entity, level, value) or None."""
+def _coin(found: object) -> StepCoin | None:
+    """A tracked coin as the view gave it, checked: (entity, level, value, time) or None."""
     if found is None:
         return None
-    if not isinstance(found, tuple) or len(found) != 3:
-        raise TypeError("a coin is an (entity, level, value) tuple")
-    entity, level, value = found
+    if not isinstance(found, tuple) or len(found) != 4:
+        raise TypeError("a coin is an (entity, level, value, time) tuple")
+    entity, level, value, time = found
     _entity(entity, level)
-    return entity, level, _money(value, "a tracked coin's value")
+    return entity, level, _money(value, "a tracked coin's value"), _time(time)
+
+
+def _time(time: object) -> int:
+    if not isinstance(time, int):
+        raise TypeError("a chain time is an int")
+    if not 0 <= time <= 0xFFFFFFFF:
+        raise ValueError(f"chain time {time} outside 0..2**32 - 1")
+    return time
 
 
 def _member(found: object) -> tuple[int, int] | None:
@@ -63,7 +75,7 @@ def _entity(entity: object, level: object) -> None:
 
 def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, members: Filter,
              view: tuple[Any, Any], exchanges: Any, spent_values: Any,
-             state: StepState, table: Any = None) -> int:
+             state: StepState, table: Any = None, time: int = 0) -> int:
     """Apply SPEC 5 to the transactions of a block from `index` (at `pos`) on; the end of the
     last one. A transaction is decoded only where the filters say it may spend a tracked coin
     or pay a cohort script; `view` = (coin(txid_rev, vout), member(script)) reads the state
@@ -72,19 +84,22 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
     `state` = (members, created, spent, sums, tx_flows) is the block's changes so far (the
     coinbase's), updated in place: scripts joined (script -> (entity, cohort)), coins created
     and still unspent and coins from before the block spent ((txid_rev, vout) ->
-    (entity, level, value)), flow sums per (entity, level), and when `tx_flows` is a list, one
-    (tx index, txid_rev, entity, level, sums) per transaction and (entity, level) it changed.
+    (entity, level, value, time)), flow sums per (entity, level), and when `tx_flows` is a
+    list, one (tx index, txid_rev, entity, level, sums) per transaction and (entity, level) it
+    changed. `time` is the block's chain time: the coins it creates carry it, and what a
+    transaction sends to exchanges is aged from the times of the coins it spends (SPEC 5.3).
     Every fingerprint the block adds goes into `coins` and `members`. Malformed bytes, values
     outside 0..21M BTC and spent values that disagree with the miner coins raise ValueError.
 
     `table`, the block's `scan_table` made ahead, replaces the walk to each flagged transaction
     by probes of its fingerprints: the same answers, or ValueError for a table that does not
     fit the block."""
-    _ssize(pos, index, n_tx)
+    _ssize(pos, index, n_tx, time)
     if not isinstance(coins, Filter) or not isinstance(members, Filter):
         raise TypeError("coins and members are Filters")
     if not isinstance(view, tuple) or len(view) != 2:
         raise TypeError("view is (coin, member)")
+    _time(time)
     exchange_of = _exchange_lookup(exchanges)
     if not isinstance(state, tuple) or len(state) != 5:
         raise TypeError("state is (members, created, spent, sums, tx_flows)")
@@ -97,7 +112,7 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
         if pos < 0 or pos > len(data) or index < 0 or index > n_tx:
             raise ValueError(f"step_txs: pos {pos} or index {index} outside the data")
         return _step_table(data, read_table(table, len(data), pos, index, n_tx), index, coins,
-                           members, view, exchange_of, spent_values, state)
+                           members, view, exchange_of, spent_values, state, time)
     while True:
         index, pos = scan_block(data, pos, index, n_tx, coins, members)
         if index >= n_tx:
@@ -106,7 +121,7 @@ def step_txs(data: bytes, pos: int, index: int, n_tx: int, coins: Filter, member
             tx, pos = read_tx(data, pos)
         except _MALFORMED:
             raise ValueError(f"transaction {index} runs past the end of the data") from None
-        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state)
+        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state, time)
         index += 1
 
 
@@ -133,7 +148,7 @@ def _exchange_lookup(exchanges: object) -> Callable[[bytes], object]:
 
 def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, members: Filter,
                 view: tuple[Any, Any], exchange_of: Callable[[bytes], object],
-                spent_values: Any, state: Any) -> int:
+                spent_values: Any, state: Any, time: int) -> int:
     """step_txs' loop over a checked scan table."""
     while (hit := table.next_hit(index, coins, members)) is not None:
         index = hit
@@ -141,7 +156,7 @@ def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, member
             tx, end = read_tx(data, table.starts[index])
         except _MALFORMED:
             raise ValueError(f"transaction {index} runs past the end of the data") from None
-        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state)
+        _step_tx(index, tx, coins, members, view, exchange_of, spent_values, state, time)
         if end != table.starts[index + 1]:
             raise ValueError(MISMATCH)
         index += 1
@@ -151,7 +166,8 @@ def _step_table(data: bytes, table: ScanTable, index: int, coins: Filter, member
 
 
 def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any, Any],
-             exchange_of: Callable[[bytes], object], spent_values: Any, state: Any) -> None:
+             exchange_of: Callable[[bytes], object], spent_values: Any, state: Any,
+             time: int) -> None:
     joined, created, spent, sums, tx_flows = state
     stored_coin, stored_member = view
     values = [txout.value for txout in tx.outputs]
@@ -159,7 +175,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
         _money(value, f"transaction {index}: an output value")
     _money(sum(values), f"transaction {index}: the output total")
 
-    def take(txid_rev: bytes, vout: int) -> tuple[int, int, int] | None:
+    def take(txid_rev: bytes, vout: int) -> StepCoin | None:
         if coin_fingerprint(txid_rev, vout) not in coins:
             return None
         outpoint = (txid_rev, vout)
@@ -186,7 +202,7 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
     tracked = [coin for coin in spent_coins if coin is not None]
     if tracked:
         level0: dict[int, int] = {}
-        for owner, level, value in tracked:
+        for owner, level, value, _time_made in tracked:
             if level == 0:
                 level0[owner] = level0.get(owner, 0) + value
         if level0:
@@ -197,11 +213,11 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
                     joined[script] = (joiner, 1)
                     members.add(script_fingerprint(script))
 
-    made: list[tuple[int, int, int] | None] = []
+    made: list[StepCoin | None] = []
     for txout in tx.outputs:
         found = member(txout.script)
         made.append(None if found is None or not joinable(txout.script)
-                    else (found[0], found[1], txout.value))
+                    else (found[0], found[1], txout.value, time))
     if not tracked and not any(made):
         return
     txid_rev = tx.txid_rev
@@ -230,8 +246,9 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
     owners = sorted({coin[0] for coin in tracked} | {coin[0] for coin in made if coin})
     for owner in owners:
         for at in (0, 1):
-            mine_in = sum(c[2] for c in tracked if c[0] == owner and c[1] <= at)
-            flow: FlowSums = [0, 0, 0, 0, 0, {}, -mine_in]
+            mine = [c for c in tracked if c[0] == owner and c[1] <= at]
+            mine_in = sum(c[2] for c in mine)
+            flow: FlowSums = [0, 0, 0, 0, 0, {}, -mine_in, []]
             for txout, coin in zip(tx.outputs, made, strict=True):
                 value = txout.value
                 share = value * mine_in // total_in if mine_in else 0
@@ -246,6 +263,8 @@ def _step_tx(index: int, tx: Tx, coins: Filter, members: Filter, view: tuple[Any
                     flow[5][exchange] = flow[5].get(exchange, 0) + share
             if mine_in:
                 flow[3] += fee * mine_in // total_in
+            if flow[4]:  # SPEC 5.3: how long the coins it spent were held, weighed by value
+                flow[7].append((flow[4], sum(c[2] * (time - c[3]) for c in mine), mine_in))
             if any(flow[i] for i in (1, 2, 3, 4, 6)) or flow[5]:
                 add_sums(sums, owner, at, flow)
                 if tx_flows is not None:
@@ -257,17 +276,19 @@ def add_sums(sums: dict[tuple[int, int], FlowSums], entity: int, level: int,
     """Add one transaction's flow into the block's sums for (entity, level)."""
     total = sums.get((entity, level))
     if total is None:
-        sums[(entity, level)] = [*flow[:5], dict(flow[5]), flow[6]]
+        sums[(entity, level)] = [*flow[:5], dict(flow[5]), flow[6], list(flow[7])]
         return
-    if type(total) is not list or len(total) != 7 or type(total[5]) is not dict:
-        raise TypeError("flow sums are a list of seven with a dict at 5")
+    if type(total) is not list or len(total) != 8 or type(total[5]) is not dict \
+            or type(total[7]) is not list:
+        raise TypeError("flow sums are a list of eight with a dict at 5 and a list at 7")
     for i in (0, 1, 2, 3, 4, 6):
-        if len(total) != 7 or len(flow) != 7:  # an addition ran code that changed them
+        if len(total) != 8 or len(flow) != 8:  # an addition ran code that changed them
             raise TypeError("flow sums changed size while being added")
         total[i] += flow[i]
-    if len(total) != 7 or type(total[5]) is not dict or len(flow) != 7 \
-            or type(flow[5]) is not dict:
-        raise TypeError("flow sums are a list of seven with a dict at 5")
+    if len(total) != 8 or type(total[5]) is not dict or type(total[7]) is not list \
+            or len(flow) != 8 or type(flow[5]) is not dict or type(flow[7]) is not list:
+        raise TypeError("flow sums are a list of eight with a dict at 5 and a list at 7")
     by = total[5]
     for name, value in flow[5].items():
         by[name] = by.get(name, 0) + value
+    total[7].extend(flow[7])

@@ -23,7 +23,8 @@ from indexer.parse.deserializer import RawBlock, Tx, hum
 from indexer.parse.script import is_unspendable
 
 LEVELS = (0, 1)
-Coin = tuple[int, int, int]  # entity, level, value
+Coin = tuple[int, int, int, int]  # entity, level, value, chain time of the block that made it
+Age = tuple[int, int, int]  # to_exchange of one transaction, age numerator (sat-seconds), I_e
 Outpoint = tuple[bytes, int]  # txid_rev, vout
 TxFlow = tuple[int, bytes, int, int, "Flow"]  # tx index, txid_rev, entity, level, flow
 
@@ -56,6 +57,9 @@ class Flow:
     to_exchange: int = 0
     to_exchange_by: dict[str, int] = field(default_factory=dict)
     balance: int = 0  # change of the balance
+    # SPEC 5.3: per transaction that sent to exchanges, (to_exchange, Σ value × (t − t_c) over
+    # the miner coins it spent, I_e), in block order
+    ages: list[Age] = field(default_factory=list)
 
     def add(self, other: Flow) -> None:
         self.mined += other.mined
@@ -66,6 +70,7 @@ class Flow:
         for name, value in other.to_exchange_by.items():
             self.to_exchange_by[name] = self.to_exchange_by.get(name, 0) + value
         self.balance += other.balance
+        self.ages.extend(other.ages)
 
     def is_zero(self) -> bool:
         return not (self.mined or self.inflow or self.outflow or self.fees or self.to_exchange
@@ -100,17 +105,17 @@ class CohortStep:
         self.exchanges = exchanges
         self.record_txs = record_txs
 
-    def run(self, block: RawBlock, entity: int, spent_values: SpentValues,
+    def run(self, block: RawBlock, entity: int, spent_values: SpentValues, time: int,
             scan: bytes | None = None) -> BlockChanges:
         """The block's changes; ParseError when its bytes or values cannot be a block's.
-        `scan`, the block's `fastpath.scan_table` made ahead, leaves the step only the probes
-        of the filters."""
+        `time` is its chain time (the coins it makes carry it); `scan`, the block's
+        `fastpath.scan_table` made ahead, leaves the step only the probes of the filters."""
         out = BlockChanges()
         values = [txout.value for txout in block.coinbase.outputs]
         if any(not 0 <= value <= MAX_MONEY for value in values) or sum(values) > MAX_MONEY:
             raise ParseError(f"block {hum(block.header.hash_rev)}: the coinbase pays a "
                              f"value outside 0..21,000,000 BTC")
-        self._coinbase(block.coinbase, entity, out)
+        self._coinbase(block.coinbase, entity, time, out)
         sums: dict[tuple[int, int], list[Any]] = {}
         tx_flows: list[Any] | None = [] if self.record_txs else None
         view = self.view
@@ -118,7 +123,8 @@ class CohortStep:
             end = fastpath.step_txs(block.data, block.next_pos, 1, block.tx_count, view.coins,
                                     view.members, (view.stored_coin, view.stored_member),
                                     self.exchanges.step_arg, spent_values,
-                                    (out.members, out.created, out.spent, sums, tx_flows), scan)
+                                    (out.members, out.created, out.spent, sums, tx_flows), scan,
+                                    time)
         except ValueError as exc:
             raise ParseError(f"block {hum(block.header.hash_rev)}: {exc}") from None
         block.check_end(end)
@@ -175,7 +181,7 @@ class CohortStep:
 
     # -- the rules ------------------------------------------------------------------------------
 
-    def _coinbase(self, tx: Tx, entity: int, out: BlockChanges) -> None:
+    def _coinbase(self, tx: Tx, entity: int, time: int, out: BlockChanges) -> None:
         for txout in tx.outputs:
             script = txout.script
             if not self._joinable(script):
@@ -192,7 +198,7 @@ class CohortStep:
             if member is None:
                 continue
             owner, level = member
-            self._create(tx, vout, (owner, level, txout.value), out, coinbase=True)
+            self._create(tx, vout, (owner, level, txout.value, time), out, coinbase=True)
             for at in LEVELS:
                 if level <= at:
                     mined = Flow(mined=txout.value, balance=txout.value)
@@ -202,6 +208,8 @@ class CohortStep:
 
 
 def _flow(sums: list[Any]) -> Flow:
-    """A Flow from the compiled step's [mined, inflow, outflow, fees, to_exchange, by, balance]."""
-    mined, inflow, outflow, fees, to_exchange, by, balance = sums
-    return Flow(mined, inflow, outflow, fees, to_exchange, dict(by), balance)
+    """A Flow from the compiled step's [mined, inflow, outflow, fees, to_exchange, by, balance,
+    ages]."""
+    mined, inflow, outflow, fees, to_exchange, by, balance, ages = sums
+    return Flow(mined, inflow, outflow, fees, to_exchange, dict(by), balance,
+                [tuple(age) for age in ages])

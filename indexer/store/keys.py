@@ -30,7 +30,7 @@ POOL_BLOCK = b"P"  # + pool id u16 + height u32 -> b""
 DAY = b"D"  # + day number u32 (days since 1970-01-01) -> first height u32, last height u32
 UNDO = b"U"  # + height u32 -> undo record (old values of every key the block changed)
 MEMBER = b"m"  # + script -> entity u16, cohort u8
-COIN = b"o"  # + txid_rev 32 + vout u32 -> entity u16, level u8, value u64
+COIN = b"o"  # + txid_rev 32 + vout u32 -> entity u16, level u8, value u64, chain time u32
 SERIES = b"e"  # + entity u16 + level u8 + height u32 -> SeriesRow JSON
 BALANCE = b"T"  # + entity u16 + level u8 -> balance u64 after the tip
 DAY_TOTALS = b"A"  # + entity u16 + day u32 -> Totals of the entity's blocks that day
@@ -47,7 +47,7 @@ _POOL_BLOCK = struct.Struct(">HI")
 _SERIES = struct.Struct(">HBI")
 _ENTITY_LEVEL = struct.Struct(">HB")
 _MEMBER_VALUE = struct.Struct(">HB")
-_COIN_VALUE = struct.Struct(">HBQ")
+_COIN_VALUE = struct.Struct(">HBQI")
 MEMBER_VALUE_SIZE = _MEMBER_VALUE.size
 COIN_VALUE_SIZE = _COIN_VALUE.size
 _DAY_VALUE = struct.Struct(">II")
@@ -145,13 +145,14 @@ def script_from_label_key(key: bytes) -> bytes:
     return key[1:]
 
 
-def pack_coin(entity: int, level: int, value: int) -> bytes:
-    return _COIN_VALUE.pack(entity, level, value)
+def pack_coin(entity: int, level: int, value: int, time: int) -> bytes:
+    """A miner coin: its entity, level, value and the chain time of the block that made it."""
+    return _COIN_VALUE.pack(entity, level, value, time)
 
 
-def unpack_coin(value: bytes) -> tuple[int, int, int]:
-    entity, level, amount = _COIN_VALUE.unpack(value)
-    return int(entity), int(level), int(amount)
+def unpack_coin(value: bytes) -> tuple[int, int, int, int]:
+    entity, level, amount, time = _COIN_VALUE.unpack(value)
+    return int(entity), int(level), int(amount), int(time)
 
 
 def series_key(entity: int, level: int, height: int) -> bytes:
@@ -338,13 +339,18 @@ SERIES_FIELDS = ("balance", "mined", "inflow", "outflow", "fees", "to_exchange")
 
 
 def pack_series_row(balance: int, mined: int, inflow: int, outflow: int, fees: int,
-                    to_exchange: int, to_exchange_by: dict[str, int]) -> bytes:
+                    to_exchange: int, to_exchange_by: dict[str, int],
+                    ages: list[tuple[int, int, int]] | None = None) -> bytes:
     """A series row: compact JSON, the fields in this order, `to_exchange_by` sorted by
-    exchange name and without zeros."""
+    exchange name and without zeros; `ages` (SPEC 5.3: per transaction that sent to
+    exchanges, [to_exchange, age numerator in sat-seconds, I_e]) only when there are some."""
     by = {name: value for name, value in sorted(to_exchange_by.items()) if value}
-    return json.dumps({"balance": balance, "mined": mined, "inflow": inflow,
-                       "outflow": outflow, "fees": fees, "to_exchange": to_exchange,
-                       "to_exchange_by": by}, separators=(",", ":")).encode()
+    row: dict[str, Any] = {"balance": balance, "mined": mined, "inflow": inflow,
+                           "outflow": outflow, "fees": fees, "to_exchange": to_exchange,
+                           "to_exchange_by": by}
+    if ages:
+        row["ages"] = [list(age) for age in ages]
+    return json.dumps(row, separators=(",", ":")).encode()
 
 
 def unpack_series_row(value: bytes) -> dict[str, Any]:

@@ -48,16 +48,17 @@ def _stored(r: Reader) -> Any:
     if mode == 0:
         return None
     if mode == 1:
-        return r.take(r.u8() % 20)  # a wrong length now and then, 11 by chance
+        return r.take(r.u8() % 20)  # a wrong length now and then, 15 by chance
     if mode == 2:
-        return 11
+        return 15
     if mode == 3:
-        return bytearray(r.take(11))
-    return r.take(11)
+        return bytearray(r.take(15))
+    return r.take(15)
 
 
 def _coin(r: Reader) -> Any:
     entity, level, value = r.u8() % 5, r.u8() % 2, r.u64() % 5_000_000_000
+    time = r.u64() % (1 << 32)
     odd = r.u8() % 32
     if odd == 1:
         entity = 0xFFFF + r.u8() % 2
@@ -68,10 +69,14 @@ def _coin(r: Reader) -> Any:
     elif odd == 4:
         return (entity, level)
     elif odd == 5:
-        return [entity, level, value]
+        return [entity, level, value, time]
     elif odd == 6:
-        return (entity, level, str(value))
-    return (entity, level, value)
+        return (entity, level, str(value), time)
+    elif odd == 7:
+        return (entity, level, value, (1 << 32) + r.u8())
+    elif odd == 8:
+        return (entity, level, value)
+    return (entity, level, value, time)
 
 
 def get_coin(raw: bytes) -> None:

@@ -268,8 +268,13 @@ class _World:
         if self.mode % 16 == 4 and h % 13 == 0:
             raise ValueError("the view failed")
         if self.mode % 16 == 5 and h % 13 == 0:
-            return (h % 4, 2, 5)
-        return (h % 4 if self.mode & 64 else (h >> 3) % 0x10000, (h >> 2) % 2, self._value(h))
+            return (h % 4, 2, 5, 0)
+        if self.mode % 16 == 10 and h % 11 == 0:
+            return (h % 4, 0, 5)  # a coin of the format before its time
+        if self.mode % 16 == 11 and h % 11 == 0:
+            return (h % 4, 0, 5, -1 if h & 1 else 1 << 32)
+        return (h % 4 if self.mode & 64 else (h >> 3) % 0x10000, (h >> 2) % 2, self._value(h),
+                (h >> 17) % (1 << 31))
 
     def member(self, script: bytes) -> Any:
         h = self._draw(b"m" + script)
@@ -314,6 +319,9 @@ def step_txs(raw: bytes) -> None:
     else:
         pos, index = natural, 1
     damage = params.u8()
+    time = params.u64() % (1 << 32)
+    if damage % 16 == 5:  # a chain time out of range now and then
+        time = odd_int(params, time)
 
     def run(impl: ModuleType, table: bytes | None) -> tuple[Any, ...]:
         coin_f, member_f = impl.Filter(), impl.Filter()
@@ -326,8 +334,8 @@ def step_txs(raw: bytes) -> None:
         spent: dict[tuple[bytes, int], Any] = {}
         sums: dict[tuple[int, int], Any] = {}
         if prefill % 4 == 1:
-            sums[(1, 0)] = [5, 0, 0, 0, 0, {"ex1": 3}, 5]
-            sums[(2, 1)] = [0, 1, 2, 3, 4, {}, -6]
+            sums[(1, 0)] = [5, 0, 0, 0, 0, {"ex1": 3}, 5, [(1, 2, 3)]]
+            sums[(2, 1)] = [0, 1, 2, 3, 4, {}, -6, []]
         if prefill % 8 == 2:
             sums[(3, 1)] = [0, 0]  # not flow sums: TypeError from both once (3, 1) is added to
         tx_flows: list[Any] | None = [] if prefill & 16 == 0 else None
@@ -335,7 +343,7 @@ def step_txs(raw: bytes) -> None:
         got = outcome(impl.step_txs, data, pos, index, n_tx, coin_f, member_f,
                       (world.coin, world.member), world.exchange_arg(impl, prefill),
                       world.spent_values, state,
-                      table)
+                      table, time)
         probes = coins + members + [coin_fingerprint(k[0], k[1]) for k in (*created, *spent)] + [
             script_fingerprint(script) for script in joined]
         return (got, list(joined.items()), list(created.items()), list(spent.items()),

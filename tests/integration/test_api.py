@@ -148,7 +148,7 @@ def export_csv(index: Path, entity: str, level: int, interval: str) -> str:
 
 
 def test_series_ranges(client: TestClient, expected: Any) -> None:
-    daily = with_supply_share(expected["daily"]["all"]["level1"], expected["blocks"])
+    daily = with_supply_share(expected["daily"]["all"]["level1"], expected["blocks"], "all")
     body = get(client, f"/v1/miners/series?since={daily[3]['day']}&until={daily[5]['day']}")
     assert body["data"] == daily[3:6]
     blocks = get(client, "/v1/miners/series?interval=block&since=100&until=109")["data"]
@@ -272,7 +272,7 @@ def test_csv_cells_are_flat_maps_become_columns(client: TestClient, story_index:
         text = client.get(f"/v1/miners/series?{query}&format=csv").text
         rows = list(csv.DictReader(io.StringIO(text)))
         header = text.splitlines()[0].split(",")
-        assert [h for h in header if h.startswith("to_exchange_by")] == [
+        assert [h for h in header if h.startswith("to_exchange_by.")] == [
             *(f"to_exchange_by.{name}" for name in exchanges), "to_exchange_by.other"]
         assert all(not cell.startswith(("{", "[")) for r in rows for cell in r.values())
         assert all(sum(int(r[f"to_exchange_by.{n}"]) for n in exchanges) == int(r["to_exchange"])

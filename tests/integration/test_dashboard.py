@@ -276,6 +276,16 @@ def test_every_chart_shows_the_apis_numbers(served: str, browser: Browser,
         assert flows_chart["to exchanges"] == [r["to_exchange"] / 1e8 for r in complete_days]
         assert any(flows_chart["outflow"]) and own[1][-1]["balance"] > 0
         page.screenshot(path=str(shots / "pool.png"), full_page=True)
+        # a pool that sent coins of two ages to exchanges: its daily mix, stacked by age
+        page.goto(served + "/pools/foundryusa")
+        watched.charts_ready(("chart-pool-ages",))
+        sent = [r for r in api(served, "/v1/miners/series?entity=foundryusa&level=1"
+                                       "&limit=10000")["data"] if not r["partial"]]
+        ages_chart = watched.chart("chart-pool-ages")["series"]
+        buckets = ["lt_1d", "1d_1w", "1w_1m", "1m_1y", "ge_1y"]
+        assert [list(values) for values in ages_chart.values()] == [
+            [r["to_exchange_by_age"][b] / 1e8 for r in sent] for b in buckets]
+        assert sum(1 for values in ages_chart.values() if any(values)) >= 2
     finally:
         watched.close()
     assert watched.problems == []

@@ -277,3 +277,53 @@ def test_without_rev_files_the_funding_outputs_give_the_same_rows(
     reindex_regtest(datadir, tmp_path / "index")
     ours = {k: v for k, v in dump(tmp_path / "index").items() if k[:1] in b"XY"}
     assert ours and ours == {k: v for k, v in dump(story_index).items() if k[:1] in b"XY"}
+
+
+# -- how long miners held what they sent to exchanges (SPEC 5.3) -------------------------------
+
+
+@pytest.mark.parametrize("interval,table,key", [("day", "miner_daily", "day"),
+                                                ("block", "miner_blocks", "height")])
+def test_ages_of_what_miners_sent_equal_the_independent_computation(
+        story_index: Path, want: Any, interval: str, table: str, key: str) -> None:
+    aged = 0
+    for slug, levels in want[table].items():
+        for level, expected_rows in levels.items():
+            rows = export_jsonl("series", "--index", story_index, "--entity", slug,
+                                "--level", level[-1], "--interval", interval)
+            assert [(r[key], r["to_exchange"], r["to_exchange_age_days"],
+                     r["to_exchange_by_age"]) for r in rows] == [
+                (w[key], w["to_exchange"], w["to_exchange_age_days"], w["to_exchange_by_age"])
+                for w in expected_rows], (slug, level)
+            aged += sum(r["to_exchange_age_days"] is not None for r in rows)
+    assert aged >= 22  # the story's pools send coins of every age bucket but the oldest
+
+
+def test_weeks_pool_the_ages_of_their_days_and_the_api_names_the_buckets(
+        client: TestClient, want: Any) -> None:
+    days = client.get("/v1/miners/series?entity=all&level=1").json()["data"]
+    weeks = client.get("/v1/miners/series?entity=all&level=1&interval=week").json()["data"]
+    assert list(days[0]["to_exchange_by_age"]) == ["lt_1d", "1d_1w", "1w_1m", "1m_1y", "ge_1y"]
+    assert [(d["day"], d["to_exchange_age_days"]) for d in days] == [
+        (w["day"], w["to_exchange_age_days"]) for w in want["miner_daily"]["all"]["level1"]]
+    for week in weeks:
+        inside = [d for d in days if week["day"] <= d["day"] < _plus_days(week["day"], 7)]
+        for bucket, value in week["to_exchange_by_age"].items():
+            assert value == sum(d["to_exchange_by_age"][bucket] for d in inside)
+        sent = sum(d["to_exchange"] for d in inside)
+        if sent == 0:
+            assert week["to_exchange_age_days"] is None
+        else:  # the pooled mean of its days' (each rounded once: hence approx)
+            assert week["to_exchange_age_days"] == pytest.approx(sum(
+                d["to_exchange_age_days"] * d["to_exchange"] for d in inside if d["to_exchange"])
+                / sent, rel=1e-12)
+    csv_text = client.get("/v1/miners/series?entity=all&level=1&format=csv").text
+    header = csv_text.splitlines()[0].split(",")
+    assert [h for h in header if h.startswith("to_exchange_by_age.")] == [
+        "to_exchange_by_age.lt_1d", "to_exchange_by_age.1d_1w", "to_exchange_by_age.1w_1m",
+        "to_exchange_by_age.1m_1y", "to_exchange_by_age.ge_1y"]
+
+
+def _plus_days(day: str, n: int) -> str:
+    import datetime as dt  # noqa: PLC0415
+    return (dt.date.fromisoformat(day) + dt.timedelta(days=n)).isoformat()

@@ -116,7 +116,7 @@ def test_a_damaged_table_file_is_one_line_never_wrong_data(story_index: Path,
         assert "damaged" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("prefix,size", [(keys.COIN, 11), (keys.MEMBER, 3)])
+@pytest.mark.parametrize("prefix,size", [(keys.COIN, 15), (keys.MEMBER, 3)])
 def test_a_damaged_coin_or_membership_is_named_as_the_index_s_damage(
         tmp_path: Path, prefix: bytes, size: int) -> None:
     """Values of the wrong size under tracked coins or cohort scripts, met when a later block

@@ -243,5 +243,12 @@ def test_labels_import_on_an_indexed_chain_marks_the_series_stale(tmp_path: Path
     with Store(index) as store, TestClient(create_app(store)) as client:
         assert client.get("/v1/status").json()["stale"] is True
         assert client.get("/v1/exchanges/flows?window=all").json()["stale"] is True
+        # exchange ids follow the set: rows built with another are refused, not mislabeled
+        refused = client.get("/v1/exchanges")
+        assert refused.status_code == 503
+        assert "exchange series were built with labels" in refused.json()["detail"]
+    failed = cli("export", "exchanges", "--index", index, ok=False)
+    assert failed.exit_code != 0 and "`minerflow rebuild` brings them up to date" in (
+        failed.stderr)
     back = cli("labels", "import", lacking_labels(tmp_path), "--index", index)
     assert "stale" not in back.stdout  # the labels the series were built with: fresh again

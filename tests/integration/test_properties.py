@@ -56,7 +56,7 @@ def check_block_by_block(tmp_path: Path, datadir: Path, pools_path: Path,
 
         unspent = {(e, lv): 0 for e in entities for lv in (0, 1)}
         for _key, value in store.scan(keys.COIN):
-            entity, level, amount = keys.unpack_coin(value)
+            entity, level, amount, _time = keys.unpack_coin(value)
             for at in (0, 1):
                 if level <= at:
                     unspent[(entity, at)] += amount

@@ -29,7 +29,7 @@ def _store(tmp_path: Path) -> Store:
                             load_labels(LABELS, REGTEST))
 
 
-Coins = dict[tuple[bytes, int], tuple[int, int, int]]
+Coins = dict[tuple[bytes, int], tuple[int, int, int, int]]
 
 
 def _block(buffer: WriteBuffer, height: int, *puts: tuple[bytes, bytes | None],
@@ -122,18 +122,19 @@ def test_coins_put_by_block_are_read_through_every_layer(tmp_path: Path, impl: M
     def block(height: int, spent: Coins, created: Coins) -> None:
         _block(buffer, height, coins=(impl, spent, created))
 
-    block(0, {}, {a: (3, 0, 50), b: (4, 1, 2**64 - 1)})
-    assert get_coin(*a) == (3, 0, 50) and get_coin(*b) == (4, 1, 2**64 - 1)  # the overlay
+    block(0, {}, {a: (3, 0, 50, 7), b: (4, 1, 2**64 - 1, 2**32 - 1)})
+    # the overlay
+    assert get_coin(*a) == (3, 0, 50, 7) and get_coin(*b) == (4, 1, 2**64 - 1, 2**32 - 1)
     buffer.flush()
-    assert get_coin(*a) == (3, 0, 50)  # the index
-    block(1, {a: (3, 0, 50)}, {c: (0xFFFF, 0, 1)})
+    assert get_coin(*a) == (3, 0, 50, 7)  # the index
+    block(1, {a: (3, 0, 50, 7)}, {c: (0xFFFF, 0, 1, 0)})
     buffer.flush(wait=False)
-    assert get_coin(*a) is None and get_coin(*c) == (0xFFFF, 0, 1)  # the batch in flight
-    block(2, {c: (0xFFFF, 0, 1)}, {})
-    assert get_coin(*c) is None and get_coin(*b) == (4, 1, 2**64 - 1)
+    assert get_coin(*a) is None and get_coin(*c) == (0xFFFF, 0, 1, 0)  # the batch in flight
+    block(2, {c: (0xFFFF, 0, 1, 0)}, {})
+    assert get_coin(*c) is None and get_coin(*b) == (4, 1, 2**64 - 1, 2**32 - 1)
     buffer.flush()
     assert [store.get(keys.coin_key(*o)) for o in (a, b, c)] == [
-        None, keys.pack_coin(4, 1, 2**64 - 1), None]
+        None, keys.pack_coin(4, 1, 2**64 - 1, 2**32 - 1), None]
     rollback(store, 0)  # the undo records of put_coins take both blocks back
     assert [store.get(keys.coin_key(*o)) for o in (a, b, c)] == [
-        keys.pack_coin(3, 0, 50), keys.pack_coin(4, 1, 2**64 - 1), None]
+        keys.pack_coin(3, 0, 50, 7), keys.pack_coin(4, 1, 2**64 - 1, 2**32 - 1), None]

@@ -316,13 +316,13 @@ def test_flow_sums_changed_by_their_own_addition_raise_in_both() -> None:
 
         def coin(txid_rev: bytes, vout: int) -> object:
             if (txid_rev, vout) == (first.prev_txid_rev, first.prev_vout):
-                return (0, 0, 1_000)
+                return (0, 0, 1_000, 0)
             return None
 
         evil = _ClearsItsList()
         sums: dict[tuple[int, int], list[object]] = {}
         for level in (0, 1):
-            row: list[object] = [evil, 0, 0, 0, 0, {}, 0]
+            row: list[object] = [evil, 0, 0, 0, 0, {}, 0, []]
             sums[(0, level)] = row
         evil.holder = sums[(0, 0)]
         state = ({}, {}, {}, sums, None)

@@ -83,7 +83,8 @@ def test_small_values() -> None:
     assert keys.pack_u64(2_100_000_000_000_000) == h("000775f05a074000")
     assert keys.pack_day(100, 143) == h("00000064 0000008f")
     assert keys.pack_member(0x0102, 1) == h("0102 01")
-    assert keys.pack_coin(0x0102, 0, 5_000_000_000) == h("0102 00 000000012a05f200")
+    assert keys.pack_coin(0x0102, 0, 5_000_000_000, 0x69B5A2C0) == h(
+        "0102 00 000000012a05f200 69b5a2c0")
 
 
 def test_block_record() -> None:

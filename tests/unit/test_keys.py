@@ -17,9 +17,10 @@ def test_coin_key(txid: bytes, vout: int) -> None:
     assert keys.outpoint_from_coin_key(keys.coin_key(txid, vout)) == (txid, vout)
 
 
-@given(ids, st.integers(0, 1), values)
-def test_coin_and_member_values(entity: int, level: int, value: int) -> None:
-    assert keys.unpack_coin(keys.pack_coin(entity, level, value)) == (entity, level, value)
+@given(ids, st.integers(0, 1), values, st.integers(0, 2**32 - 1))
+def test_coin_and_member_values(entity: int, level: int, value: int, time: int) -> None:
+    assert keys.unpack_coin(keys.pack_coin(entity, level, value, time)) == (entity, level,
+                                                                             value, time)
     assert keys.unpack_member(keys.pack_member(entity, level)) == (entity, level)
     key = keys.balance_key(entity, level)
     assert keys.entity_level_from_balance_key(key) == (entity, level)
