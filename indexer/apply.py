@@ -175,7 +175,7 @@ class BlockApplier:
                    if height > 0 else None)
         if changes is None:  # the genesis coinbase creates no coin and joins no cohort
             parse_block(block.data)  # but its bytes are checked all the same
-        exchanges = (self.exchange_step.run(block, spent_values, spent_scripts, scan)
+        exchanges = (self.exchange_step.run(block, spent_scripts, scan)
                      if height > 0 else None)
         if weight is None:
             try:

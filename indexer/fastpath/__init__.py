@@ -86,8 +86,9 @@ block_check: Callable[[bytes], tuple[bytes, int, bytes]] = _impl.block_check
 scan_table: Callable[[bytes], bytes] = _impl.scan_table
 step_txs: Callable[..., int] = _impl.step_txs
 exchange_txs: Callable[..., int] = _impl.exchange_txs
-undo_hits: Callable[[bytes, Any], tuple[dict[int, list[tuple[int, bytes]]],
-                                         list[tuple[int, int, int, bytes]]]] = _impl.undo_hits
+undo_hits: Callable[[bytes, Any], tuple[dict[int, tuple[int, list[tuple[int, bytes, int]]]],
+                                         list[tuple[int, int, int, bytes, int, int]]]] = (
+    _impl.undo_hits)
 derive_candidates: Callable[[bytes, bytes, Any], list[tuple[int, int, int]]] = (
     _impl.derive_candidates)
 decode_address: Callable[[bytes, bytes, int, int], bytes | None] = _impl.decode_address

@@ -5,8 +5,8 @@
 #define ALL_EXCHANGES 0xFFFF
 
 /* ---------------------------------------------------------------------------------------- */
-/* undo_hits(undo, scripts) -> ({tx index: [(input index, script), ...]},                    */
-/*                              [(tx index, input index, kind, x), ...])                      */
+/* undo_hits(undo, scripts) -> ({tx index: (total, [(input index, script, value), ...])},     */
+/*                              [(tx index, input index, kind, x, value, total), ...])        */
 
 /* The script Core reads back from ScriptCompression's kind and body, into `s` (35 bytes) for
  * the rebuilt kinds 0-3; NULL with *n = the body's length for a script kept whole (a body over
@@ -43,26 +43,6 @@ static const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t
     return body;
 }
 
-/* held[tx].append((input, script)), the list made on first need. */
-static int held_append(PyObject *held, uint64_t tx, uint64_t input, const uint8_t *script,
-                       Py_ssize_t n) {
-    PyObject *key = PyLong_FromUnsignedLongLong(tx);
-    if (key == NULL) return -1;
-    PyObject *list = PyDict_GetItemWithError(held, key);
-    if (list == NULL) {
-        if (PyErr_Occurred() || (list = PyList_New(0)) == NULL) { Py_DECREF(key); return -1; }
-        int set = PyDict_SetItem(held, key, list);
-        Py_DECREF(list);
-        if (set < 0) { Py_DECREF(key); return -1; }
-    }
-    Py_DECREF(key);
-    PyObject *item = Py_BuildValue("(Ky#)", (unsigned long long)input, (const char *)script, n);
-    if (item == NULL) return -1;
-    int added = PyList_Append(list, item);
-    Py_DECREF(item);
-    return added;
-}
-
 PyObject *undo_hits(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer uv;
@@ -72,16 +52,18 @@ PyObject *undo_hits(PyObject *module, PyObject *args) {
     Cursor u = {uv.buf, uv.len, 0, 0};
     const char *why = NULL;
     PyObject *held = PyDict_New(), *curve = PyList_New(0), *out = NULL;
+    PyObject *hits = NULL, *keys = NULL;  /* the transaction's, made on first need */
     if (held == NULL || curve == NULL) goto done;
     uint64_t n_tx = compact_size(&u);
     if (u.bad) { why = "undo record runs past its end"; goto done; }
     for (uint64_t tx = 1; tx <= n_tx; tx++) {
         uint64_t n_in = compact_size(&u);
         if (u.bad) { why = "undo record runs past its end"; goto done; }
+        __int128 total = 0;
         for (uint64_t i = 0; i < n_in; i++) {
             uint64_t code = core_varint(&u);
             if (code >> 1) core_varint(&u);
-            decompress_amount(&u, core_varint(&u));
+            uint64_t value = decompress_amount(&u, core_varint(&u));
             uint64_t kind = core_varint(&u);
             if (u.bad) { why = "undo record runs past its end"; goto done; }
             uint64_t len = kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
@@ -91,23 +73,53 @@ PyObject *undo_hits(PyObject *module, PyObject *args) {
             }
             const uint8_t *body = u.d + u.p;
             u.p += (Py_ssize_t)len;
+            total += value;
+            PyObject *item;
+            PyObject **into;
             if (kind == 4 || kind == 5) {
-                PyObject *item = Py_BuildValue("(KKKy#)", (unsigned long long)tx,
-                                               (unsigned long long)i, (unsigned long long)kind,
-                                               (const char *)body, (Py_ssize_t)len);
-                if (item == NULL || PyList_Append(curve, item) < 0) {
-                    Py_XDECREF(item);
-                    goto done;
-                }
-                Py_DECREF(item);
-                continue;
+                item = Py_BuildValue("(KKy#K)", (unsigned long long)i, (unsigned long long)kind,
+                                     (const char *)body, (Py_ssize_t)len,
+                                     (unsigned long long)value);
+                into = &keys;
+            } else {
+                uint8_t s[35];
+                Py_ssize_t n;
+                const uint8_t *script = undo_script(kind, body, (Py_ssize_t)len, s, &n);
+                if (!filter_has(scripts, member_fp(script, n))) continue;
+                item = Py_BuildValue("(Ky#K)", (unsigned long long)i, (const char *)script, n,
+                                     (unsigned long long)value);
+                into = &hits;
             }
-            uint8_t s[35];
-            Py_ssize_t n;
-            const uint8_t *script = undo_script(kind, body, (Py_ssize_t)len, s, &n);
-            if (filter_has(scripts, member_fp(script, n))
-                    && held_append(held, tx, i, script, n) < 0) goto done;
+            if (item == NULL) goto done;
+            if (*into == NULL && (*into = PyList_New(0)) == NULL) { Py_DECREF(item); goto done; }
+            int added = PyList_Append(*into, item);
+            Py_DECREF(item);
+            if (added < 0) goto done;
         }
+        if (hits == NULL && keys == NULL) continue;
+        PyObject *sum = int128_to_py(total);
+        if (sum == NULL) goto done;
+        int failed = 0;
+        if (hits != NULL) {
+            PyObject *key = PyLong_FromUnsignedLongLong(tx);
+            PyObject *entry = key ? PyTuple_Pack(2, sum, hits) : NULL;
+            failed = entry == NULL || PyDict_SetItem(held, key, entry) < 0;
+            Py_XDECREF(entry);
+            Py_XDECREF(key);
+            Py_CLEAR(hits);
+        }
+        for (Py_ssize_t k = 0; !failed && keys != NULL && k < PyList_GET_SIZE(keys); k++) {
+            PyObject *part = PyList_GET_ITEM(keys, k);  /* (input, kind, x, value) */
+            PyObject *item = Py_BuildValue("(KOOOOO)", (unsigned long long)tx,
+                                           PyTuple_GET_ITEM(part, 0), PyTuple_GET_ITEM(part, 1),
+                                           PyTuple_GET_ITEM(part, 2), PyTuple_GET_ITEM(part, 3),
+                                           sum);
+            failed = item == NULL || PyList_Append(curve, item) < 0;
+            Py_XDECREF(item);
+        }
+        Py_CLEAR(keys);
+        Py_DECREF(sum);
+        if (failed) goto done;
     }
     if (u.p != u.n) {
         why = "undo record holds bytes after its last entry";
@@ -116,6 +128,8 @@ PyObject *undo_hits(PyObject *module, PyObject *args) {
     out = PyTuple_Pack(2, held, curve);
 done:
     PyBuffer_Release(&uv);
+    Py_XDECREF(hits);
+    Py_XDECREF(keys);
     Py_XDECREF(held);
     Py_XDECREF(curve);
     if (why != NULL) {
@@ -127,9 +141,8 @@ done:
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* exchange_txs(data, pos, index, n_tx, scripts, exchange_of, held, spent_values, sums,      */
-/*              table=None) -> end of the last transaction; the reference documents every   */
-/*   argument and rule.                                                                       */
+/* exchange_txs(data, pos, index, n_tx, scripts, exchange_of, held, sums, table=None)         */
+/*   -> end of the last transaction; the reference documents every argument and rule.        */
 
 /* One entity's sums over the call so far: added into `sums` at its end, in entity order. */
 typedef struct {
@@ -138,7 +151,7 @@ typedef struct {
 } XAcc;
 
 typedef struct {
-    PyObject *exchange_of, *held, *spent_values;  /* borrowed */
+    PyObject *exchange_of, *held;  /* borrowed */
     Filter *scripts;
     XAcc *acc;
     size_t n_acc, cap_acc;
@@ -151,7 +164,7 @@ typedef struct {
 } XOut;
 
 typedef struct {
-    Py_ssize_t input;
+    int64_t value;
     long exchange;
 } XIn;
 
@@ -316,30 +329,34 @@ static int x_merge(XStep *st, PyObject *sums) {
     return 0;
 }
 
-/* held[index] checked as the reference's `_check_held` checks every entry: a list of
- * (input index, script) tuples. */
+/* `held` checked as the reference's `_check_held` checks it: (total, [(input index, script,
+ * value), ...]) per transaction index; its indexes, sorted, into `order`. */
 static int x_check_held(PyObject *held, Py_ssize_t **order, Py_ssize_t *n_order) {
     Py_ssize_t at = 0, k = 0;
-    PyObject *key, *items;
+    PyObject *key, *entry;
     *order = PyMem_Calloc((size_t)PyDict_GET_SIZE(held) + 1, sizeof(Py_ssize_t));
     if (*order == NULL) { PyErr_NoMemory(); return -1; }
-    while (PyDict_Next(held, &at, &key, &items)) {
+    while (PyDict_Next(held, &at, &key, &entry)) {
         if (!PyLong_Check(key)) {
             PyErr_SetString(PyExc_TypeError, "held is keyed by transaction index");
             return -1;
         }
         Py_ssize_t tx = PyLong_AsSsize_t(key);
         if (tx == -1 && PyErr_Occurred()) return -1;
-        if (!PyList_CheckExact(items)) {
-            PyErr_SetString(PyExc_TypeError, "held maps to lists");
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2
+                || !PyLong_Check(PyTuple_GET_ITEM(entry, 0))
+                || !PyList_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+            PyErr_SetString(PyExc_TypeError, "held maps to (total, list)");
             return -1;
         }
+        PyObject *items = PyTuple_GET_ITEM(entry, 1);
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
             PyObject *item = PyList_GET_ITEM(items, i);
-            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3
                     || !PyLong_Check(PyTuple_GET_ITEM(item, 0))
-                    || !PyBytes_Check(PyTuple_GET_ITEM(item, 1))) {
-                PyErr_SetString(PyExc_TypeError, "a held input is (input index, script)");
+                    || !PyBytes_Check(PyTuple_GET_ITEM(item, 1))
+                    || !PyLong_Check(PyTuple_GET_ITEM(item, 2))) {
+                PyErr_SetString(PyExc_TypeError, "a held input is (input index, script, value)");
                 return -1;
             }
             if (PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0)) == -1 && PyErr_Occurred())
@@ -356,9 +373,7 @@ static int x_check_held(PyObject *held, Py_ssize_t **order, Py_ssize_t *n_order)
 static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     XIn *ins = NULL;
     XOut *outs = NULL;
-    int64_t *spent = NULL;
     long *entities = NULL;
-    PyObject *got = NULL;
     uint64_t n_in = 0, n_out = 0;
     Py_ssize_t n_held = 0;
     int rc = -1;
@@ -424,13 +439,19 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     PyObject *listed = PyDict_GetItemWithError(st->held, key);
     Py_DECREF(key);
     if (listed == NULL && PyErr_Occurred()) goto fail;
-    if (listed != NULL) {
+    int64_t listed_total = 0;
+    if (listed != NULL) {  /* (total, [(input, script, value), ...]), its shape checked */
         Py_INCREF(listed);
-        Py_ssize_t n_listed = PyList_GET_SIZE(listed);
+        if (x_money(PyTuple_GET_ITEM(listed, 0), &listed_total, "the spent total", index) < 0) {
+            Py_DECREF(listed);
+            goto fail;
+        }
+        PyObject *items = PyTuple_GET_ITEM(listed, 1);
+        Py_ssize_t n_listed = PyList_GET_SIZE(items);
         ins = PyMem_Calloc((size_t)n_listed + 1, sizeof(XIn));
         if (ins == NULL) { Py_DECREF(listed); PyErr_NoMemory(); goto fail; }
-        for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(listed); i++) {
-            PyObject *item = Py_NewRef(PyList_GET_ITEM(listed, i));
+        for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(items); i++) {
+            PyObject *item = Py_NewRef(PyList_GET_ITEM(items, i));
             Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0));
             if (at < 0 || (uint64_t)at >= n_in) {
                 Py_DECREF(item);
@@ -440,13 +461,16 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
                 goto fail;
             }
             PyObject *found = PyObject_CallOneArg(st->exchange_of, PyTuple_GET_ITEM(item, 1));
-            Py_DECREF(item);
-            if (found == NULL) { Py_DECREF(listed); goto fail; }
+            if (found == NULL) { Py_DECREF(item); Py_DECREF(listed); goto fail; }
             long exchange;
             int is = x_id(found, &exchange);
             Py_DECREF(found);
+            int64_t value = 0;
+            if (is > 0 && x_money(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
+                is = -1;
+            Py_DECREF(item);
             if (is < 0) { Py_DECREF(listed); goto fail; }
-            if (is) ins[n_held++] = (XIn){at, exchange};
+            if (is) ins[n_held++] = (XIn){value, exchange};
         }
         Py_DECREF(listed);
     }
@@ -471,33 +495,8 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     /* what went in: all inputs, and the held ones */
     __int128 total_in = 0, held_all = 0;
     if (n_held) {
-        got = PyObject_CallFunction(st->spent_values, "n", index);
-        if (got == NULL) goto fail;
-        if (!PyList_CheckExact(got) || (uint64_t)PyList_GET_SIZE(got) != n_in) {
-            PyErr_Format(PyExc_ValueError, "transaction %zd: the spent values do not match its "
-                         "%llu inputs", index, (unsigned long long)n_in);
-            goto fail;
-        }
-        spent = PyMem_Calloc((size_t)n_in + 1, sizeof(int64_t));
-        if (spent == NULL) { PyErr_NoMemory(); goto fail; }
-        for (uint64_t i = 0; i < n_in; i++) {
-            if ((uint64_t)PyList_GET_SIZE(got) != n_in) {  /* changed by the code it ran */
-                PyErr_Format(PyExc_ValueError, "transaction %zd: the spent values do not match "
-                             "its %llu inputs", index, (unsigned long long)n_in);
-                goto fail;
-            }
-            PyObject *item = Py_NewRef(PyList_GET_ITEM(got, (Py_ssize_t)i));
-            int bad = x_money(item, &spent[i], "a spent value", index);
-            Py_DECREF(item);
-            if (bad < 0) goto fail;
-            total_in += spent[i];
-        }
-        if (total_in > (__int128)MAX_MONEY) {
-            PyErr_Format(PyExc_ValueError, "transaction %zd: the spent total outside "
-                         "0..21,000,000 BTC", index);
-            goto fail;
-        }
-        for (Py_ssize_t i = 0; i < n_held; i++) held_all += spent[ins[i].input];
+        total_in = listed_total;
+        for (Py_ssize_t i = 0; i < n_held; i++) held_all += ins[i].value;
         if (held_all > total_in) {
             PyErr_Format(PyExc_ValueError, "transaction %zd: its exchange inputs spend more "
                          "than all its inputs", index);
@@ -521,7 +520,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
         long entity = entities[k];
         __int128 mine = 0;
         for (Py_ssize_t i = 0; i < n_held; i++)
-            if (entity == ALL_EXCHANGES || ins[i].exchange == entity) mine += spent[ins[i].input];
+            if (entity == ALL_EXCHANGES || ins[i].exchange == entity) mine += ins[i].value;
         __int128 f[4] = {0, 0, 0, -mine};  /* inflow, outflow, fees, balance */
         for (uint64_t i = 0; i < n_out; i++) {
             __int128 value = outs[i].value;
@@ -544,10 +543,8 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
 malformed:
     PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", index);
 fail:
-    Py_XDECREF(got);
     PyMem_Free(outs);
     PyMem_Free(ins);
-    PyMem_Free(spent);
     PyMem_Free(entities);
     return rc;
 }
@@ -556,10 +553,10 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer view;
     Py_ssize_t pos, index, n_tx;
-    PyObject *scripts_obj, *exchange_of, *held, *spent_values, *sums;
+    PyObject *scripts_obj, *exchange_of, *held, *sums;
     PyObject *table_obj = Py_None;
-    if (!PyArg_ParseTuple(args, "y*nnnO!OOOO|O", &view, &pos, &index, &n_tx, &FilterType,
-                          &scripts_obj, &exchange_of, &held, &spent_values, &sums, &table_obj))
+    if (!PyArg_ParseTuple(args, "y*nnnO!OOO|O", &view, &pos, &index, &n_tx, &FilterType,
+                          &scripts_obj, &exchange_of, &held, &sums, &table_obj))
         return NULL;
     PyObject *result = NULL, *nothing = NULL;
     XStep st = {0};
@@ -575,7 +572,7 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "sums is a dict");
         goto done;
     }
-    st = (XStep){exchange_of, held, spent_values, (Filter *)scripts_obj, NULL, 0, 0};
+    st = (XStep){exchange_of, held, (Filter *)scripts_obj, NULL, 0, 0};
     nothing = PyObject_CallNoArgs((PyObject *)&FilterType);  /* no coin is followed */
     if (nothing == NULL) goto done;
     const Filter *none = (const Filter *)nothing;

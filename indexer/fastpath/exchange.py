@@ -20,34 +20,44 @@ from indexer.parse.deserializer import Tx, read_compact_size, read_tx
 
 ALL = 0xFFFF  # the flows of every exchange as one entity
 ExchangeSums = list[int]  # [inflow, outflow, fees, balance]
-Held = dict[int, list[tuple[int, bytes]]]  # tx index -> (input index, spent script) of its hits
+# tx index -> (what all its inputs spend, [(input index, spent script, spent value)] of its hits)
+Held = dict[int, tuple[int, list[tuple[int, bytes, int]]]]
+Curve = list[tuple[int, int, int, bytes, int, int]]  # tx, input, kind, x, value, tx's total
 
 
-def undo_hits(undo: Any, scripts: Filter) -> tuple[Held, list[tuple[int, int, int, bytes]]]:
+def undo_hits(undo: Any, scripts: Filter) -> tuple[Held, Curve]:
     """The inputs of a CBlockUndo record whose spent script's fingerprint `scripts` holds:
-    per transaction index in the block (from 1: 0 is the coinbase, which spends nothing), the
-    (input index, script) of each, the script as Core reads it back (ScriptCompression's kinds
-    0-3 rebuilt, a body over 10,000 bytes OP_RETURN); and apart, (tx index, input index, kind,
-    x) of every input that spends an uncompressed key (kinds 4 and 5: its fingerprint needs
-    the curve, so the caller decides). ValueError when the record does not decode whole."""
+    per transaction index in the block (from 1: 0 is the coinbase, which spends nothing), what
+    all its inputs spend and the (input index, script, value) of each hit, the script as Core
+    reads it back (ScriptCompression's kinds 0-3 rebuilt, a body over 10,000 bytes
+    OP_RETURN); and apart, (tx index, input index, kind, x, value, the transaction's total) of
+    every input that spends an uncompressed key (kinds 4 and 5: its fingerprint needs the
+    curve, so the caller decides). ValueError when the record does not decode whole."""
     u = bytes(memoryview(undo))
     if not isinstance(scripts, Filter):
         raise TypeError("scripts is a Filter")
     held: Held = {}
-    curve: list[tuple[int, int, int, bytes]] = []
+    curve: Curve = []
     try:
         n_tx, q = read_compact_size(u, 0)
         for tx in range(1, n_tx + 1):
             n_in, q = read_compact_size(u, q)
+            total = 0
+            hits: list[tuple[int, bytes, int]] = []
+            keys: list[tuple[int, int, bytes, int]] = []
             for i in range(n_in):
                 amount, kind, body, q = read_spent(u, q)
-                decompress_amount(amount)
+                value = decompress_amount(amount)
+                total += value
                 if kind in (4, 5):
-                    curve.append((tx, i, kind, body))
+                    keys.append((i, kind, body, value))
                     continue
                 script = decompress_script(kind, body, curve=False)
                 if script_fingerprint(script) in scripts:
-                    held.setdefault(tx, []).append((i, script))
+                    hits.append((i, script, value))
+            if hits:
+                held[tx] = (total, hits)
+            curve += [(tx, i, kind, x, value, total) for i, kind, x, value in keys]
     except _MALFORMED:
         raise ValueError("undo record runs past its end") from None
     if q != len(u):
@@ -82,28 +92,30 @@ def _check_held(held: object) -> list[int]:
         if not isinstance(key, int):
             raise TypeError("held is keyed by transaction index")
         _ssize(key)
-        if type(items) is not list:
-            raise TypeError("held maps to lists")
-        for item in items:
-            if not isinstance(item, tuple) or len(item) != 2 or not isinstance(
-                    item[0], int) or not isinstance(item[1], bytes):
-                raise TypeError("a held input is (input index, script)")
+        if not isinstance(items, tuple) or len(items) != 2 or not isinstance(
+                items[0], int) or type(items[1]) is not list:
+            raise TypeError("held maps to (total, list)")
+        for item in items[1]:
+            if not isinstance(item, tuple) or len(item) != 3 or not isinstance(
+                    item[0], int) or not isinstance(item[1], bytes) or not isinstance(
+                    item[2], int):
+                raise TypeError("a held input is (input index, script, value)")
             _ssize(item[0])
     return sorted(held)
 
 
 def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
-                 exchange_of: Any, held: Held, spent_values: Any, sums: dict[int, ExchangeSums],
+                 exchange_of: Any, held: Held, sums: dict[int, ExchangeSums],
                  table: Any = None) -> int:
     """Apply SPEC 5.1 to the transactions of a block from `index` (at `pos`) on; the end of
     the last one. A transaction is decoded when `held` lists inputs of it (those whose spent
     script's fingerprint the exchange filter holds: `undo_hits`) or when `scripts`, that filter,
     holds an output's; `exchange_of(script)` gives a script's exchange id or None and is asked
-    only for those scripts. `spent_values(index)` gives the values its inputs spend, asked
-    when it holds inputs. `sums` per exchange id (and ALL, every exchange as one entity):
+    only for those scripts; what a transaction's inputs spend, in all and at each held input,
+    comes with `held`. `sums` per exchange id (and ALL, every exchange as one entity):
     [inflow, outflow, fees, balance change], updated in place. Malformed bytes, a held input
-    index outside the transaction's inputs, values outside 0..21M BTC and spent values that
-    cannot be its raise ValueError; `table` (the block's `scan_table`) replaces the walk to
+    index outside the transaction's inputs, values outside 0..21M BTC and held values above
+    the total raise ValueError; `table` (the block's `scan_table`) replaces the walk to
     each transaction whose outputs the filter may hold."""
     _ssize(pos, index, n_tx)
     if not isinstance(scripts, Filter):
@@ -133,8 +145,7 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
                 tx, end = read_tx(data, checked.starts[index])
             except _MALFORMED:
                 raise ValueError(f"transaction {index} runs past the end of the data") from None
-            _exchange_tx(index, tx, scripts, exchange_of, held.get(index, []), spent_values,
-                         acc)
+            _exchange_tx(index, tx, scripts, exchange_of, held.get(index), acc)
             if end != checked.starts[index + 1]:
                 raise ValueError(MISMATCH)
             index += 1
@@ -152,7 +163,7 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
             tx, pos = read_tx(data, pos)
         except _MALFORMED:
             raise ValueError(f"transaction {index} runs past the end of the data") from None
-        _exchange_tx(index, tx, scripts, exchange_of, held.get(index, []), spent_values, acc)
+        _exchange_tx(index, tx, scripts, exchange_of, held.get(index), acc)
         index += 1
 
 
@@ -171,41 +182,36 @@ def _merge(acc: dict[int, ExchangeSums], sums: dict[int, ExchangeSums]) -> None:
 
 
 def _exchange_tx(index: int, tx: Tx, scripts: Filter, exchange_of: Any,
-                 inputs: list[tuple[int, bytes]], spent_values: Any,
+                 listed: tuple[int, list[tuple[int, bytes, int]]] | None,
                  acc: dict[int, ExchangeSums]) -> None:
     values = [_money(o.value, "an output value", index) for o in tx.outputs]
     _money(sum(values), "the output total", index)
-    spent_by: list[tuple[int, int]] = []  # (input index, exchange) of the held inputs
-    for at, script in inputs:
-        if not 0 <= at < len(tx.inputs):
-            raise ValueError(f"transaction {index}: held input {at} is not one of its "
-                             f"{len(tx.inputs)}")
-        exchange = _exchange(exchange_of(script))
-        if exchange is not None:
-            spent_by.append((at, exchange))
+    held: dict[int, int] = {}  # exchange -> I_X
+    total_in = 0
+    if listed is not None:
+        total_in = _money(listed[0], "the spent total", index)
+        for at, script, value in listed[1]:
+            if not 0 <= at < len(tx.inputs):
+                raise ValueError(f"transaction {index}: held input {at} is not one of its "
+                                 f"{len(tx.inputs)}")
+            exchange = _exchange(exchange_of(script))
+            if exchange is not None:
+                held[exchange] = held.get(exchange, 0) + _money(value, "a spent value", index)
     paid: list[int | None] = []
     for txout in tx.outputs:
         exchange = None
         if script_fingerprint(txout.script) in scripts:
             exchange = _exchange(exchange_of(txout.script))
         paid.append(exchange)
-    if not spent_by and all(x is None for x in paid):
+    if not held and all(x is None for x in paid):
         return
-    held: dict[int, int] = {}  # exchange -> I_X
-    total_in = 0
-    if spent_by:
-        got = spent_values(index)
-        if type(got) is not list or len(got) != len(tx.inputs):
-            raise ValueError(f"transaction {index}: the spent values do not match its "
-                             f"{len(tx.inputs)} inputs")
-        spent = [_money(v, "a spent value", index) for v in got]
-        total_in = _money(sum(spent), "the spent total", index)
-        for at, exchange in spent_by:
-            held[exchange] = held.get(exchange, 0) + spent[at]
+    if held:
         held[ALL] = sum(held.values())
         if held[ALL] > total_in:
             raise ValueError(f"transaction {index}: its exchange inputs spend more than all "
                              f"its inputs")
+    else:
+        total_in = 0
     fee = total_in - sum(values)
     for entity in sorted(set(held) | {x for x in paid if x is not None} | {ALL}):
         mine = held.get(entity, 0)

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from indexer import fastpath
 from indexer.errors import ParseError
 from indexer.fastpath import FingerprintFilter
-from indexer.flows.cohorts import SpentValues
 from indexer.parse.deserializer import RawBlock, hum, read_compact_size
 from indexer.store import keys
 
 ALL = keys.ALL_ENTITY
 
-SpentScripts = Callable[[FingerprintFilter], dict[int, list[tuple[int, bytes]]]]
-"""Per transaction index of the block, (input index, spent script) of every input whose spent
-script's fingerprint the filter holds (more is fine: a collision costs a lookup)."""
+SpentScripts = Callable[[FingerprintFilter], dict[int, tuple[int, list[tuple[int, bytes, int]]]]]
+"""Per transaction index of the block, what all its inputs spend and (input index, spent
+script, spent value) of every input whose spent script's fingerprint the filter holds (more is
+fine: a collision costs a lookup)."""
 
 ExchangeOf = Callable[[bytes], "int | None"]
 """The exchange id of a script, or None; asked only for scripts the filter may hold."""
@@ -57,7 +57,7 @@ class ExchangeStep:
         self.scripts = scripts  # fingerprints of the exchange scripts
         self.exchange_of = exchange_of
 
-    def run(self, block: RawBlock, spent_values: SpentValues, spent_scripts: SpentScripts,
+    def run(self, block: RawBlock, spent_scripts: SpentScripts,
             scan: bytes | None = None) -> ExchangeChanges:
         """The block's changes. The cohort step has checked the block's bytes and values
         already; what still does not fit raises ParseError. `scan`, the block's
@@ -69,11 +69,10 @@ class ExchangeStep:
         sums: dict[int, list[int]] = {}
         try:
             fastpath.exchange_txs(block.data, read_compact_size(block.data, 80)[1], 0, 1,
-                                  self.scripts, self.exchange_of, {}, spent_values, coinbase)
+                                  self.scripts, self.exchange_of, {}, coinbase)
             held = spent_scripts(self.scripts) if block.tx_count > 1 else {}
             end = fastpath.exchange_txs(block.data, block.next_pos, 1, block.tx_count,
-                                        self.scripts, self.exchange_of, held, spent_values,
-                                        sums, scan)
+                                        self.scripts, self.exchange_of, held, sums, scan)
         except ValueError as exc:
             raise ParseError(f"block {hum(block.header.hash_rev)}: {exc}") from None
         block.check_end(end)

@@ -62,11 +62,15 @@ class FundingLookup:
         in_block: dict[tuple[bytes, int], bytes] = {}
         held: Held = {}
         for index, tx in enumerate(block.txs[1:], start=1):
+            hits = []
             for at, txin in enumerate(tx.inputs):
                 outpoint = (txin.prev_txid_rev, txin.prev_vout)
                 script = in_block.get(outpoint) or self.paid.get(outpoint)
                 if script is not None:
-                    held.setdefault(index, []).append((at, script))
+                    hits.append((at, script))
+            if hits:
+                values = self.spent_values(height, raw, index)
+                held[index] = (sum(values), [(at, s, values[at]) for at, s in hits])
             for vout, o in enumerate(tx.outputs):
                 if fingerprint(o.script) in scripts:
                     in_block[(tx.txid_rev, vout)] = o.script

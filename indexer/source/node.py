@@ -199,7 +199,8 @@ class NodeSource:
                 except ValueError as exc:
                     raise SourceError(f"height {height}: the node's undo record does not "
                                       f"decode ({exc})") from None
-            return held_from_scripts(found.scripts, exchange_scripts)
+            return held_from_scripts(zip(found.scripts, found.values, strict=True),
+                                     exchange_scripts)
 
         return values, scripts
 

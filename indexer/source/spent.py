@@ -13,7 +13,7 @@ from indexer import fastpath
 from indexer.fastpath import FingerprintFilter
 from indexer.fastpath.undo import decompress_script
 
-Held = dict[int, list[tuple[int, bytes]]]
+Held = dict[int, tuple[int, list[tuple[int, bytes, int]]]]
 
 
 def held_from_undo(record: bytes, scripts: FingerprintFilter) -> Held:
@@ -21,21 +21,24 @@ def held_from_undo(record: bytes, scripts: FingerprintFilter) -> Held:
     here, and kept only when the filter holds its script (ValueError: a record no node
     writes, a key off the curve)."""
     held, curve = fastpath.undo_hits(record, scripts)
-    for tx, at, kind, x in curve:
+    for tx, at, kind, x, value, total in curve:
         script = decompress_script(kind, x)
         if fastpath.script_fingerprint(script) in scripts:
-            inputs = held.setdefault(tx, [])
-            inputs.append((at, script))
+            inputs = held.setdefault(tx, (total, []))[1]
+            inputs.append((at, script, value))
             inputs.sort()  # in input order, as the others
     return held
 
 
-def held_from_scripts(spent: Iterable[list[bytes]], scripts: FingerprintFilter) -> Held:
-    """From the spent scripts of each transaction after the coinbase, in block order."""
+def held_from_scripts(spent: Iterable[tuple[list[bytes], list[int]]],
+                      scripts: FingerprintFilter) -> Held:
+    """From the spent scripts and values of each transaction after the coinbase, in block
+    order."""
     held: Held = {}
     fingerprint = fastpath.script_fingerprint
-    for tx, spent_scripts in enumerate(spent, start=1):
-        for at, script in enumerate(spent_scripts):
-            if fingerprint(script) in scripts:
-                held.setdefault(tx, []).append((at, script))
+    for tx, (spent_scripts, values) in enumerate(spent, start=1):
+        hits = [(at, script, values[at]) for at, script in enumerate(spent_scripts)
+                if fingerprint(script) in scripts]
+        if hits:
+            held[tx] = (sum(values), hits)
     return held

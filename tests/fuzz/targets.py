@@ -398,15 +398,22 @@ def exchange_txs(raw: bytes) -> None:
     spent_scripts = list(world.exchanges) or [b"\x51"]
     held: Any = {}
     for t, tx in enumerate(txs):
-        for i in range(len(tx.inputs)):
-            if (t * 5 + i * 3 + pick) % 7 == 0:
-                held.setdefault(t, []).append((i, spent_scripts[(t + i) % len(spent_scripts)]))
+        values = world.spent_values(t)
+        if type(values) is not list or len(values) != len(tx.inputs):
+            values = [1_000] * len(tx.inputs)
+        hits = [(i, spent_scripts[(t + i) % len(spent_scripts)], values[i])
+                for i in range(len(tx.inputs)) if (t * 5 + i * 3 + pick) % 7 == 0]
+        if hits:  # the total now and then below what the hits spend, or not a money value
+            total: Any = sum(v for v in values if isinstance(v, int))
+            held[t] = (total - (pick % 32 == 4) * 10**9, hits)
     if pick % 16 == 1 and txs:  # an input index the transaction does not have
-        held.setdefault(len(txs) - 1, []).append((len(txs[-1].inputs) + pick % 3, b"\x00"))
+        held[len(txs) - 1] = (0, [(len(txs[-1].inputs) + pick % 3, b"\x00", 1)])
     if pick % 16 == 2:
-        held[1] = [(0, "not bytes")]
+        held[1] = (0, [(0, "not bytes", 1)])
     if pick % 16 == 3:
-        held[-5] = []
+        held[-5] = (0, [])
+    if pick % 16 == 5:
+        held[1] = [(0, b"\x00", 1)]  # the shape before values came with it
 
     def exchange_of(script: bytes) -> Any:
         if prefill & 64 and script_fingerprint(script) % 5 == 0:
@@ -424,7 +431,7 @@ def exchange_txs(raw: bytes) -> None:
         if prefill % 8 == 2:
             sums[1] = [0, 0]  # not sums: TypeError from both once exchange 1 is added to
         got = outcome(impl.exchange_txs, data, pos, index, n_tx, script_f, exchange_of, held,
-                      world.spent_values, sums, table)
+                      sums, table)
         return got, list(sums.items())
 
     walked = [run(impl, None) for impl in (compiled(), reference)]
