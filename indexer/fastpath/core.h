@@ -41,6 +41,16 @@ typedef struct {
 } Filter;
 
 extern PyTypeObject FilterType;
+
+static inline size_t filter_slot(const Filter *f, uint64_t key) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - f->bits));
+}
+
+/* Start loading the slot a later probe of `fp` reads first: a large table misses the cache on
+ * nearly every probe, and probes issued ahead overlap their waits. Changes no answer. */
+static inline void filter_prefetch(const Filter *f, uint64_t fp) {
+    if (f->slots != NULL) __builtin_prefetch(&f->slots[filter_slot(f, fp)]);
+}
 int filter_add_key(Filter *f, uint64_t key);
 int filter_has(const Filter *f, uint64_t fp);
 int filter_put(Filter *f, uint64_t fp);
@@ -194,7 +204,31 @@ PyObject *pack_block_undo(PyObject *module, PyObject *arg);
 PyObject *xor_at(PyObject *module, PyObject *args);
 PyObject *step_txs(PyObject *module, PyObject *args);
 PyObject *exchange_txs(PyObject *module, PyObject *args);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Shared by the steps (step.c, exchange.c)                                                  */
+
+/* 0 <= value <= MAX_MONEY, else ValueError naming `what` (TypeError when not an int). */
+int money_from(PyObject *o, int64_t *out, const char *what, Py_ssize_t index);
+/* An exact Python int of a 128-bit one. */
 PyObject *int128_to_py(__int128 v);
+/* A script as Core reads it back from ScriptCompression: kinds 0-3 rebuilt into `s` (35
+ * bytes), a body over 10,000 bytes as OP_RETURN, any other kind's body as it is; its length
+ * in *n. Kinds 4 and 5 (an uncompressed key) need the curve: the caller's. */
+const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t len, uint8_t s[35],
+                           Py_ssize_t *n);
+
+static inline int long_cmp(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* floor(a / b) for b > 0, as Python's // does. */
+static inline __int128 floor_div(__int128 a, __int128 b) {
+    __int128 q = a / b;
+    if ((a % b != 0) && (a < 0)) q -= 1;
+    return q;
+}
 PyObject *undo_hits(PyObject *module, PyObject *args);
 PyObject *derive_candidates(PyObject *module, PyObject *args);
 PyObject *decode_address(PyObject *module, PyObject *args);

@@ -9,9 +9,10 @@
 /*                              [(tx index, input index, kind, x, value, total), ...])        */
 
 /* The script Core reads back from ScriptCompression's kind and body, into `s` (35 bytes) for
- * the rebuilt kinds 0-3; NULL with *n = the body's length for a script kept whole (a body over
- * 10,000 bytes reads as OP_RETURN: s[0], *n = 1). Kinds 4 and 5 are not handled here. */
-static const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t len,
+ * the rebuilt kinds 0-3; the body itself, *n its length, for a script kept whole (a body over
+ * 10,000 bytes reads as OP_RETURN: s[0], *n = 1). Kinds 4 and 5 are not handled here. Shared
+ * with labels.c. */
+const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t len,
                                   uint8_t s[35], Py_ssize_t *n) {
     if (kind == 0) {
         s[0] = 0x76; s[1] = 0xA9; s[2] = 0x14;
@@ -43,6 +44,77 @@ static const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t
     return body;
 }
 
+/* One spent output of an undo record, as the walk found it. */
+typedef struct {
+    uint64_t fp, value, tx, input, kind;
+    Py_ssize_t body, len;  /* where its compressed script lies in the record */
+    int hit;
+} UndoSpent;
+
+/* The record walked whole without the GIL: every spent output and each transaction's total
+ * (by `tx` - 1); NULL (the reason in *why, or no memory) when it does not decode. */
+static UndoSpent *undo_walk(Cursor *u, size_t *n_spent, __int128 **totals, size_t *n_totals,
+                            const char **why) {
+    size_t cap = 64, n = 0, cap_t = 16, n_t = 0;
+    UndoSpent *spent = malloc(cap * sizeof(UndoSpent));
+    __int128 *sums = malloc(cap_t * sizeof(__int128));
+    if (spent == NULL || sums == NULL) goto fail;
+    uint64_t n_tx = compact_size(u);
+    if (u->bad) { *why = "undo record runs past its end"; goto fail; }
+    for (uint64_t tx = 1; tx <= n_tx; tx++) {
+        uint64_t n_in = compact_size(u);
+        if (u->bad) { *why = "undo record runs past its end"; goto fail; }
+        __int128 total = 0;
+        for (uint64_t i = 0; i < n_in; i++) {
+            uint64_t code = core_varint(u);
+            if (code >> 1) core_varint(u);
+            uint64_t value = decompress_amount(u, core_varint(u));
+            uint64_t kind = core_varint(u);
+            if (u->bad) { *why = "undo record runs past its end"; goto fail; }
+            uint64_t len = kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
+            if (len > (uint64_t)PY_SSIZE_T_MAX || !need(u, (Py_ssize_t)len)) {
+                *why = "undo record runs past its end";
+                goto fail;
+            }
+            if (n == cap) {
+                UndoSpent *grown = realloc(spent, 2 * cap * sizeof(UndoSpent));
+                if (grown == NULL) goto fail;
+                spent = grown;
+                cap *= 2;
+            }
+            UndoSpent *o = &spent[n++];
+            *o = (UndoSpent){0, value, tx, i, kind, u->p, (Py_ssize_t)len, 0};
+            if (kind != 4 && kind != 5) {
+                uint8_t s[35];
+                Py_ssize_t m;
+                const uint8_t *script = undo_script(kind, u->d + u->p, (Py_ssize_t)len, s, &m);
+                o->fp = member_fp(script, m);
+            }
+            u->p += (Py_ssize_t)len;
+            total += value;
+        }
+        if (n_t == cap_t) {
+            __int128 *grown = realloc(sums, 2 * cap_t * sizeof(__int128));
+            if (grown == NULL) goto fail;
+            sums = grown;
+            cap_t *= 2;
+        }
+        sums[n_t++] = total;
+    }
+    if (u->p != u->n) {
+        *why = "undo record holds bytes after its last entry";
+        goto fail;
+    }
+    *n_spent = n;
+    *totals = sums;
+    *n_totals = n_t;
+    return spent;
+fail:
+    free(spent);
+    free(sums);
+    return NULL;
+}
+
 PyObject *undo_hits(PyObject *module, PyObject *args) {
     (void)module;
     Py_buffer uv;
@@ -51,85 +123,73 @@ PyObject *undo_hits(PyObject *module, PyObject *args) {
     const Filter *scripts = (const Filter *)scripts_obj;
     Cursor u = {uv.buf, uv.len, 0, 0};
     const char *why = NULL;
-    PyObject *held = PyDict_New(), *curve = PyList_New(0), *out = NULL;
-    PyObject *hits = NULL, *keys = NULL;  /* the transaction's, made on first need */
+    size_t n = 0, n_totals = 0;
+    __int128 *totals = NULL;
+    UndoSpent *spent;
+    /* the walk and the probes read only the record and the filter, which no thread changes
+     * while blocks are applied: other threads run meanwhile */
+    Py_BEGIN_ALLOW_THREADS
+    spent = undo_walk(&u, &n, &totals, &n_totals, &why);
+    for (size_t j = 0; spent != NULL && j < n; j++) {
+        if (j + 16 < n) filter_prefetch(scripts, spent[j + 16].fp);
+        uint64_t kind = spent[j].kind;
+        spent[j].hit = kind == 4 || kind == 5 ? 2 : filter_has(scripts, spent[j].fp);
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *held = NULL, *curve = NULL, *out = NULL, *hits = NULL, *sum = NULL;
+    if (spent == NULL) {
+        if (why == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    held = PyDict_New();
+    curve = PyList_New(0);
     if (held == NULL || curve == NULL) goto done;
-    uint64_t n_tx = compact_size(&u);
-    if (u.bad) { why = "undo record runs past its end"; goto done; }
-    for (uint64_t tx = 1; tx <= n_tx; tx++) {
-        uint64_t n_in = compact_size(&u);
-        if (u.bad) { why = "undo record runs past its end"; goto done; }
-        __int128 total = 0;
-        for (uint64_t i = 0; i < n_in; i++) {
-            uint64_t code = core_varint(&u);
-            if (code >> 1) core_varint(&u);
-            uint64_t value = decompress_amount(&u, core_varint(&u));
-            uint64_t kind = core_varint(&u);
-            if (u.bad) { why = "undo record runs past its end"; goto done; }
-            uint64_t len = kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
-            if (len > (uint64_t)PY_SSIZE_T_MAX || !need(&u, (Py_ssize_t)len)) {
-                why = "undo record runs past its end";
-                goto done;
-            }
-            const uint8_t *body = u.d + u.p;
-            u.p += (Py_ssize_t)len;
-            total += value;
-            PyObject *item;
-            PyObject **into;
-            if (kind == 4 || kind == 5) {
-                item = Py_BuildValue("(KKy#K)", (unsigned long long)i, (unsigned long long)kind,
-                                     (const char *)body, (Py_ssize_t)len,
-                                     (unsigned long long)value);
-                into = &keys;
-            } else {
-                uint8_t s[35];
-                Py_ssize_t n;
-                const uint8_t *script = undo_script(kind, body, (Py_ssize_t)len, s, &n);
-                if (!filter_has(scripts, member_fp(script, n))) continue;
-                item = Py_BuildValue("(Ky#K)", (unsigned long long)i, (const char *)script, n,
-                                     (unsigned long long)value);
-                into = &hits;
-            }
+    for (size_t j = 0; j < n; j++) {
+        UndoSpent *o = &spent[j];
+        if (!o->hit) continue;
+        if (sum == NULL && (sum = int128_to_py(totals[o->tx - 1])) == NULL) goto done;
+        PyObject *item;
+        if (o->hit == 2) {  /* an uncompressed key: the caller rebuilds it on the curve */
+            item = Py_BuildValue("(KKKy#KO)", (unsigned long long)o->tx,
+                                 (unsigned long long)o->input, (unsigned long long)o->kind,
+                                 (const char *)u.d + o->body, o->len,
+                                 (unsigned long long)o->value, sum);
+            if (item == NULL || PyList_Append(curve, item) < 0) { Py_XDECREF(item); goto done; }
+            Py_DECREF(item);
+        } else {
+            uint8_t s[35];
+            Py_ssize_t m;
+            const uint8_t *script = undo_script(o->kind, u.d + o->body, o->len, s, &m);
+            item = Py_BuildValue("(Ky#K)", (unsigned long long)o->input, (const char *)script,
+                                 m, (unsigned long long)o->value);
             if (item == NULL) goto done;
-            if (*into == NULL && (*into = PyList_New(0)) == NULL) { Py_DECREF(item); goto done; }
-            int added = PyList_Append(*into, item);
+            if (hits == NULL && (hits = PyList_New(0)) == NULL) { Py_DECREF(item); goto done; }
+            int added = PyList_Append(hits, item);
             Py_DECREF(item);
             if (added < 0) goto done;
         }
-        if (hits == NULL && keys == NULL) continue;
-        PyObject *sum = int128_to_py(total);
-        if (sum == NULL) goto done;
-        int failed = 0;
+        int last = 1;  /* the transaction's last hit: its entry is complete */
+        for (size_t k = j + 1; k < n && spent[k].tx == o->tx; k++)
+            if (spent[k].hit) { last = 0; break; }
+        if (!last) continue;
         if (hits != NULL) {
-            PyObject *key = PyLong_FromUnsignedLongLong(tx);
+            PyObject *key = PyLong_FromUnsignedLongLong(o->tx);
             PyObject *entry = key ? PyTuple_Pack(2, sum, hits) : NULL;
-            failed = entry == NULL || PyDict_SetItem(held, key, entry) < 0;
+            int failed = entry == NULL || PyDict_SetItem(held, key, entry) < 0;
             Py_XDECREF(entry);
             Py_XDECREF(key);
             Py_CLEAR(hits);
+            if (failed) goto done;
         }
-        for (Py_ssize_t k = 0; !failed && keys != NULL && k < PyList_GET_SIZE(keys); k++) {
-            PyObject *part = PyList_GET_ITEM(keys, k);  /* (input, kind, x, value) */
-            PyObject *item = Py_BuildValue("(KOOOOO)", (unsigned long long)tx,
-                                           PyTuple_GET_ITEM(part, 0), PyTuple_GET_ITEM(part, 1),
-                                           PyTuple_GET_ITEM(part, 2), PyTuple_GET_ITEM(part, 3),
-                                           sum);
-            failed = item == NULL || PyList_Append(curve, item) < 0;
-            Py_XDECREF(item);
-        }
-        Py_CLEAR(keys);
-        Py_DECREF(sum);
-        if (failed) goto done;
-    }
-    if (u.p != u.n) {
-        why = "undo record holds bytes after its last entry";
-        goto done;
+        Py_CLEAR(sum);
     }
     out = PyTuple_Pack(2, held, curve);
 done:
+    free(spent);
+    free(totals);
     PyBuffer_Release(&uv);
     Py_XDECREF(hits);
-    Py_XDECREF(keys);
+    Py_XDECREF(sum);
     Py_XDECREF(held);
     Py_XDECREF(curve);
     if (why != NULL) {
@@ -168,25 +228,6 @@ typedef struct {
     long exchange;
 } XIn;
 
-/* 0 <= value <= MAX_MONEY, else ValueError (TypeError when not an int): the reference's
- * `_money`. */
-static int x_money(PyObject *o, int64_t *out, const char *what, Py_ssize_t index) {
-    if (!PyLong_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "transaction %zd: %s is an int", index, what);
-        return -1;
-    }
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (v == -1 && PyErr_Occurred()) return -1;
-    if (overflow || v < 0 || (unsigned long long)v > MAX_MONEY) {
-        PyErr_Format(PyExc_ValueError, "transaction %zd: %s outside 0..21,000,000 BTC", index,
-                     what);
-        return -1;
-    }
-    *out = (int64_t)v;
-    return 0;
-}
-
 /* An exchange id: 1 with it, 0 for None, -1 (the reference's `_exchange`). */
 static int x_id(PyObject *o, long *out) {
     if (o == Py_None) return 0;
@@ -205,23 +246,11 @@ static int x_id(PyObject *o, long *out) {
     return 1;
 }
 
-static int x_long_cmp(const void *a, const void *b) {
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x > y) - (x < y);
-}
-
 static int x_ssize_cmp(const void *a, const void *b) {
     Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
     return (x > y) - (x < y);
 }
 
-static inline __int128 x_floor_div(__int128 a, __int128 b) {
-    __int128 q = a / b;
-    if ((a % b != 0) && (a < 0)) q -= 1;
-    return q;
-}
-
-/* sums[entity] += [inflow, outflow, fees, balance]. */
 /* An exact Python int of a 128-bit one (a call's sums can pass 2**63 over a long block; an
  * age numerator, value x seconds, too). Shared with step.c. */
 PyObject *int128_to_py(__int128 v) {
@@ -249,6 +278,7 @@ PyObject *int128_to_py(__int128 v) {
     return out;
 }
 
+/* sums[entity] += [inflow, outflow, fees, balance]. */
 static int x_add(PyObject *sums, long entity, const __int128 f[4]) {
     PyObject *key = PyLong_FromLong(entity);
     if (key == NULL) return -1;
@@ -442,7 +472,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     int64_t listed_total = 0;
     if (listed != NULL) {  /* (total, [(input, script, value), ...]), its shape checked */
         Py_INCREF(listed);
-        if (x_money(PyTuple_GET_ITEM(listed, 0), &listed_total, "the spent total", index) < 0) {
+        if (money_from(PyTuple_GET_ITEM(listed, 0), &listed_total, "the spent total", index) < 0) {
             Py_DECREF(listed);
             goto fail;
         }
@@ -466,7 +496,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
             int is = x_id(found, &exchange);
             Py_DECREF(found);
             int64_t value = 0;
-            if (is > 0 && x_money(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
+            if (is > 0 && money_from(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
                 is = -1;
             Py_DECREF(item);
             if (is < 0) { Py_DECREF(listed); goto fail; }
@@ -513,7 +543,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     for (uint64_t i = 0; i < n_out; i++)
         if (outs[i].exchange >= 0) entities[n_entities++] = outs[i].exchange;
     entities[n_entities++] = ALL_EXCHANGES;
-    qsort(entities, n_entities, sizeof(long), x_long_cmp);
+    qsort(entities, n_entities, sizeof(long), long_cmp);
 
     for (size_t k = 0; k < n_entities; k++) {
         if (k > 0 && entities[k] == entities[k - 1]) continue;
@@ -524,7 +554,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
         __int128 f[4] = {0, 0, 0, -mine};  /* inflow, outflow, fees, balance */
         for (uint64_t i = 0; i < n_out; i++) {
             __int128 value = outs[i].value;
-            __int128 share = mine ? x_floor_div(value * mine, total_in) : 0;
+            __int128 share = mine ? floor_div(value * mine, total_in) : 0;
             if (outs[i].exchange >= 0
                     && (outs[i].exchange == entity || entity == ALL_EXCHANGES)) {
                 f[0] += value - share;
@@ -533,7 +563,7 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
                 f[1] += share;
             }
         }
-        if (mine) f[2] = x_floor_div(fee * mine, total_in);
+        if (mine) f[2] = floor_div(fee * mine, total_in);
         if (!f[0] && !f[1] && !f[2] && !f[3]) continue;
         if (x_accumulate(st, entity, f) < 0) goto fail;
     }

@@ -3,10 +3,6 @@
 
 #define FILTER_START_BITS 10
 
-static inline size_t filter_slot(const Filter *f, uint64_t key) {
-    return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - f->bits));
-}
-
 static int filter_contains_key(const Filter *f, uint64_t key) {
     size_t mask = ((size_t)1 << f->bits) - 1;
     size_t i = filter_slot(f, key);

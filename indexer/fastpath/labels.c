@@ -5,34 +5,13 @@
 /* ---------------------------------------------------------------------------------------- */
 /* derive_candidates(block, undo, core) -> [(index, tx start, undo start), ...]               */
 
-/* The member fingerprint of a script an undo record holds in Core's ScriptCompression: kinds
- * 0 (P2PKH), 1 (P2SH) and 2, 3 (compressed P2PK) are rebuilt; any other is the script itself
- * (`len` bytes), and one over the size limit stands for OP_RETURN, as Core reads it. */
+/* The member fingerprint of a script an undo record holds in Core's ScriptCompression (see
+ * `undo_script`). */
 static uint64_t undo_script_fp(uint64_t kind, const uint8_t *body, Py_ssize_t len) {
     uint8_t s[35];
     Py_ssize_t n;
-    if (kind == 0) {
-        s[0] = 0x76; s[1] = 0xA9; s[2] = 0x14;
-        memcpy(s + 3, body, 20);
-        s[23] = 0x88; s[24] = 0xAC;
-        n = 25;
-    } else if (kind == 1) {
-        s[0] = 0xA9; s[1] = 0x14;
-        memcpy(s + 2, body, 20);
-        s[22] = 0x87;
-        n = 23;
-    } else if (kind == 2 || kind == 3) {
-        s[0] = 0x21; s[1] = (uint8_t)kind;
-        memcpy(s + 2, body, 32);
-        s[34] = 0xAC;
-        n = 35;
-    } else if (len > 10000) {
-        s[0] = 0x6A;
-        n = 1;
-    } else {
-        return member_fp(body, len);
-    }
-    return member_fp(s, n);
+    const uint8_t *script = undo_script(kind, body, len, s, &n);
+    return member_fp(script, n);
 }
 
 /* A transaction is a candidate when an input spends a script whose fingerprint `core` holds

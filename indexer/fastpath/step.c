@@ -36,7 +36,7 @@ typedef struct {
 } Step;
 
 /* 0 <= value <= MAX_MONEY, else ValueError naming `what` (TypeError when not an int). */
-static int money_from(PyObject *o, int64_t *out, const char *what, Py_ssize_t index) {
+int money_from(PyObject *o, int64_t *out, const char *what, Py_ssize_t index) {
     if (!PyLong_Check(o)) {
         PyErr_Format(PyExc_TypeError, "transaction %zd: %s is an int", index, what);
         return -1;
@@ -252,18 +252,6 @@ typedef struct { long entity; int64_t value; } OwnerValue;
 static int owner_value_cmp(const void *a, const void *b) {
     long x = ((const OwnerValue *)a)->entity, y = ((const OwnerValue *)b)->entity;
     return (x > y) - (x < y);
-}
-
-static int long_cmp(const void *a, const void *b) {
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x > y) - (x < y);
-}
-
-/* floor(a / b) for b > 0, as Python's // does. */
-static inline __int128 floor_div(__int128 a, __int128 b) {
-    __int128 q = a / b;
-    if ((a % b != 0) && (a < 0)) q -= 1;
-    return q;
 }
 
 /* sums[(entity, level)] += flow, as the reference's `add_sums`. */

@@ -431,18 +431,28 @@ mismatch:
     return -1;
 }
 
+#define PREFETCH_AHEAD 16  /* fingerprints probed ahead of the one looked up */
+
 /* scan_from over a table: from transaction *index on, the first whose fingerprints the filters
  * hold (its number in *index), or -1 past the last one walked whole. */
 Py_ssize_t table_scan(const ScanTable *t, Py_ssize_t *index, const Filter *coins,
                              const Filter *members) {
+    uint64_t coins_end = TABLE_WORD(t->coin_at, t->k);
+    uint64_t members_end = TABLE_WORD(t->member_at, t->k);
     for (; (uint64_t)*index < t->k; (*index)++) {
         Py_ssize_t i = *index;
         uint64_t a = TABLE_WORD(t->coin_at, i), a_end = TABLE_WORD(t->coin_at, i + 1);
-        for (; a < a_end; a++)
+        for (; a < a_end; a++) {
+            if (a + PREFETCH_AHEAD < coins_end)
+                filter_prefetch(coins, TABLE_WORD(t->coin_fps, a + PREFETCH_AHEAD));
             if (filter_has(coins, TABLE_WORD(t->coin_fps, a))) return i;
+        }
         uint64_t m = TABLE_WORD(t->member_at, i), m_end = TABLE_WORD(t->member_at, i + 1);
-        for (; m < m_end; m++)
+        for (; m < m_end; m++) {
+            if (m + PREFETCH_AHEAD < members_end)
+                filter_prefetch(members, TABLE_WORD(t->member_fps, m + PREFETCH_AHEAD));
             if (filter_has(members, TABLE_WORD(t->member_fps, m))) return i;
+        }
     }
     return -1;
 }
