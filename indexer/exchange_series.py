@@ -93,19 +93,14 @@ def daily_rows(reader: IndexReader, exchange_id: int, since_day: int | None = No
                until_day: int | None = None) -> Iterator[dict[str, Any]]:
     """One row per UTC day from the day of block 1 to the tip's, days without blocks included;
     the tip's day, still open, is `partial`."""
-    found = reader.series_days(since_day, until_day)
-    if found is None:
+    span_of = reader.series_span(since_day, until_day)
+    if span_of is None:
         return
-    days, first_day, last_day = found
-    spans = {day: (first, last) for day, first, last in days}
-    start = next((spans[d][0] for d in range(first_day, last_day + 1) if d in spans),
-                 reader.tip_height + 1)
-    stop = next((spans[d][1] + 1 for d in range(last_day, first_day - 1, -1) if d in spans),
-                start)
-    balance, rows = stored_rows(reader, exchange_id, start, stop)
+    spans = span_of.spans
+    balance, rows = stored_rows(reader, exchange_id, span_of.start, span_of.stop)
     pending = next(rows, None)
-    tip_day = days[-1][0]
-    for day in range(first_day, last_day + 1):
+    tip_day = span_of.days[-1][0]
+    for day in range(span_of.first_day, span_of.last_day + 1):
         totals = dict.fromkeys(FLOWS, 0)
         span = spans.get(day)
         while span is not None and pending is not None and pending[0] <= span[1]:

@@ -85,6 +85,19 @@ class Entity:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesSpan:
+    """The days of a daily series: every day holding blocks (`days`: day, first and last
+    height), the range asked for, each day's heights, and [start, stop) of its stored rows."""
+
+    days: list[tuple[int, int, int]]
+    first_day: int
+    last_day: int
+    spans: dict[int, tuple[int, int]]
+    start: int
+    stop: int
+
+
 class IndexReader:
     """Queries over one open index."""
 
@@ -292,6 +305,20 @@ class IndexReader:
         last_day = days[-1][0] if until_day is None else min(days[-1][0], until_day)
         return None if first_day > last_day else (days, first_day, last_day)
 
+    def series_span(self, since_day: int | None, until_day: int | None) -> SeriesSpan | None:
+        """The days a daily series covers, cut to [since_day, until_day], with the heights its
+        stored rows lie in; None when that leaves no day."""
+        found = self.series_days(since_day, until_day)
+        if found is None:
+            return None
+        days, first_day, last_day = found
+        spans = {day: (first, last) for day, first, last in days}
+        start = next((spans[d][0] for d in range(first_day, last_day + 1) if d in spans),
+                     self.tip_height + 1)
+        stop = next((spans[d][1] + 1 for d in range(last_day, first_day - 1, -1) if d in spans),
+                    start)
+        return SeriesSpan(days, first_day, last_day, spans, start, stop)
+
     def day_of_height(self, height: int) -> int:
         return self.block(height).chain_time // SECONDS_PER_DAY
 
@@ -299,16 +326,12 @@ class IndexReader:
                      until_day: int | None = None) -> Iterator[dict[str, Any]]:
         """One row per UTC day from the day of block 1 to the day of the tip, gaps included;
         the tip's day, still open, is `partial`."""
-        found = self.series_days(since_day, until_day)
-        if found is None:
+        span_of = self.series_span(since_day, until_day)
+        if span_of is None:
             return
-        days, first_day, last_day = found
-        spans = {day: (first, last) for day, first, last in days}
-        start = next((spans[d][0] for d in range(first_day, last_day + 1) if d in spans),
-                     self.tip_height + 1)
-        stop = next((spans[d][1] + 1 for d in range(last_day, first_day - 1, -1) if d in spans),
-                    start)
-        balance, rows = self.stored_rows(entity_id, level, start, stop)
+        days, first_day, last_day, spans = (span_of.days, span_of.first_day, span_of.last_day,
+                                            span_of.spans)
+        balance, rows = self.stored_rows(entity_id, level, span_of.start, span_of.stop)
         pending = next(rows, None)
         last_height = max((last for day, _first, last in days if day < first_day), default=0)
         tip_day = days[-1][0]  # the day still open: its row is partial
