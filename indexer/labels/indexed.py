@@ -9,8 +9,10 @@ never read as a label set.
 `ExchangeLookup` holds the fingerprints of the `x` keys in a filter (8 bytes a slot at a load
 of 1/3 to 2/3: 12 to 24 bytes a script) and reads LevelDB only for a fingerprint it holds: a
 collision costs a read, never a wrong answer. The filter depends on the label set alone: it is
-made once per process and set, and saved beside the index (`exchanges.bin`, named by the set's
-sha256, removed when a set is written), so a start loads it instead of scanning the keys.
+made as the set is written and saved beside the index (`exchanges.bin`, named by the set's
+sha256), so a start loads it; without the file (a write interrupted after its last batch, a
+pure-Python run) the first start scans the keys and saves it. It is held once per process and
+set.
 """
 
 from __future__ import annotations
@@ -181,35 +183,72 @@ def stored_rows(store: Any, network: Network) -> Iterator[LabelRow]:
 
 def write_labels(store: Any, labels: LabelSet, network: Network, state: Any) -> None:
     """Replace the index's label set by `labels` (several batches; see the module's text), the
-    last batch writing `state`."""
+    last batch writing `state`, and save the set's exchange filter beside the index."""
     pending = keys.LABELS_PENDING
     store.write_raw({pending: labels.sha256.encode()})
     (store.db_path / EXCHANGES_FILE).unlink(missing_ok=True)
+    replaced = _delete_labels(store)
+    # The `l` keys, then the `x` keys, each flushed into tables of their own: a run of sorted
+    # keys that overlaps no other table is placed below level 0 and not rewritten again, where
+    # a table spanning from `l` to `x` (or from the `L` records to `l`) would be merged by every
+    # compaction of the keys the blocks write between them (`m`, `o`; `S`, `T`, `X`...).
+    store.flush_memtable()
+    with Behind() as behind:
+        _write_runs(store, behind, ((keys.label_key(script), line)
+                                    for script, line in labels.lines()))
+    table = fastpath.Filter()
+    table.reserve(labels.exchange_scripts)
+    with Behind() as behind:
+        _write_runs(store, behind, _exchange_keys(labels, table))
+    store.write({keys.LABELS_LIST: json.dumps(labels.summary(), ensure_ascii=False).encode(),
+                 pending: None}, state)
+    store.flush_memtable()
+    # the lookup's filter, saved now: the first start after an import loads it
+    save_tables(store.db_path / EXCHANGES_FILE, {"labels_sha256": labels.sha256},
+                [("exchanges", table)])
+    if replaced:  # the old set's deletions overlap the new rows: merged once, now
+        store.compact(keys.LABEL, keys.EXCHANGE_SCRIPT + b"\xff")
+
+
+def _delete_labels(store: Any) -> int:
+    """Delete the `l` and `x` keys the index holds; how many there were."""
+    deleted = 0
     for prefix in (keys.LABEL, keys.EXCHANGE_SCRIPT):
         doomed: dict[bytes, bytes | None] = {}
         for key, _value in store.scan(prefix):
             doomed[key] = None
             if len(doomed) >= _BATCH:
                 store.write_raw(doomed)
+                deleted += len(doomed)
                 doomed = {}
         store.write_raw(doomed)
-    puts: dict[bytes, bytes | None] = {}
+        deleted += len(doomed)
+    return deleted
+
+
+def _exchange_keys(labels: LabelSet, table: fastpath.FingerprintFilter
+                   ) -> Iterator[tuple[bytes, bytes]]:
+    """The `x` key and value of every exchange row, its fingerprint added to `table`."""
     exchange = EXCHANGE.encode()
-    with Behind() as behind:
-        for script, line in labels.lines():
-            puts[keys.label_key(script)] = line
-            category, entity = _category_entity(line)
-            if category == exchange:
-                puts[keys.exchange_script_key(script)] = entity
-            if len(puts) >= _BATCH:
-                behind.run(store.write_raw, puts)
-                puts = {}
-    puts[keys.LABELS_LIST] = json.dumps(labels.summary(), ensure_ascii=False).encode()
-    puts[pending] = None
-    store.write(puts, state)
-    # sorted into the deepest level now, once: left in level 0, the rows would be rewritten by
-    # every compaction of the cohort keys (`m`, `o`) the blocks write between `l` and `x`
-    store.compact(keys.LABEL, keys.EXCHANGE_SCRIPT + b"\xff")
+    fingerprint = fastpath.script_fingerprint
+    for script, line in labels.lines():
+        category, entity = _category_entity(line)
+        if category == exchange:
+            table.add(fingerprint(script))
+            yield keys.exchange_script_key(script), entity
+
+
+def _write_runs(store: Any, behind: Behind, pairs: Iterator[tuple[bytes, bytes]]) -> None:
+    """Write `pairs` (sorted runs of keys of one prefix) in batches, then flush them."""
+    puts: dict[bytes, bytes | None] = {}
+    for key, value in pairs:
+        puts[key] = value
+        if len(puts) >= _BATCH:
+            behind.run(store.write_raw, puts)
+            puts = {}
+    behind.run(store.write_raw, puts)
+    behind.wait()
+    store.flush_memtable()
 
 
 def _category_entity(line: bytes) -> tuple[bytes, bytes]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -94,7 +95,8 @@ class LabelSet:
             raise LabelsError(f"the label set {self.sha256[:12]} lacks its rows file "
                               f"{self.file}: import the labels again")
         try:
-            with gzip.open(self.file, "rb") as raw:
+            # read through a C buffer: GzipFile's own readline is Python, line by line
+            with io.BufferedReader(gzip.open(self.file, "rb"), _CHUNK) as raw:
                 if raw.readline() != _HEADER.encode():
                     raise LabelsError(f"{self.file}: not a canonical label set")
                 for number, line in enumerate(raw, start=2):

@@ -234,10 +234,20 @@ class Store(_Reads):
         except plyvel.Error as exc:
             raise StoreError(f"index {self.path}: cannot compact ({reason(exc)})") from None
 
+    def flush_memtable(self) -> None:
+        """Write the memtable out as a table file now. LevelDB's CompactRange flushes the
+        memtable before it compacts the range; the range here, keys from 0xff on, holds no key
+        of the index (every prefix is ASCII), so nothing else is rewritten. A flushed run of
+        keys that overlaps no table lands below level 0 (LevelDB places it up to level 2),
+        where the blocks' writes never merge it again."""
+        self.compact(b"\xff", b"\xff")
+
     def write_raw(self, puts: dict[bytes, bytes | None]) -> None:
-        """Write `puts` in one synced batch that leaves the state record as it is: for the
-        parts of a long write whose end a marker key tells (a label set's `Lpending`)."""
-        wb = self._batch(puts)
+        """Write `puts` in one batch that leaves the state record as it is: for the parts of a
+        long write whose end a marker key tells (a label set's `Lpending`). The batch is not
+        synced: LevelDB keeps writes in order, so the synced write that ends the long one
+        (`write`, the state record) makes it durable with everything before it."""
+        wb = self._batch(puts, sync=False)
         try:
             wb.write()
         except plyvel.Error as exc:
@@ -252,9 +262,9 @@ class Store(_Reads):
         wb.put(keys.STATE, state.to_bytes())
         return PendingWrite(self, wb, state)
 
-    def _batch(self, puts: dict[bytes, bytes | None]) -> Any:
-        """A synced write batch holding `puts` (None deletes)."""
-        wb = self.db.write_batch(sync=True)
+    def _batch(self, puts: dict[bytes, bytes | None], sync: bool = True) -> Any:
+        """A write batch holding `puts` (None deletes), synced unless told otherwise."""
+        wb = self.db.write_batch(sync=sync)
         for key, value in puts.items():
             if value is None:
                 wb.delete(key)

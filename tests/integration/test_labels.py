@@ -18,7 +18,7 @@ from api.main import create_app
 from indexer import fastpath
 from indexer.config import get_network
 from indexer.errors import LabelsError
-from indexer.fingerprints import save_tables
+from indexer.fingerprints import read_tables, save_tables
 from indexer.labels import indexed
 from indexer.labels.coinjoin import coinjoin_shape
 from indexer.labels.derive import ChainReader, derive, load_seeds
@@ -144,11 +144,11 @@ def test_the_index_holds_a_key_per_label_behind_a_filter_of_under_25_bytes(
         assert lookup.get(b"\x00\x14" + rng.randbytes(20)) is None
 
 
-def test_the_exchange_filter_is_made_once_and_saved_with_its_label_set(
+def test_the_exchange_filter_is_saved_with_its_label_set_and_loaded_once(
         tmp_path: Path) -> None:
-    """A process makes the filter of a label set once (every sync of a follower shares it) and
-    saves it beside the index; a later process loads it while it names the index's set, and
-    scans the `x` keys again for a file of another set, a damaged one, or none (a new set)."""
+    """Writing a label set saves its filter beside the index; a process loads it once (every
+    sync of a follower shares it) while it names the index's set, and scans the `x` keys again
+    for a file of another set, a damaged one, or none."""
     rng = random.Random(8)
     scripts = [b"\x00\x14" + rng.randbytes(20) for _ in range(3_000)]
     (tmp_path / "a.csv").write_text("".join(f"script:{s.hex()},Ex{k % 3},exchange\n"
@@ -160,6 +160,7 @@ def test_the_exchange_filter_is_made_once_and_saved_with_its_label_set(
     with Store(index) as store:
         saved = store.db_path / indexed.EXCHANGES_FILE
         sha = indexed.stored_summary(store)["sha256"]
+        assert _saved_prints(saved, sha) == {fastpath.script_fingerprint(s) for s in scripts}
         first = ExchangeLookup.of(store)
         assert ExchangeLookup.of(store).filter is first.filter  # made once per process
         assert saved.exists() and len(first) == 3_000
@@ -184,13 +185,28 @@ def test_the_exchange_filter_is_made_once_and_saved_with_its_label_set(
         saved.write_bytes(saved.read_bytes()[:5000])  # damaged: scanned again
         indexed._MADE.clear()
         assert len(ExchangeLookup.of(store)) == 3_000
+        saved.unlink()  # none (a write interrupted after its last batch): scanned again
+        indexed._MADE.clear()
+        assert len(ExchangeLookup.of(store)) == 3_000 and saved.exists()
     (tmp_path / "b.csv").write_text(f"script:{stranger.hex()},Ex9,exchange\n")
     cli("labels", "import", tmp_path / "b.csv", "--index", index)
     with Store(index) as store:
-        assert not (store.db_path / indexed.EXCHANGES_FILE).exists()  # removed with the set
+        assert _saved_prints(saved, indexed.stored_summary(store)["sha256"]) == {
+            fastpath.script_fingerprint(stranger)}  # replaced with the set
         newer = ExchangeLookup.of(store)
         assert len(newer) == 1 and newer.get(stranger) == "Ex9"
         assert newer.get(scripts[0]) is None
+
+
+def _saved_prints(path: Path, sha: str) -> set[int]:
+    """The fingerprints of the exchange filter saved at `path` for the label set `sha`."""
+    def of_set(header: dict[str, object]) -> None:
+        assert header["labels_sha256"] == sha
+
+    table = read_tables(path, ("exchanges",), of_set)[0]
+    data = table.slots(0, table.capacity)
+    found = {int.from_bytes(data[k:k + 8], "little") for k in range(0, len(data), 8)}
+    return found - {0} | ({0} if 0 in table else set())
 
 
 def test_an_interrupted_label_write_is_refused_until_written_again(tmp_path: Path) -> None:
@@ -509,3 +525,23 @@ def test_a_map_of_another_chain_or_height_is_refused(world: tuple[Path, WorldSta
     assert beyond.exit_code == 1 and "derived to height 220, index" in beyond.output
     assert "reaches 182: sync it first" in beyond.output
     assert dump(index) == before and len(list(index.glob("labels-*.csv.gz"))) == 1
+
+
+def test_a_label_set_is_written_into_tables_of_its_own(tmp_path: Path) -> None:
+    """The `l` and `x` keys of an import land in tables that hold keys of one prefix: a table
+    spanning into the keys the blocks write (`m`, `o` between `l` and `x`; the upper-case
+    records before `l`) would be rewritten by every compaction of theirs."""
+    rng = random.Random(12)
+    rows = [f"script:0014{rng.randbytes(20).hex()},Ex{k % 5},exchange\n" for k in range(20_000)]
+    rows += [f"script:a914{rng.randbytes(20).hex()}87,Miner{k},miner\n" for k in range(500)]
+    (tmp_path / "set.csv").write_text("".join(rows))
+    index = tmp_path / "index"
+    cli("labels", "import", tmp_path / "set.csv", "--index", index, "--network", "regtest",
+        "--pools", POOLS)
+    with Store(index) as store:
+        tables = store.db.get_property(b"leveldb.sstables").decode("latin-1")
+    spans = [line.split("['", 1)[1] for line in tables.splitlines() if "['" in line]
+    holding = [span for span in spans if span[0] in "lx" or span.split(" .. '")[1][0] in "lx"]
+    assert holding, tables
+    for span in holding:
+        assert span[0] == span.split(" .. '")[1][0], span  # one prefix from first to last key
