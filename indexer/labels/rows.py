@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ SCRIPT_PREFIX = "script:"
 EXCHANGE = "exchange"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 CONFLICT = "conflict"
+_PLAIN_LIMIT = csv.field_size_limit()  # a longer line goes to csv, which says what is wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +129,8 @@ class LabelReader:
             raise LabelsError(f"labels file {self.path} line {self.line}: {exc}") from None
 
     def _rows(self, text: IO[str]) -> Iterator[LabelRow]:
-        reader = csv.reader(text)
         positions: list[int] | None = None
-        for row in reader:
-            self.line = reader.line_num
+        for row in self._records(text):
             if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
                 continue
             if row[0][:1] == "#" or row[0].lstrip().startswith("#"):
@@ -147,6 +147,23 @@ class LabelReader:
                 if is_header:
                     continue
             yield self._row(row, positions)
+
+    def _records(self, text: IO[str]) -> Iterator[list[str]]:
+        """The file's CSV records, `line` kept at the last line of each. A line csv would read
+        as a plain split (no quote, no NUL, within csv's field size limit) is split here; any
+        other goes to csv's reader with the lines after it, which it takes as the record
+        needs (a quoted field may hold line breaks)."""
+        lines = iter(text)
+        for line in lines:
+            self.line += 1
+            if '"' not in line and "\x00" not in line and len(line) <= _PLAIN_LIMIT:
+                yield line.rstrip("\r\n").split(",")
+                continue
+            reader = csv.reader(itertools.chain((line,), lines))
+            row = next(reader, None)
+            self.line += reader.line_num - 1
+            if row is not None:
+                yield row
 
     def _canonical_row(self, row: list[str]) -> LabelRow:
         if len(row) != len(COLUMNS) + 1:
