@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 FILE = "fingerprints.bin"
 FORMAT = 1
-CHUNK_SLOTS = 1 << 23  # 64 MiB of slots per read or write
+CHUNK_SLOTS = 1 << 16  # 512 KiB of slots per read or write: a table is never copied whole
 HEADER_MAX = 4096
 
 

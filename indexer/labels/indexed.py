@@ -35,6 +35,7 @@ from indexer.store import keys
 
 log = logging.getLogger(__name__)
 _BATCH = 10_000
+_FLUSH_BYTES = 16 << 20  # label rows written between two flushes of the memtable
 
 
 EXCHANGES_FILE = "exchanges.bin"  # the saved filter of the `x` keys, beside the LevelDB files
@@ -239,15 +240,30 @@ def _exchange_keys(labels: LabelSet, table: fastpath.FingerprintFilter
 
 
 def _write_runs(store: Any, behind: Behind, pairs: Iterator[tuple[bytes, bytes]]) -> None:
-    """Write `pairs` (sorted runs of keys of one prefix) in batches, then flush them."""
-    puts: dict[bytes, bytes | None] = {}
-    for key, value in pairs:
-        puts[key] = value
-        if len(puts) >= _BATCH:
-            behind.run(store.write_raw, puts)
-            puts = {}
-    behind.run(store.write_raw, puts)
-    behind.wait()
+    """Write `pairs` (sorted runs of keys of one prefix) in batches, the memtable flushed
+    after every `_FLUSH_BYTES` of rows and at the end. A flush runs on a thread of its own
+    (LevelDB turns the memtable into an immutable one and writes it out while the next rows go
+    into a new memtable), so at most twice `_FLUSH_BYTES` of a label set is held in memtables
+    (LevelDB's own flush, at the index's 64 MB write buffer, would hold up to 128 MB), and each
+    flush is a sorted run placed below level 0."""
+    with Behind() as flusher:
+        def write(puts: dict[bytes, bytes | None], flush: bool) -> None:
+            store.write_raw(puts)
+            if flush:  # after the previous flush: two memtables at most
+                flusher.run(store.flush_memtable)
+
+        puts: dict[bytes, bytes | None] = {}
+        held = 0
+        for key, value in pairs:
+            puts[key] = value
+            held += len(key) + len(value)
+            if len(puts) >= _BATCH:
+                flush = held >= _FLUSH_BYTES
+                behind.run(write, puts, flush)
+                puts = {}
+                held = 0 if flush else held
+        behind.run(write, puts, False)
+        behind.wait()
     store.flush_memtable()
 
 

@@ -237,7 +237,7 @@ def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelS
     reader = LabelReader(source, network)
     scratch = Path(tempfile.mkdtemp(prefix=".labels-sort-", dir=out_dir))
     try:
-        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=32 << 20,
+        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=16 << 20,
                        lru_cache_size=1 << 20)
         try:
             _sort(reader, db)

@@ -527,10 +527,14 @@ def test_a_map_of_another_chain_or_height_is_refused(world: tuple[Path, WorldSta
     assert dump(index) == before and len(list(index.glob("labels-*.csv.gz"))) == 1
 
 
-def test_a_label_set_is_written_into_tables_of_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flush_bytes", [indexed._FLUSH_BYTES, 1 << 16])
+def test_a_label_set_is_written_into_tables_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flush_bytes: int) -> None:
     """The `l` and `x` keys of an import land in tables that hold keys of one prefix: a table
     spanning into the keys the blocks write (`m`, `o` between `l` and `x`; the upper-case
-    records before `l`) would be rewritten by every compaction of theirs."""
+    records before `l`) would be rewritten by every compaction of theirs. With the memtable
+    flushed every 64 KiB (dozens of flushes beside the writes), every row is there."""
+    monkeypatch.setattr(indexed, "_FLUSH_BYTES", flush_bytes)
     rng = random.Random(12)
     rows = [f"script:0014{rng.randbytes(20).hex()},Ex{k % 5},exchange\n" for k in range(20_000)]
     rows += [f"script:a914{rng.randbytes(20).hex()}87,Miner{k},miner\n" for k in range(500)]
@@ -540,6 +544,8 @@ def test_a_label_set_is_written_into_tables_of_its_own(tmp_path: Path) -> None:
         "--pools", POOLS)
     with Store(index) as store:
         tables = store.db.get_property(b"leveldb.sstables").decode("latin-1")
+        assert sum(1 for _ in store.scan(keys.LABEL)) == len(rows)
+        assert sum(1 for _ in store.scan(keys.EXCHANGE_SCRIPT)) == 20_000
     spans = [line.split("['", 1)[1] for line in tables.splitlines() if "['" in line]
     holding = [span for span in spans if span[0] in "lx" or span.split(" .. '")[1][0] in "lx"]
     assert holding, tables
