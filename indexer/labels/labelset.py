@@ -263,9 +263,10 @@ def _sort(reader: LabelReader, db: Any) -> None:
 def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                      out_dir: Path) -> LabelSet:
     digest = hashlib.sha256()
-    categories: dict[str, int] = {}
-    exchanges: dict[str, int] = {}
-    first_row: dict[str, int] = {}  # exchange -> the number of its first row in the file
+    categories: dict[bytes, int] = {}  # UTF-8 keys, decoded once at the end
+    exchanges: dict[bytes, int] = {}
+    first_row: dict[bytes, int] = {}  # exchange -> the number of its first row in the file
+    exchange = EXCHANGE.encode()
     partial = Path(tempfile.mktemp(prefix=".labels-", suffix=".partial", dir=out_dir))
     count = 0
     try:
@@ -278,13 +279,13 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                 if script == previous:
                     continue  # a later row of the same script
                 previous = script
-                line = script[2:].hex().encode() + b"," + fields
+                line = binascii.hexlify(script[2:]) + b"," + fields
                 chunk.append(line)
                 size += len(line)
                 count += 1
                 category, entity = _category_entity(line)
                 categories[category] = categories.get(category, 0) + 1
-                if category == EXCHANGE:
+                if category == exchange:
                     exchanges[entity] = exchanges.get(entity, 0) + 1
                     number = int.from_bytes(key[-5:], "big")
                     if number < first_row.get(entity, number + 1):
@@ -302,9 +303,13 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    order = tuple(sorted(first_row, key=first_row.__getitem__))
-    return LabelSet(sha, count, dict(sorted(categories.items())), dict(sorted(exchanges.items())),
-                    order, meta, final)
+    order = tuple(name.decode() for name in sorted(first_row, key=first_row.__getitem__))
+    return LabelSet(sha, count, _decoded(categories), _decoded(exchanges), order, meta, final)
+
+
+def _decoded(counts: dict[bytes, int]) -> dict[str, int]:
+    """Counts by UTF-8 name, as counts by text, sorted by it."""
+    return dict(sorted((name.decode(), n) for name, n in counts.items()))
 
 
 def _compress(data: bytes, out: Any, digest: Any) -> None:
@@ -312,10 +317,11 @@ def _compress(data: bytes, out: Any, digest: Any) -> None:
     out.write(data)
 
 
-def _category_entity(line: bytes) -> tuple[str, str]:
-    """The category and entity of a canonical line (script, address, entity, category...)."""
+def _category_entity(line: bytes) -> tuple[bytes, bytes]:
+    """The category and entity of a canonical line (script, address, entity, category...), as
+    UTF-8."""
     if b'"' not in line:
         parts = line.split(b",", 4)
-        return parts[3].decode(), parts[2].decode()
+        return parts[3], parts[2]
     row = split_line(line.decode())
-    return row[3], row[2]
+    return row[3].encode(), row[2].encode()
