@@ -30,7 +30,7 @@ from indexer.errors import LabelsError, StoreError
 from indexer.fingerprints import read_tables, save_tables
 from indexer.labels.behind import Behind
 from indexer.labels.labelset import EMPTY_LABELS, LabelSet
-from indexer.labels.rows import EXCHANGE, LabelRow, split_line
+from indexer.labels.rows import EXCHANGE, LabelRow, category_entity
 from indexer.store import keys
 
 log = logging.getLogger(__name__)
@@ -268,16 +268,11 @@ def _write_runs(store: Any, behind: Behind, pairs: Iterator[tuple[bytes, bytes]]
 
 
 def _category_entity(line: bytes) -> tuple[bytes, bytes]:
-    """The category and entity of a canonical line after its script (address, entity,
-    category...), UTF-8."""
-    if b'"' not in line:
-        parts = line.split(b",", 3)
-        if len(parts) == 4:
-            return parts[2], parts[1]
-    fields = split_line(line.decode("utf-8"))
-    if len(fields) < 3:
+    """`rows.category_entity` of a row the index holds: a short one is a damaged index."""
+    found = category_entity(line)
+    if found is None:
         raise StoreError("a label set's rows are damaged: a row of fewer than 3 fields")
-    return fields[2].encode(), fields[1].encode()
+    return found
 
 
 def check_derived(labels: LabelSet, store: Any, where: str) -> None:

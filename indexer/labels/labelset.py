@@ -33,8 +33,8 @@ from indexer.labels.rows import (
     EXCHANGE,
     LabelReader,
     LabelRow,
+    category_entity,
     csv_line,
-    split_line,
 )
 from indexer.store.generations import LABELS_FILE_PREFIX, LABELS_FILE_SUFFIX
 from indexer.store.leveldb import plyvel
@@ -283,7 +283,10 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                 chunk.append(line)
                 size += len(line)
                 count += 1
-                category, entity = _category_entity(line)
+                found = category_entity(fields)  # a row `_sort` wrote: all its fields
+                if found is None:
+                    raise LabelsError(f"the sorted label rows in {out_dir} are damaged")
+                category, entity = found
                 categories[category] = categories.get(category, 0) + 1
                 if category == exchange:
                     exchanges[entity] = exchanges.get(entity, 0) + 1
@@ -315,13 +318,3 @@ def _decoded(counts: dict[bytes, int]) -> dict[str, int]:
 def _compress(data: bytes, out: Any, digest: Any) -> None:
     digest.update(data)
     out.write(data)
-
-
-def _category_entity(line: bytes) -> tuple[bytes, bytes]:
-    """The category and entity of a canonical line (script, address, entity, category...), as
-    UTF-8."""
-    if b'"' not in line:
-        parts = line.split(b",", 4)
-        return parts[3], parts[2]
-    row = split_line(line.decode())
-    return row[3].encode(), row[2].encode()

@@ -243,6 +243,19 @@ def split_line(line: str) -> list[str]:
     return next(csv.reader([line]))
 
 
+def category_entity(rest: bytes) -> tuple[bytes, bytes] | None:
+    """The category and entity, UTF-8, of a canonical line after its script (address, entity,
+    category...); None when it holds fewer than three fields."""
+    if b'"' not in rest:
+        parts = rest.split(b",", 3)
+        if len(parts) == 4:
+            return parts[2], parts[1]
+    fields = split_line(rest.decode("utf-8"))
+    if len(fields) < 3:
+        return None
+    return fields[2].encode(), fields[1].encode()
+
+
 def write_header(out: IO[str], meta: dict[str, str]) -> None:
     """The `#` provenance lines and the header row of a labels CSV."""
     for key in META_KEYS:
