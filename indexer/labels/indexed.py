@@ -35,7 +35,10 @@ from indexer.store import keys
 
 log = logging.getLogger(__name__)
 _BATCH = 10_000
-_FLUSH_BYTES = 16 << 20  # label rows written between two flushes of the memtable
+_FLUSH_BYTES = 16 << 20  # memtable bytes written between two flushes of the memtable
+# what LevelDB's memtable spends on an entry beside its key and value: the lengths, the
+# sequence number and the skip list's node (pointers of ~1.33 levels)
+_ENTRY_BYTES = 32
 
 
 EXCHANGES_FILE = "exchanges.bin"  # the saved filter of the `x` keys, beside the LevelDB files
@@ -241,11 +244,11 @@ def _exchange_keys(labels: LabelSet, table: fastpath.FingerprintFilter
 
 def _write_runs(store: Any, behind: Behind, pairs: Iterator[tuple[bytes, bytes]]) -> None:
     """Write `pairs` (sorted runs of keys of one prefix) in batches, the memtable flushed
-    after every `_FLUSH_BYTES` of rows and at the end. A flush runs on a thread of its own
-    (LevelDB turns the memtable into an immutable one and writes it out while the next rows go
-    into a new memtable), so at most twice `_FLUSH_BYTES` of a label set is held in memtables
-    (LevelDB's own flush, at the index's 64 MB write buffer, would hold up to 128 MB), and each
-    flush is a sorted run placed below level 0."""
+    after every `_FLUSH_BYTES` it holds (the rows and `_ENTRY_BYTES` each) and at the end. A
+    flush runs on a thread of its own (LevelDB turns the memtable into an immutable one and
+    writes it out while the next rows go into a new memtable), so at most twice `_FLUSH_BYTES`
+    of a label set is held in memtables (LevelDB's own flush, at the index's 64 MB write
+    buffer, would hold up to 128 MB), and each flush is a sorted run placed below level 0."""
     with Behind() as flusher:
         def write(puts: dict[bytes, bytes | None], flush: bool) -> None:
             store.write_raw(puts)
@@ -256,7 +259,7 @@ def _write_runs(store: Any, behind: Behind, pairs: Iterator[tuple[bytes, bytes]]
         held = 0
         for key, value in pairs:
             puts[key] = value
-            held += len(key) + len(value)
+            held += len(key) + len(value) + _ENTRY_BYTES
             if len(puts) >= _BATCH:
                 flush = held >= _FLUSH_BYTES
                 behind.run(write, puts, flush)

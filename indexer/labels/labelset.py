@@ -1,8 +1,8 @@
 """A label set in its canonical form: what an index is built with.
 
-A label file is made canonical without holding its rows in memory: its rows go into a scratch
-LevelDB keyed by (script length, script, row number), which sorts them on disk, and the first
-row of each script is kept (SPEC 5: an address listed twice keeps its first row). The canonical
+A label file is made canonical without holding its rows in memory: its rows are sorted by
+(script length, script, row number) in runs on disk (`runsort`), and the first row of each
+script is kept (SPEC 5: an address listed twice keeps its first row). The canonical
 rows are written to `labels-<sha256 prefix>.csv.gz` (the header row, then the rows in that
 order, the COLUMNS of `rows`); the set's identity is the sha256 of that text. Its summary
 (counts by category, the file's provenance lines) travels with it into the index and into
@@ -36,10 +36,9 @@ from indexer.labels.rows import (
     category_entity,
     csv_line,
 )
+from indexer.labels.runsort import LineSorter
 from indexer.store.generations import LABELS_FILE_PREFIX, LABELS_FILE_SUFFIX
-from indexer.store.leveldb import plyvel
 
-_BATCH = 10_000
 _HEADER = "script," + ",".join(COLUMNS) + "\n"
 CACHE_FORMAT = 2  # 2: summaries name the exchanges' order
 CACHE_MIN_BYTES = 1 << 20
@@ -237,31 +236,25 @@ def _prepare(source: Path, network: Network, out_dir: Path, name: str) -> LabelS
     reader = LabelReader(source, network)
     scratch = Path(tempfile.mkdtemp(prefix=".labels-sort-", dir=out_dir))
     try:
-        db = plyvel.DB(str(scratch), create_if_missing=True, write_buffer_size=16 << 20,
-                       lru_cache_size=1 << 20)
-        try:
-            _sort(reader, db)
-            return _write_canonical(db, reader.meta | {"name": name}, network, out_dir)
-        finally:
-            db.close()
+        with LineSorter(scratch) as sorter:
+            _sort(reader, sorter)
+            return _write_canonical(sorter.sorted(), reader.meta | {"name": name}, out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _sort(reader: LabelReader, db: Any) -> None:
-    with Behind() as behind:
-        batch = db.write_batch()
-        for number, row in enumerate(reader):
-            batch.put(len(row.script).to_bytes(2, "big") + row.script + number.to_bytes(5, "big"),
-                      csv_line(row.fields).encode())
-            if number % _BATCH == _BATCH - 1:
-                behind.run(batch.write)
-                batch = db.write_batch()
-        behind.run(batch.write)
+def _sort(reader: LabelReader, sorter: LineSorter) -> None:
+    """Each row as a line that sorts by (script length, script, row number): the length in 4
+    hex digits, the script in hex, `,`, the row's number in 10 hex digits, `,`, its fields."""
+    hexlify = binascii.hexlify
+    for number, row in enumerate(reader):
+        script = row.script
+        sorter.add(b"%04x%s,%010x,%s" % (len(script), hexlify(script), number,
+                                         csv_line(row.fields).encode()))
 
 
-def _write_canonical(db: Any, meta: dict[str, str], network: Network,
-                     out_dir: Path) -> LabelSet:
+def _write_canonical(lines: Iterator[bytes], meta: dict[str, str], out_dir: Path) -> LabelSet:
+    """The sorted lines of `_sort`, the first of each script kept, as the canonical file."""
     digest = hashlib.sha256()
     categories: dict[bytes, int] = {}  # UTF-8 keys, decoded once at the end
     exchanges: dict[bytes, int] = {}
@@ -274,14 +267,16 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
             chunk = [_HEADER.encode()]
             size = 0
             previous = b""
-            for key, fields in db.iterator(fill_cache=False):
-                script = key[:-5]
+            for line in lines:
+                end = 4 + 2 * int(line[:4], 16)  # where the script's hex ends
+                script = line[:end]
                 if script == previous:
                     continue  # a later row of the same script
                 previous = script
-                line = binascii.hexlify(script[2:]) + b"," + fields
-                chunk.append(line)
-                size += len(line)
+                fields = line[end + 12:]
+                row = line[4:end + 1] + fields
+                chunk.append(row)
+                size += len(row)
                 count += 1
                 found = category_entity(fields)  # a row `_sort` wrote: all its fields
                 if found is None:
@@ -290,7 +285,7 @@ def _write_canonical(db: Any, meta: dict[str, str], network: Network,
                 categories[category] = categories.get(category, 0) + 1
                 if category == exchange:
                     exchanges[entity] = exchanges.get(entity, 0) + 1
-                    number = int.from_bytes(key[-5:], "big")
+                    number = int(line[end + 1:end + 11], 16)
                     if number < first_row.get(entity, number + 1):
                         first_row[entity] = number
                 if size >= _CHUNK:

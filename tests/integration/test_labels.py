@@ -105,6 +105,40 @@ def test_a_label_sets_identity_is_its_sorted_rows(tmp_path: Path) -> None:
     assert prepare(tmp_path / "d.csv", REGTEST, tmp_path / "d").sha256 != a.sha256
 
 
+@pytest.mark.parametrize("spilled", [False, True])
+def test_the_canonical_set_is_the_first_row_of_each_script_by_length_then_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spilled: bool) -> None:
+    """The canonical text written from first principles (SPEC 5: the first row of a script
+    wins; rows ordered by script length, then bytes) is the file `prepare` writes, whether its
+    rows were sorted in memory or in runs of a few rows merged two at a time."""
+    rng = random.Random(12)
+    rows = []
+    for k in range(600):
+        script = bytes([0x51, rng.randrange(1, 75)]) + rng.randbytes(rng.choice((2, 20, 32)))
+        if k % 5 == 4:  # a script listed again, under another exchange
+            script = bytes.fromhex(rows[rng.randrange(len(rows))][0][len("script:"):])
+        rows.append((f"script:{script.hex()}", f"Ex{rng.randrange(4)}", "exchange"))
+    (tmp_path / "rows.csv").write_text("".join(",".join(row) + "\n" for row in rows))
+    first: dict[bytes, tuple[str, str, str]] = {}
+    for row in rows:
+        first.setdefault(bytes.fromhex(row[0][len("script:"):]), row)
+    expected = "script,address,entity,category,source,pack,tier,rule,evidence_txid,height,via\n"
+    expected += "".join(f"{script.hex()},{','.join(first[script])},,,,,,,\n"
+                        for script in sorted(first, key=lambda s: (len(s), s)))
+    if spilled:
+        import indexer.labels.runsort as runsort  # noqa: PLC0415
+        monkeypatch.setattr(runsort, "RUN_BYTES", 300)
+        monkeypatch.setattr(runsort, "FAN_IN", 2)
+    made = prepare(tmp_path / "rows.csv", REGTEST, tmp_path / "out")
+    assert made.file is not None
+    assert gzip.decompress(made.file.read_bytes()).decode() == expected
+    assert made.sha256 == hashlib.sha256(expected.encode()).hexdigest()
+    assert made.count == len(first)
+    order = list(dict.fromkeys(row[1] for row in rows if first[bytes.fromhex(row[0][7:])] is row))
+    assert list(made.exchange_order) == order
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [made.file.name]
+
+
 def test_a_rows_columns_order_and_spaces_do_not_change_the_set(tmp_path: Path) -> None:
     """The reader takes a header's columns in any order, trims every field but the entity and
     fills absent columns; whichever way the rows are laid out, the canonical set is one."""
