@@ -18,9 +18,8 @@ import io
 import itertools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from indexer import fastpath
 from indexer.config import Network
@@ -36,11 +35,11 @@ SCRIPT_PREFIX = "script:"
 EXCHANGE = "exchange"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 CONFLICT = "conflict"
+_ABSENT = [[""] * (len(COLUMNS) - width) for width in range(len(COLUMNS) + 1)]
 _PLAIN_LIMIT = csv.field_size_limit()  # a longer line goes to csv, which says what is wrong
 
 
-@dataclass(frozen=True, slots=True)
-class LabelRow:
+class LabelRow(NamedTuple):
     """One labeled script. `fields` are the COLUMNS' texts, `address` first."""
 
     script: bytes
@@ -115,6 +114,8 @@ class LabelReader:
         self._positions: list[int] | None = None  # the layout `_row` was last given
         self._ordered = -1  # how many leading COLUMNS it holds in order (-1: not so)
         self._needed = 3  # the fields a row needs to hold the required columns
+        self._prefixes = (network.bech32_hrp.encode(), network.p2pkh_prefix,
+                          network.p2sh_prefix)  # decode_address's, encoded once
 
     def __iter__(self) -> Iterator[LabelRow]:
         try:
@@ -213,19 +214,26 @@ class LabelReader:
                               f"got {n} field(s)")
         width = self._ordered
         if 0 <= width <= n:  # the columns in COLUMNS' order, the rest absent: one slice
-            cells = [cell.strip() for cell in row[:width]] + [""] * (len(COLUMNS) - width)
+            cells = list(map(str.strip, row[:width]))
+            cells += _ABSENT[width]
         else:
             cells = [row[p].strip() if 0 <= p < n else "" for p in positions]
         cells[1] = row[positions[1]]  # the entity is kept verbatim
         address = cells[0]
         if not address or not cells[1].strip():
             raise LabelsError(f"{self._where()}: empty address or entity")
-        if _CONTROL.search(",".join(row)) and _CONTROL.search("".join(cells)):
+        joined = ",".join(row)
+        if not joined.isprintable() and _CONTROL.search(joined) and _CONTROL.search(
+                "".join(cells)):
             raise LabelsError(f"{self._where()}: a control character in a field")
-        try:
-            script = script_of(address, self.network)
-        except AddressError as exc:
-            raise LabelsError(f"{self._where()}: {exc}") from None
+        script = None
+        if address[:len(SCRIPT_PREFIX)].lower() != SCRIPT_PREFIX:
+            script = fastpath.decode_address(address.encode(), *self._prefixes)
+        if script is None:  # a script column, or no address of the network: script_of says
+            try:
+                script = script_of(address, self.network)
+            except AddressError as exc:
+                raise LabelsError(f"{self._where()}: {exc}") from None
         tier, height = cells[5], cells[8]
         if tier and (any(part not in TIERS for part in tier.split("|")) or (
                 "|" in tier and cells[2] != CONFLICT)):
