@@ -60,9 +60,7 @@ class ExchangeLookup:
             for key, _value in scan(keys.EXCHANGE_SCRIPT, fill_cache=False):
                 table.add(fastpath.script_fingerprint(keys.script_from_label_key(key)))
         self.filter = table
-        self._get = get
-        self._names: dict[bytes, str] = {}
-        self._seen: dict[bytes, str | None] = {}  # answers so far: hot wallets recur
+        self._answers = _Answers(get)
 
     @classmethod
     def of(cls, store: Any) -> ExchangeLookup:
@@ -85,21 +83,8 @@ class ExchangeLookup:
 
     def __call__(self, script: bytes) -> str | None:
         """The exact answer, read from the index (the filter already said maybe), or from the
-        answers kept so far (all forgotten past `SCRIPTS_KEPT`: the label set never changes
-        under a lookup)."""
-        seen = self._seen
-        if script in seen:
-            return seen[script]
-        raw = self._get(keys.exchange_script_key(script))
-        name = None
-        if raw is not None:
-            name = self._names.get(raw)
-            if name is None:
-                name = self._names.setdefault(raw, raw.decode("utf-8"))
-        if len(seen) >= SCRIPTS_KEPT:
-            seen.clear()
-        seen[script] = name
-        return name
+        answers kept so far."""
+        return self._answers[script]
 
     def get(self, script: bytes) -> str | None:
         if fastpath.script_fingerprint(script) not in self.filter:
@@ -113,9 +98,33 @@ class ExchangeLookup:
         return len(self.filter)
 
     @property
-    def step_arg(self) -> tuple[Any, ExchangeLookup]:
-        """What `fastpath.step_txs` takes as `exchanges`."""
-        return self.filter, self
+    def step_arg(self) -> tuple[Any, Callable[[bytes], str | None]]:
+        """What `fastpath.step_txs` takes as `exchanges`: the filter, and the answers' own
+        `__getitem__`, so that a script asked before is a dict lookup in C."""
+        return self.filter, self._answers.__getitem__
+
+
+class _Answers(dict[bytes, "str | None"]):
+    """script -> its exchange's name, or None: read from the index the first time a script is
+    asked for (the filter has said maybe), a dict lookup after (hot wallets recur); all
+    forgotten past `SCRIPTS_KEPT` (the label set never changes under a lookup)."""
+
+    def __init__(self, get: Callable[[bytes], bytes | None]) -> None:
+        super().__init__()
+        self._get = get
+        self._names: dict[bytes, str] = {}  # one str per exchange
+
+    def __missing__(self, script: bytes) -> str | None:
+        raw = self._get(keys.exchange_script_key(script))
+        name = None
+        if raw is not None:
+            name = self._names.get(raw)
+            if name is None:
+                name = self._names.setdefault(raw, raw.decode("utf-8"))
+        if len(self) >= SCRIPTS_KEPT:
+            self.clear()
+        self[script] = name
+        return name
 
 
 _MADE: dict[tuple[str, str], fastpath.FingerprintFilter] = {}  # (LevelDB path, set) -> filter
