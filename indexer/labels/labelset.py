@@ -171,7 +171,11 @@ def prepare(source: Path, network: Network, out_dir: Path, name: str | None = No
         if cached is not None:
             return cached
     try:
-        made = _prepare(source, network, out_dir, name)
+        try:
+            made = _prepare(source, network, out_dir, name)
+        except OSError as exc:  # the sort's runs or the canonical file (a full disk...)
+            raise LabelsError(f"labels file {source}: cannot write its sorted rows in "
+                              f"{out_dir} ({exc.strerror or exc})") from None
     except BaseException:
         if created:  # a directory made for this set alone: nothing of it is left
             shutil.rmtree(out_dir, ignore_errors=True)

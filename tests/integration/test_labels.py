@@ -585,3 +585,26 @@ def test_a_label_set_is_written_into_tables_of_its_own(
     assert holding, tables
     for span in holding:
         assert span[0] == span.split(" .. '")[1][0], span  # one prefix from first to last key
+
+
+def test_a_sort_that_cannot_write_its_runs_is_one_line_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while the rows are sorted: one LabelsError naming the file and the place,
+    and the directory made for the set is gone."""
+    import errno  # noqa: PLC0415
+
+    import indexer.labels.runsort as runsort  # noqa: PLC0415
+
+    def full(run: list[bytes], path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runsort, "RUN_BYTES", 200)
+    monkeypatch.setattr(runsort, "_write_run", full)
+    (tmp_path / "rows.csv").write_text("".join(
+        f"script:0014{k:040x},Ex,exchange\n" for k in range(50)))
+    out = tmp_path / "out"
+    with pytest.raises(LabelsError) as raised:
+        prepare(tmp_path / "rows.csv", REGTEST, out)
+    assert str(raised.value) == (f"labels file {tmp_path / 'rows.csv'}: cannot write its sorted "
+                                 f"rows in {out} (No space left on device)")
+    assert not out.exists()
