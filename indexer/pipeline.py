@@ -42,7 +42,7 @@ from indexer.source.node import NodeSource
 from indexer.source.readahead import read_ahead
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import RPC_INVALID_PARAMETER, RpcError
-from indexer.source.spent import Held, held_from_undo
+from indexer.source.spent import SpentHeld, held_from_undo
 from indexer.source.verify import check_block
 from indexer.store import generations, keys, writer
 from indexer.store.batch import WriteBuffer, rollback, undo_depth
@@ -84,6 +84,9 @@ class BlockFileSource:
         self.network = network
         self.trust_files = trust_files
         self.funding: FundingLookup | None = None
+        # the exchange filter: the read-ahead thread packs the inputs it may hold with the
+        # spent values, so the applying thread does not walk the undo record again
+        self.exchange_scripts: FingerprintFilter | None = None
 
     def chain(self) -> ActiveChain:
         active = find_active_chain(self.files, self.network)
@@ -129,7 +132,8 @@ class BlockFileSource:
         if tx_count <= 1:
             return None
         try:
-            return self.undo.packed_values(cb.location.file_no, tx_count, data[4:36], cb.height)
+            return self.undo.packed_values(cb.location.file_no, tx_count, data[4:36], cb.height,
+                                           self.exchange_scripts)
         except SourceError as exc:
             return exc
 
@@ -167,7 +171,7 @@ class BlockFileSource:
         return values
 
     def spent_scripts(self, cb: ChainBlock, block: RawBlock, read: BlockRead) -> SpentScripts:
-        def held(scripts: FingerprintFilter) -> Held:
+        def held(scripts: FingerprintFilter) -> SpentHeld:
             undo = read.undo
             if isinstance(undo, UndoMissing):
                 assert self.funding is not None
@@ -178,7 +182,7 @@ class BlockFileSource:
                 raise SourceError(f"height {cb.height}: no undo record for the block's "
                                   f"{block.tx_count - 1} transactions after its coinbase")
             try:
-                return held_from_undo(undo.record, scripts)
+                return held_from_undo(undo, scripts)
             except ValueError as exc:
                 raise SourceError(f"{self.where(cb.location)}: the undo record of height "
                                   f"{cb.height} does not decode ({exc})") from None
@@ -446,6 +450,8 @@ def _reindex(store: Store, source: BlockFileSource, pools: PoolsList, labels: La
                            tx_sink=tx_sink)
     if source.funding is not None:  # without rev files: keep the outputs that may pay exchanges
         source.funding.scripts = applier.exchange_step.scripts
+    if len(applier.exchange_step.scripts):  # before the read-ahead thread starts
+        source.exchange_scripts = applier.exchange_step.scripts
     log.info("scan core: %s", fastpath.IMPLEMENTATION)
     todo = chain.blocks[fork + 1:] if stop_height is None else chain.blocks[
         fork + 1:stop_height + 1]

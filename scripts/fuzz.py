@@ -36,13 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "fuzz-corpus"
 CORE_C = tuple(sorted((ROOT / "indexer" / "fastpath").glob("*.c")))  # every file of the core
-CORE_TARGETS = ("scan_block", "parse_block_undo", "xor_at", "filter", "merkle_root",
-                "block_weight", "block_check", "step_txs", "pack_block_undo", "get_coin",
-                "put_coins", "scan_table", "derive_candidates")
 # Share of the runs per target: the compiled core's targets get most of them.
 WEIGHTS = {"scan_block": 4, "parse_block_undo": 3, "xor_at": 1, "filter": 2, "merkle_root": 3,
            "block_weight": 2, "block_check": 3, "step_txs": 4, "exchange_txs": 3,
-           "pack_block_undo": 2, "derive_candidates": 3, "undo_hits": 2, "decode_address": 1,
+           "pack_block_undo": 2, "derive_candidates": 3, "undo_hits": 2, "undo_held": 2,
+           "decode_address": 1,
            "get_coin": 1.5, "put_coins": 1.5, "scan_table": 2,
            "deserializer": 2, "blk_reader": 0.3, "rev_reader": 0.3, "pools": 0.2,
            "labels": 0.2, "conf": 0.1, "cookie": 0.1}

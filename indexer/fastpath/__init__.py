@@ -45,15 +45,27 @@ class FingerprintFilter(Protocol):
 
 class PackedUndo:
     """The spent values of a block's transactions as `pack_block_undo` packs them (a
-    transaction's list is made only when asked for), and the undo record they come from."""
+    transaction's list is made only when asked for), and the undo record they come from;
+    `hits_of`, the filter the hits were packed with (`undo_held` reads them), or None."""
 
-    def __init__(self, packed: bytes, record: bytes = b"") -> None:
+    def __init__(self, packed: bytes, record: bytes = b"", hits_of: Any = None) -> None:
         self.record = record
+        self.packed = packed
+        self.hits_of = hits_of
         self.words = array("Q")
         self.words.frombytes(packed)
         if sys.byteorder == "big":
             self.words.byteswap()
         self.tx_count = self.words[0]
+
+    def has_curve_hits(self) -> bool:
+        """Whether a hit packed with the values spends an uncompressed key (kinds 4 and 5,
+        whose script needs the curve); False without hits."""
+        if self.hits_of is None:
+            return False
+        base = 2 + self.tx_count + self.words[1 + self.tx_count] + 1  # the first hit
+        kinds = self.words[base + 2::4]
+        return 4 in kinds or 5 in kinds
 
     def values(self, tx: int) -> list[int]:
         """The values spent by non-coinbase transaction number `tx` (0 = the block's second)."""
@@ -78,7 +90,7 @@ _impl, IMPLEMENTATION = _choose()
 Filter: Callable[[], FingerprintFilter] = _impl.Filter
 scan_block: Callable[[bytes, int, int, int, Any, Any], tuple[int, int]] = _impl.scan_block
 parse_block_undo: Callable[[bytes], list[list[int]]] = _impl.parse_block_undo
-pack_block_undo: Callable[[bytes], bytes] = _impl.pack_block_undo
+pack_block_undo: Callable[..., bytes] = _impl.pack_block_undo
 xor_at: Callable[[bytes, bytes, int], bytes] = _impl.xor_at
 merkle_root: Callable[[bytes], bytes] = _impl.merkle_root
 block_weight: Callable[[bytes], int] = _impl.block_weight
@@ -89,6 +101,9 @@ exchange_txs: Callable[..., int] = _impl.exchange_txs
 undo_hits: Callable[[bytes, Any], tuple[dict[int, tuple[int, list[tuple[int, bytes, int]]]],
                                          list[tuple[int, int, int, bytes, int, int]]]] = (
     _impl.undo_hits)
+undo_held: Callable[[bytes, bytes], tuple[dict[int, tuple[int, list[tuple[int, bytes, int]]]],
+                                           list[tuple[int, int, int, bytes, int, int]]]] = (
+    _impl.undo_held)
 derive_candidates: Callable[[bytes, bytes, Any], list[tuple[int, int, int]]] = (
     _impl.derive_candidates)
 decode_address: Callable[[bytes, bytes, int, int], bytes | None] = _impl.decode_address

@@ -14,8 +14,9 @@ static PyMethodDef core_methods[] = {
      "(n_tx, end of the last transaction) when none does."},
     {"parse_block_undo", parse_block_undo, METH_O,
      "The spent values of every non-coinbase transaction of a CBlockUndo record."},
-    {"pack_block_undo", pack_block_undo, METH_O,
-     "parse_block_undo's values packed as u64s: n_tx, n_tx + 1 starts, the values."},
+    {"pack_block_undo", pack_block_undo, METH_VARARGS,
+     "pack_block_undo(data, scripts=None) -> parse_block_undo's values packed as u64s: n_tx, "
+     "n_tx + 1 starts, the values; with a filter, then the inputs it may hold (see undo.py)."},
     {"xor_at", xor_at, METH_VARARGS, "De-obfuscate bytes read at a file offset."},
     {"merkle_root", merkle_root, METH_O,
      "The merkle root (serialized order) of the txids of a whole serialized block."},
@@ -34,6 +35,9 @@ static PyMethodDef core_methods[] = {
     {"undo_hits", undo_hits, METH_VARARGS,
      "undo_hits(undo, scripts) -> [(tx index, input index, kind, data)] of the inputs whose "
      "spent script the filter may hold (see exchange.py)."},
+    {"undo_held", undo_held, METH_VARARGS,
+     "undo_held(packed, undo) -> undo_hits's answer from pack_block_undo(undo, scripts) "
+     "(see exchange.py)."},
     {"derive_candidates", derive_candidates, METH_VARARGS,
      "derive_candidates(block, undo, core) -> [(index, tx start, undo start)] of the "
      "transactions a labels derive pass must look at (see labels.py)."},

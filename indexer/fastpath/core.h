@@ -10,7 +10,8 @@
  *               block_weight, block_check (BIP 141 witness commitment included)
  *   undo.c      CBlockUndo records (parse_block_undo, pack_block_undo) and xor_at
  *   step.c      step_txs: SPEC 5 over a block's transactions after the coinbase
- *   exchange.c  undo_hits, exchange_txs: SPEC 5.1 (exchange flows), spent scripts from undo
+ *   exchange.c  undo_hits, undo_held, exchange_txs: SPEC 5.1 (exchange flows), spent
+ *               scripts from undo
  *   labels.c    derive_candidates: the transactions a `labels derive` pass must look at
  *   addresses.c decode_address: the output script an address names
  *   coinstore.c get_coin, put_coins: the tracked coins through the write buffer
@@ -191,6 +192,19 @@ static inline uint64_t core_varint(Cursor *c) {
 
 uint64_t decompress_amount(Cursor *c, uint64_t x);
 
+/* A decoded CBlockUndo record (undo_decode): the values, where each transaction's begin, and
+ * with a filter the hits, four words each (see pack_block_undo). */
+typedef struct {
+    uint64_t *starts, *values, *hits;
+    uint64_t n_tx, n_hits;
+} UndoDecoded;
+
+const char *undo_decode(Cursor *c, const Filter *scripts, UndoDecoded *d);
+int undo_decode_released(Py_buffer *view, const Filter *scripts, UndoDecoded *d);
+void undo_free(UndoDecoded *d);
+uint64_t undo_packed_words(const UndoDecoded *d, int with_hits);
+void undo_pack(const UndoDecoded *d, int with_hits, uint8_t *w);
+
 /* ---------------------------------------------------------------------------------------- */
 /* The module's functions                                                                   */
 
@@ -200,7 +214,7 @@ PyObject *merkle_root(PyObject *module, PyObject *arg);
 PyObject *block_weight(PyObject *module, PyObject *arg);
 PyObject *block_check(PyObject *module, PyObject *arg);
 PyObject *parse_block_undo(PyObject *module, PyObject *arg);
-PyObject *pack_block_undo(PyObject *module, PyObject *arg);
+PyObject *pack_block_undo(PyObject *module, PyObject *args);
 PyObject *xor_at(PyObject *module, PyObject *args);
 PyObject *step_txs(PyObject *module, PyObject *args);
 PyObject *exchange_txs(PyObject *module, PyObject *args);
@@ -230,6 +244,7 @@ static inline __int128 floor_div(__int128 a, __int128 b) {
     return q;
 }
 PyObject *undo_hits(PyObject *module, PyObject *args);
+PyObject *undo_held(PyObject *module, PyObject *args);
 PyObject *derive_candidates(PyObject *module, PyObject *args);
 PyObject *decode_address(PyObject *module, PyObject *args);
 

@@ -1,5 +1,5 @@
-/* undo_hits and exchange_txs: SPEC 5.1 over a block's transactions, the spent scripts read
- * from the block's undo record. Twin: exchange.py. */
+/* undo_hits, undo_held and exchange_txs: SPEC 5.1 over a block's transactions, the spent
+ * scripts read from the block's undo record. Twin: exchange.py. */
 #include "core.h"
 
 #define ALL_EXCHANGES 0xFFFF
@@ -44,159 +44,165 @@ const uint8_t *undo_script(uint64_t kind, const uint8_t *body, Py_ssize_t len,
     return body;
 }
 
-/* One spent output of an undo record, as the walk found it. */
-typedef struct {
-    uint64_t fp, value, tx, input, kind;
-    Py_ssize_t body, len;  /* where its compressed script lies in the record */
-    int hit;
-} UndoSpent;
+#define PACKED_BAD "packed undo hits do not fit the undo record"
 
-/* The record walked whole without the GIL: every spent output and each transaction's total
- * (by `tx` - 1); NULL (the reason in *why, or no memory) when it does not decode. */
-static UndoSpent *undo_walk(Cursor *u, size_t *n_spent, __int128 **totals, size_t *n_totals,
-                            const char **why) {
-    size_t cap = 64, n = 0, cap_t = 16, n_t = 0;
-    UndoSpent *spent = malloc(cap * sizeof(UndoSpent));
-    __int128 *sums = malloc(cap_t * sizeof(__int128));
-    if (spent == NULL || sums == NULL) goto fail;
-    uint64_t n_tx = compact_size(u);
-    if (u->bad) { *why = "undo record runs past its end"; goto fail; }
-    for (uint64_t tx = 1; tx <= n_tx; tx++) {
-        uint64_t n_in = compact_size(u);
-        if (u->bad) { *why = "undo record runs past its end"; goto fail; }
-        __int128 total = 0;
-        for (uint64_t i = 0; i < n_in; i++) {
-            uint64_t code = core_varint(u);
-            if (code >> 1) core_varint(u);
-            uint64_t value = decompress_amount(u, core_varint(u));
-            uint64_t kind = core_varint(u);
-            if (u->bad) { *why = "undo record runs past its end"; goto fail; }
-            uint64_t len = kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
-            if (len > (uint64_t)PY_SSIZE_T_MAX || !need(u, (Py_ssize_t)len)) {
-                *why = "undo record runs past its end";
-                goto fail;
-            }
-            if (n == cap) {
-                UndoSpent *grown = realloc(spent, 2 * cap * sizeof(UndoSpent));
-                if (grown == NULL) goto fail;
-                spent = grown;
-                cap *= 2;
-            }
-            UndoSpent *o = &spent[n++];
-            *o = (UndoSpent){0, value, tx, i, kind, u->p, (Py_ssize_t)len, 0};
-            if (kind != 4 && kind != 5) {
-                uint8_t s[35];
-                Py_ssize_t m;
-                const uint8_t *script = undo_script(kind, u->d + u->p, (Py_ssize_t)len, s, &m);
-                o->fp = member_fp(script, m);
-            }
-            u->p += (Py_ssize_t)len;
-            total += value;
-        }
-        if (n_t == cap_t) {
-            __int128 *grown = realloc(sums, 2 * cap_t * sizeof(__int128));
-            if (grown == NULL) goto fail;
-            sums = grown;
-            cap_t *= 2;
-        }
-        sums[n_t++] = total;
-    }
-    if (u->p != u->n) {
-        *why = "undo record holds bytes after its last entry";
-        goto fail;
-    }
-    *n_spent = n;
-    *totals = sums;
-    *n_totals = n_t;
-    return spent;
-fail:
-    free(spent);
-    free(sums);
-    return NULL;
+/* The packed form of a record with its hits (pack_block_undo's with a filter) and the record,
+ * checked whole by packed_hits_from: every word read through it fits. */
+typedef struct {
+    const uint8_t *starts, *values, *hits, *rec;
+    uint64_t n_tx, n_hits;
+} PackedHits;
+
+#define HIT_WORD(p, j, k) TABLE_WORD((p)->hits + 32 * (size_t)(j), (k))
+static inline uint64_t hit_len(uint64_t kind) {
+    return kind < 6 ? (kind < 2 ? 20 : 32) : kind - 6;
 }
 
-PyObject *undo_hits(PyObject *module, PyObject *args) {
-    (void)module;
-    Py_buffer uv;
-    PyObject *scripts_obj;
-    if (!PyArg_ParseTuple(args, "y*O!", &uv, &FilterType, &scripts_obj)) return NULL;
-    const Filter *scripts = (const Filter *)scripts_obj;
-    Cursor u = {uv.buf, uv.len, 0, 0};
-    const char *why = NULL;
-    size_t n = 0, n_totals = 0;
-    __int128 *totals = NULL;
-    UndoSpent *spent;
-    /* the walk and the probes read only the record and the filter, which no thread changes
-     * while blocks are applied: other threads run meanwhile */
-    Py_BEGIN_ALLOW_THREADS
-    spent = undo_walk(&u, &n, &totals, &n_totals, &why);
-    for (size_t j = 0; spent != NULL && j < n; j++) {
-        if (j + 16 < n) filter_prefetch(scripts, spent[j + 16].fp);
-        uint64_t kind = spent[j].kind;
-        spent[j].hit = kind == 4 || kind == 5 ? 2 : filter_has(scripts, spent[j].fp);
+/* `p` over `w_len` bytes of packed words and the record; the words are trusted in nothing:
+ * 0, or -1 with ValueError when counts, starts, the hits' order (ascending by transaction,
+ * then input), an input index or a script body do not fit each other or the record. */
+static int packed_hits_from(const uint8_t *w, Py_ssize_t w_len, const uint8_t *rec,
+                            Py_ssize_t rec_len, PackedHits *p) {
+    if (w_len < 16 || w_len % 8 != 0) goto bad;
+    uint64_t nw = (uint64_t)w_len / 8, n_tx = TABLE_WORD(w, 0);
+    if (n_tx > nw - 2) goto bad;
+    *p = (PackedHits){w + 8, w + 8 * (2 + n_tx), NULL, rec, n_tx, 0};
+    if (TABLE_WORD(p->starts, 0) != 0) goto bad;
+    for (uint64_t t = 0; t < n_tx; t++)
+        if (TABLE_WORD(p->starts, t + 1) < TABLE_WORD(p->starts, t)) goto bad;
+    uint64_t n_values = TABLE_WORD(p->starts, n_tx), left = nw - 2 - n_tx;
+    if (n_values >= left) goto bad;  /* the values, then the hits' count */
+    left -= n_values + 1;
+    p->n_hits = TABLE_WORD(p->values, n_values);
+    if (p->n_hits > left / 4 || left != 4 * p->n_hits) goto bad;
+    p->hits = p->values + 8 * (n_values + 1);
+    uint64_t last_tx = 0, last_input = 0;
+    for (uint64_t j = 0; j < p->n_hits; j++) {
+        uint64_t tx = HIT_WORD(p, j, 0), input = HIT_WORD(p, j, 1);
+        uint64_t len = hit_len(HIT_WORD(p, j, 2)), body = HIT_WORD(p, j, 3);
+        if (tx == 0 || tx > n_tx || tx < last_tx || (tx == last_tx && input <= last_input))
+            goto bad;
+        if (input >= TABLE_WORD(p->starts, tx) - TABLE_WORD(p->starts, tx - 1)
+                || body > (uint64_t)rec_len || len > (uint64_t)rec_len - body) goto bad;
+        last_tx = tx;
+        last_input = input;
     }
-    Py_END_ALLOW_THREADS
-    PyObject *held = NULL, *curve = NULL, *out = NULL, *hits = NULL, *sum = NULL;
-    if (spent == NULL) {
-        if (why == NULL) PyErr_NoMemory();
-        goto done;
-    }
-    held = PyDict_New();
-    curve = PyList_New(0);
+    return 0;
+bad:
+    PyErr_SetString(PyExc_ValueError, PACKED_BAD);
+    return -1;
+}
+
+/* Hit j's spent value, and what all its transaction's inputs spend. */
+static inline uint64_t hit_value(const PackedHits *p, uint64_t j) {
+    uint64_t tx = HIT_WORD(p, j, 0);
+    return TABLE_WORD(p->values, TABLE_WORD(p->starts, tx - 1) + HIT_WORD(p, j, 1));
+}
+
+static __int128 hit_tx_total(const PackedHits *p, uint64_t j) {
+    uint64_t tx = HIT_WORD(p, j, 0);
+    __int128 total = 0;
+    for (uint64_t i = TABLE_WORD(p->starts, tx - 1); i < TABLE_WORD(p->starts, tx); i++)
+        total += TABLE_WORD(p->values, i);
+    return total;
+}
+
+/* Hit j's script as Core reads it back (kinds other than 4 and 5), *n its length. */
+static inline const uint8_t *hit_script(const PackedHits *p, uint64_t j, uint8_t s[35],
+                                        Py_ssize_t *n) {
+    uint64_t kind = HIT_WORD(p, j, 2);
+    return undo_script(kind, p->rec + HIT_WORD(p, j, 3), (Py_ssize_t)hit_len(kind), s, n);
+}
+
+/* (held, curve) as undo_hits answers, from packed hits checked whole. */
+static PyObject *held_from_packed(const PackedHits *p) {
+    PyObject *held = PyDict_New(), *curve = PyList_New(0), *out = NULL;
+    PyObject *sum = NULL, *items = NULL;
     if (held == NULL || curve == NULL) goto done;
-    for (size_t j = 0; j < n; j++) {
-        UndoSpent *o = &spent[j];
-        if (!o->hit) continue;
-        if (sum == NULL && (sum = int128_to_py(totals[o->tx - 1])) == NULL) goto done;
+    for (uint64_t j = 0; j < p->n_hits; j++) {
+        uint64_t tx = HIT_WORD(p, j, 0), input = HIT_WORD(p, j, 1), kind = HIT_WORD(p, j, 2);
+        if (j == 0 || HIT_WORD(p, j - 1, 0) != tx) {  /* what all its inputs spend */
+            Py_CLEAR(sum);
+            if ((sum = int128_to_py(hit_tx_total(p, j))) == NULL) goto done;
+        }
+        unsigned long long value = hit_value(p, j);
         PyObject *item;
-        if (o->hit == 2) {  /* an uncompressed key: the caller rebuilds it on the curve */
-            item = Py_BuildValue("(KKKy#KO)", (unsigned long long)o->tx,
-                                 (unsigned long long)o->input, (unsigned long long)o->kind,
-                                 (const char *)u.d + o->body, o->len,
-                                 (unsigned long long)o->value, sum);
+        if (kind == 4 || kind == 5) {  /* an uncompressed key: the caller rebuilds it */
+            item = Py_BuildValue("(KKKy#KO)", (unsigned long long)tx, (unsigned long long)input,
+                                 (unsigned long long)kind,
+                                 (const char *)p->rec + HIT_WORD(p, j, 3),
+                                 (Py_ssize_t)hit_len(kind), value, sum);
             if (item == NULL || PyList_Append(curve, item) < 0) { Py_XDECREF(item); goto done; }
             Py_DECREF(item);
         } else {
             uint8_t s[35];
             Py_ssize_t m;
-            const uint8_t *script = undo_script(o->kind, u.d + o->body, o->len, s, &m);
-            item = Py_BuildValue("(Ky#K)", (unsigned long long)o->input, (const char *)script,
-                                 m, (unsigned long long)o->value);
+            const uint8_t *script = hit_script(p, j, s, &m);
+            item = Py_BuildValue("(Ky#K)", (unsigned long long)input, (const char *)script, m,
+                                 value);
             if (item == NULL) goto done;
-            if (hits == NULL && (hits = PyList_New(0)) == NULL) { Py_DECREF(item); goto done; }
-            int added = PyList_Append(hits, item);
+            if (items == NULL) {  /* the transaction's first held input: its entry */
+                PyObject *key = PyLong_FromUnsignedLongLong(tx);
+                items = key ? PyList_New(0) : NULL;
+                PyObject *entry = items ? PyTuple_Pack(2, sum, items) : NULL;
+                int failed = entry == NULL || PyDict_SetItem(held, key, entry) < 0;
+                Py_XDECREF(entry);
+                Py_XDECREF(key);
+                if (failed) { Py_DECREF(item); goto done; }
+            }
+            int added = PyList_Append(items, item);
             Py_DECREF(item);
             if (added < 0) goto done;
         }
-        int last = 1;  /* the transaction's last hit: its entry is complete */
-        for (size_t k = j + 1; k < n && spent[k].tx == o->tx; k++)
-            if (spent[k].hit) { last = 0; break; }
-        if (!last) continue;
-        if (hits != NULL) {
-            PyObject *key = PyLong_FromUnsignedLongLong(o->tx);
-            PyObject *entry = key ? PyTuple_Pack(2, sum, hits) : NULL;
-            int failed = entry == NULL || PyDict_SetItem(held, key, entry) < 0;
-            Py_XDECREF(entry);
-            Py_XDECREF(key);
-            Py_CLEAR(hits);
-            if (failed) goto done;
-        }
-        Py_CLEAR(sum);
+        if (j + 1 == p->n_hits || HIT_WORD(p, j + 1, 0) != tx) Py_CLEAR(items);
     }
     out = PyTuple_Pack(2, held, curve);
 done:
-    free(spent);
-    free(totals);
-    PyBuffer_Release(&uv);
-    Py_XDECREF(hits);
+    Py_XDECREF(items);
     Py_XDECREF(sum);
     Py_XDECREF(held);
     Py_XDECREF(curve);
-    if (why != NULL) {
-        Py_XDECREF(out);
-        PyErr_SetString(PyExc_ValueError, why);
-        return NULL;
+    return out;
+}
+
+/* undo_hits(undo, scripts) -> (held, curve): the record walked once with the filter
+ * (undo_decode, the GIL released), then held_from_packed. */
+PyObject *undo_hits(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer uv;
+    PyObject *scripts;
+    if (!PyArg_ParseTuple(args, "y*O!", &uv, &FilterType, &scripts)) return NULL;
+    UndoDecoded d;
+    PyObject *out = NULL;
+    if (undo_decode_released(&uv, (const Filter *)scripts, &d) == 0) {
+        uint64_t words = undo_packed_words(&d, 1);
+        uint8_t *packed = malloc(words * 8);
+        if (packed == NULL) {
+            PyErr_NoMemory();
+        } else {
+            undo_pack(&d, 1, packed);
+            PackedHits p;
+            if (packed_hits_from(packed, (Py_ssize_t)(words * 8), uv.buf, uv.len, &p) == 0)
+                out = held_from_packed(&p);
+            free(packed);
+        }
+        undo_free(&d);
     }
+    PyBuffer_Release(&uv);
+    return out;
+}
+
+/* undo_held(packed, undo) -> (held, curve): undo_hits's answer from pack_block_undo(undo,
+ * scripts) made before (on the read-ahead thread), without walking the record again. */
+PyObject *undo_held(PyObject *module, PyObject *args) {
+    (void)module;
+    Py_buffer pv, uv;
+    if (!PyArg_ParseTuple(args, "y*y*", &pv, &uv)) return NULL;
+    PackedHits p;
+    PyObject *out = NULL;
+    if (packed_hits_from(pv.buf, pv.len, uv.buf, uv.len, &p) == 0) out = held_from_packed(&p);
+    PyBuffer_Release(&pv);
+    PyBuffer_Release(&uv);
     return out;
 }
 
@@ -211,10 +217,12 @@ typedef struct {
 } XAcc;
 
 typedef struct {
-    PyObject *exchange_of, *held;  /* borrowed */
+    PyObject *exchange_of, *held;  /* borrowed; `held` NULL when the hits come packed */
     Filter *scripts;
     XAcc *acc;
     size_t n_acc, cap_acc;
+    const PackedHits *packed;
+    const uint64_t *first_hit;  /* packed: per entry of the order, where its hits begin */
 } XStep;
 
 typedef struct {
@@ -399,8 +407,146 @@ static int x_check_held(PyObject *held, Py_ssize_t **order, Py_ssize_t *n_order)
     return 0;
 }
 
-/* One decoded transaction through SPEC 5.1 (the reference's `_exchange_tx`). */
-static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
+/* The packed hits' transactions, ascending, into `order`, and where each one's hits begin
+ * into `first` (one more entry: the end); ValueError for a hit of an uncompressed key, whose
+ * script needs the curve (the caller passes `held` as a dict then). */
+static int x_order_packed(const PackedHits *p, Py_ssize_t **order, uint64_t **first,
+                          Py_ssize_t *n_order) {
+    *order = PyMem_Calloc((size_t)p->n_hits + 1, sizeof(Py_ssize_t));
+    *first = PyMem_Calloc((size_t)p->n_hits + 1, sizeof(uint64_t));
+    if (*order == NULL || *first == NULL) { PyErr_NoMemory(); return -1; }
+    Py_ssize_t k = 0;
+    for (uint64_t j = 0; j < p->n_hits; j++) {
+        uint64_t kind = HIT_WORD(p, j, 2);
+        if (kind == 4 || kind == 5) {
+            PyErr_SetString(PyExc_ValueError, "an uncompressed key's hit needs held as a dict");
+            return -1;
+        }
+        uint64_t tx = HIT_WORD(p, j, 0);  /* <= n_tx, which the packed words' length bounds */
+        if (k == 0 || (uint64_t)(*order)[k - 1] != tx) {
+            (*order)[k] = (Py_ssize_t)tx;
+            (*first)[k++] = j;
+        }
+    }
+    (*first)[k] = p->n_hits;
+    *n_order = k;
+    return 0;
+}
+
+/* The entry of the order at `oi` when it is transaction `index`'s, else -1. */
+static inline Py_ssize_t order_slot(const Py_ssize_t *order, Py_ssize_t n_order, Py_ssize_t oi,
+                                    Py_ssize_t index) {
+    return oi < n_order && order[oi] == index ? oi : -1;
+}
+
+/* An exchange's id of a script (1), none (0), or -1 with the error set. */
+static int x_ask(XStep *st, const uint8_t *script, Py_ssize_t len, long *exchange) {
+    PyObject *bytes = PyBytes_FromStringAndSize((const char *)script, len);
+    if (bytes == NULL) return -1;
+    PyObject *found = PyObject_CallOneArg(st->exchange_of, bytes);
+    Py_DECREF(bytes);
+    if (found == NULL) return -1;
+    int is = x_id(found, exchange);
+    Py_DECREF(found);
+    return is;
+}
+
+/* The held inputs of transaction `index` (of `n_in` inputs): those whose script an exchange
+ * holds, asked in list order, into *ins (a new array, or NULL when it has none listed), *n_held
+ * of them; what all its inputs spend into *total. `slot`: its entry in the order of the packed
+ * hits' transactions, or -1. The reference's `listed` part of `_exchange_tx`, from `held` as a
+ * dict (looked up for every transaction decoded, as the reference does) or from packed hits.
+ * 0, or -1 with the error set. */
+static int held_inputs(XStep *st, Py_ssize_t index, Py_ssize_t slot, uint64_t n_in, XIn **ins,
+                       Py_ssize_t *n_held, int64_t *total) {
+    PyObject *listed = NULL;
+    *ins = NULL;
+    if (st->packed != NULL) {
+        if (slot < 0) return 0;
+        const PackedHits *p = st->packed;
+        uint64_t first = st->first_hit[slot], end = st->first_hit[slot + 1];
+        __int128 all = hit_tx_total(p, first);
+        if (all > (__int128)MAX_MONEY) {
+            PyErr_Format(PyExc_ValueError, "transaction %zd: the spent total outside "
+                         "0..21,000,000 BTC", index);
+            return -1;
+        }
+        *total = (int64_t)all;
+        *ins = PyMem_Calloc((size_t)(end - first) + 1, sizeof(XIn));
+        if (*ins == NULL) { PyErr_NoMemory(); return -1; }
+        for (uint64_t j = first; j < end; j++) {
+            uint64_t at = HIT_WORD(p, j, 1);
+            if (at >= n_in) {
+                PyErr_Format(PyExc_ValueError, "transaction %zd: held input %llu is not one of "
+                             "its %llu", index, (unsigned long long)at, (unsigned long long)n_in);
+                return -1;
+            }
+            uint8_t s[35];
+            Py_ssize_t m;
+            const uint8_t *script = hit_script(p, j, s, &m);
+            long exchange;
+            int is = x_ask(st, script, m, &exchange);
+            if (is < 0) return -1;
+            uint64_t value = hit_value(p, j);
+            if (is && value > MAX_MONEY) {
+                PyErr_Format(PyExc_ValueError, "transaction %zd: a spent value outside "
+                             "0..21,000,000 BTC", index);
+                return -1;
+            }
+            if (is) (*ins)[(*n_held)++] = (XIn){(int64_t)value, exchange};
+        }
+        return 0;
+    }
+    PyObject *key = PyLong_FromSsize_t(index);
+    if (key == NULL) return -1;
+    listed = PyDict_GetItemWithError(st->held, key);
+    Py_DECREF(key);
+    if (listed == NULL) return PyErr_Occurred() ? -1 : 0;
+    /* (total, [(input, script, value), ...]), its shape checked before the walk */
+    Py_INCREF(listed);
+    if (money_from(PyTuple_GET_ITEM(listed, 0), total, "the spent total", index) < 0)
+        goto fail;
+    PyObject *items = PyTuple_GET_ITEM(listed, 1);
+    Py_ssize_t n_listed = PyList_GET_SIZE(items);
+    *ins = PyMem_Calloc((size_t)n_listed + 1, sizeof(XIn));
+    if (*ins == NULL) { PyErr_NoMemory(); goto fail; }
+    for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(items, i));
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {  /* changed meanwhile */
+            Py_DECREF(item);
+            PyErr_SetString(PyExc_TypeError, "a held input is (input index, script, value)");
+            goto fail;
+        }
+        Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0));
+        if (at < 0 || (uint64_t)at >= n_in) {
+            Py_DECREF(item);
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "transaction %zd: held input %zd is not one of "
+                             "its %llu", index, at, (unsigned long long)n_in);
+            goto fail;
+        }
+        PyObject *found = PyObject_CallOneArg(st->exchange_of, PyTuple_GET_ITEM(item, 1));
+        if (found == NULL) { Py_DECREF(item); goto fail; }
+        long exchange;
+        int is = x_id(found, &exchange);
+        Py_DECREF(found);
+        int64_t value = 0;
+        if (is > 0 && money_from(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
+            is = -1;
+        Py_DECREF(item);
+        if (is < 0) goto fail;
+        if (is) (*ins)[(*n_held)++] = (XIn){value, exchange};
+    }
+    Py_DECREF(listed);
+    return 0;
+fail:
+    Py_DECREF(listed);
+    return -1;
+}
+
+/* One decoded transaction through SPEC 5.1 (the reference's `_exchange_tx`); `slot`, its
+ * entry in the order of the held transactions, or -1. */
+static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index, Py_ssize_t slot) {
     XIn *ins = NULL;
     XOut *outs = NULL;
     long *entities = NULL;
@@ -464,58 +610,13 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index) {
     }
 
     /* the held inputs (their exchanges asked in list order), then the exchanges paid */
-    PyObject *key = PyLong_FromSsize_t(index);
-    if (key == NULL) goto fail;
-    PyObject *listed = PyDict_GetItemWithError(st->held, key);
-    Py_DECREF(key);
-    if (listed == NULL && PyErr_Occurred()) goto fail;
     int64_t listed_total = 0;
-    if (listed != NULL) {  /* (total, [(input, script, value), ...]), its shape checked */
-        Py_INCREF(listed);
-        if (money_from(PyTuple_GET_ITEM(listed, 0), &listed_total, "the spent total", index) < 0) {
-            Py_DECREF(listed);
-            goto fail;
-        }
-        PyObject *items = PyTuple_GET_ITEM(listed, 1);
-        Py_ssize_t n_listed = PyList_GET_SIZE(items);
-        ins = PyMem_Calloc((size_t)n_listed + 1, sizeof(XIn));
-        if (ins == NULL) { Py_DECREF(listed); PyErr_NoMemory(); goto fail; }
-        for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(items); i++) {
-            PyObject *item = Py_NewRef(PyList_GET_ITEM(items, i));
-            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 0));
-            if (at < 0 || (uint64_t)at >= n_in) {
-                Py_DECREF(item);
-                Py_DECREF(listed);
-                PyErr_Format(PyExc_ValueError, "transaction %zd: held input %zd is not one of "
-                             "its %llu", index, at, (unsigned long long)n_in);
-                goto fail;
-            }
-            PyObject *found = PyObject_CallOneArg(st->exchange_of, PyTuple_GET_ITEM(item, 1));
-            if (found == NULL) { Py_DECREF(item); Py_DECREF(listed); goto fail; }
-            long exchange;
-            int is = x_id(found, &exchange);
-            Py_DECREF(found);
-            int64_t value = 0;
-            if (is > 0 && money_from(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
-                is = -1;
-            Py_DECREF(item);
-            if (is < 0) { Py_DECREF(listed); goto fail; }
-            if (is) ins[n_held++] = (XIn){value, exchange};
-        }
-        Py_DECREF(listed);
-    }
+    if (held_inputs(st, index, slot, n_in, &ins, &n_held, &listed_total) < 0) goto fail;
     int any_paid = 0;
     for (uint64_t i = 0; i < n_out; i++) {
         if (!filter_has(st->scripts, member_fp(c->d + outs[i].script, outs[i].script_len)))
             continue;
-        PyObject *script = PyBytes_FromStringAndSize((const char *)c->d + outs[i].script,
-                                                     outs[i].script_len);
-        if (script == NULL) goto fail;
-        PyObject *found = PyObject_CallOneArg(st->exchange_of, script);
-        Py_DECREF(script);
-        if (found == NULL) goto fail;
-        int is = x_id(found, &outs[i].exchange);
-        Py_DECREF(found);
+        int is = x_ask(st, c->d + outs[i].script, outs[i].script_len, &outs[i].exchange);
         if (is < 0) goto fail;
         if (!is) outs[i].exchange = -1;
         any_paid |= is;
@@ -593,16 +694,33 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
     Py_buffer table_view = {0};
     ScanTable table = {0};
     Py_ssize_t *order = NULL, n_order = 0, oi = 0;
-    if (!PyDict_CheckExact(held)) {
-        PyErr_SetString(PyExc_TypeError, "held is a dict");
+    Py_buffer packed_view = {0}, undo_view = {0};
+    PackedHits packed;
+    uint64_t *first_hit = NULL;
+    if (PyTuple_Check(held)) {  /* (packed, undo): the hits packed with the spent values */
+        if (PyTuple_GET_SIZE(held) != 2) {
+            PyErr_SetString(PyExc_TypeError, "held is a dict or (packed, undo)");
+            goto done;
+        }
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(held, 0), &packed_view, PyBUF_SIMPLE) < 0
+                || PyObject_GetBuffer(PyTuple_GET_ITEM(held, 1), &undo_view, PyBUF_SIMPLE) < 0)
+            goto done;
+        if (packed_hits_from(packed_view.buf, packed_view.len, undo_view.buf, undo_view.len,
+                             &packed) < 0
+                || x_order_packed(&packed, &order, &first_hit, &n_order) < 0)
+            goto done;
+    } else if (!PyDict_CheckExact(held)) {
+        PyErr_SetString(PyExc_TypeError, "held is a dict or (packed, undo)");
+        goto done;
+    } else if (x_check_held(held, &order, &n_order) < 0) {
         goto done;
     }
-    if (x_check_held(held, &order, &n_order) < 0) goto done;
     if (!PyDict_CheckExact(sums)) {
         PyErr_SetString(PyExc_TypeError, "sums is a dict");
         goto done;
     }
-    st = (XStep){exchange_of, held, (Filter *)scripts_obj, NULL, 0, 0};
+    st = (XStep){exchange_of, held, (Filter *)scripts_obj, NULL, 0, 0,
+                 first_hit != NULL ? &packed : NULL, first_hit};
     nothing = PyObject_CallNoArgs((PyObject *)&FilterType);  /* no coin is followed */
     if (nothing == NULL) goto done;
     const Filter *none = (const Filter *)nothing;
@@ -627,7 +745,8 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
             if (next >= k) break;
             index = next;
             c.p = (Py_ssize_t)TABLE_WORD(table.starts, index);
-            if (exchange_tx(&st, &c, index) < 0) goto done;
+            if (exchange_tx(&st, &c, index, order_slot(order, n_order, oi, index)) < 0)
+                goto done;
             if ((uint64_t)c.p != TABLE_WORD(table.starts, index + 1)) {
                 PyErr_SetString(PyExc_ValueError, "the scan table does not match the block");
                 goto done;
@@ -656,7 +775,7 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
         }
         if (hit >= 0) c.p = hit;
         else if (index >= n_tx) break;
-        if (exchange_tx(&st, &c, index) < 0) goto done;
+        if (exchange_tx(&st, &c, index, order_slot(order, n_order, oi, index)) < 0) goto done;
         index++;
     }
     if (x_merge(&st, sums) < 0) goto done;
@@ -665,6 +784,9 @@ done:
     PyMem_Free(st.acc);
     Py_XDECREF(nothing);
     PyMem_Free(order);
+    PyMem_Free(first_hit);
+    if (packed_view.obj != NULL) PyBuffer_Release(&packed_view);
+    if (undo_view.obj != NULL) PyBuffer_Release(&undo_view);
     if (table_view.obj != NULL) PyBuffer_Release(&table_view);
     PyBuffer_Release(&view);
     return result;

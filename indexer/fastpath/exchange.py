@@ -1,5 +1,5 @@
 """SPEC 5.1 over a block's transactions, in plain Python: the twin of `exchange.c`
-(`undo_hits`, `exchange_txs`).
+(`undo_hits`, `undo_held`, `exchange_txs`).
 
 Exchange coins are not tracked: what an input spends is read from the block's undo record (the
 spent output's script, as the node keeps it), so a transaction spends exchange X's coins when
@@ -8,6 +8,7 @@ the exchange scripts in front), `exchange_txs` applies the rules."""
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from indexer.fastpath.filters import Filter, script_fingerprint
@@ -65,6 +66,53 @@ def undo_hits(undo: Any, scripts: Filter) -> tuple[Held, Curve]:
     return held, curve
 
 
+PACKED_BAD = "packed undo hits do not fit the undo record"
+
+
+def undo_held(packed: Any, undo: Any) -> tuple[Held, Curve]:
+    """`undo_hits(undo, scripts)`'s answer from `pack_block_undo(undo, scripts)` made before
+    (on the read-ahead thread: the record is then walked once). The packed words are trusted
+    in nothing: counts, starts, hit order (ascending by transaction, then input), input
+    indexes and script bodies that do not fit each other or the record raise ValueError."""
+    w, u = bytes(memoryview(packed)), bytes(memoryview(undo))
+    if len(w) < 16 or len(w) % 8:
+        raise ValueError(PACKED_BAD)
+    words = struct.unpack(f"<{len(w) // 8}Q", w)
+    n_tx = words[0]
+    if n_tx > len(words) - 2:
+        raise ValueError(PACKED_BAD)
+    starts = words[1:n_tx + 2]
+    if starts[0] != 0 or any(b < a for a, b in zip(starts, starts[1:], strict=False)):
+        raise ValueError(PACKED_BAD)
+    base = n_tx + 2
+    n_values = starts[-1]
+    if n_values >= len(words) - base:  # the values, then the hits' count
+        raise ValueError(PACKED_BAD)
+    values = words[base:base + n_values]
+    hit_words = words[base + n_values + 1:]
+    if words[base + n_values] * 4 != len(hit_words):
+        raise ValueError(PACKED_BAD)
+    held: Held = {}
+    curve: Curve = []
+    last = (0, 0)
+    for j in range(0, len(hit_words), 4):
+        tx, at, kind, body = hit_words[j:j + 4]
+        length = (20 if kind < 2 else 32) if kind < 6 else kind - 6
+        if not 1 <= tx <= n_tx or (tx, at) <= last or at >= starts[tx] - starts[tx - 1] or (
+                body + length > len(u)):
+            raise ValueError(PACKED_BAD)
+        last = (tx, at)
+        total = sum(values[starts[tx - 1]:starts[tx]])
+        value = values[starts[tx - 1] + at]
+        x = u[body:body + length]
+        if kind in (4, 5):
+            curve.append((tx, at, kind, x, value, total))
+        else:
+            held.setdefault(tx, (total, []))[1].append(
+                (at, decompress_script(kind, x, curve=False), value))
+    return held, curve
+
+
 def _money(value: object, what: str, index: int) -> int:
     if not isinstance(value, int):
         raise TypeError(f"transaction {index}: {what} is an int")
@@ -87,7 +135,7 @@ def _exchange(found: object) -> int | None:
 def _check_held(held: object) -> list[int]:
     """`held`'s shape checked whole; its transaction indexes, ascending."""
     if type(held) is not dict:
-        raise TypeError("held is a dict")
+        raise TypeError("held is a dict or (packed, undo)")
     for key, items in held.items():
         if not isinstance(key, int):
             raise TypeError("held is keyed by transaction index")
@@ -104,8 +152,21 @@ def _check_held(held: object) -> list[int]:
     return sorted(held)
 
 
+def _held(held: object) -> object:
+    """`held` as a dict: given as (packed, undo), the hits `pack_block_undo` packed with the
+    values (`undo_held`'s, none of them an uncompressed key's)."""
+    if not isinstance(held, tuple):
+        return held  # its shape is _check_held's
+    if len(held) != 2:
+        raise TypeError("held is a dict or (packed, undo)")
+    listed, curve = undo_held(*held)
+    if curve:
+        raise ValueError("an uncompressed key's hit needs held as a dict")
+    return listed
+
+
 def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
-                 exchange_of: Any, held: Held, sums: dict[int, ExchangeSums],
+                 exchange_of: Any, held: Held | tuple[Any, Any], sums: dict[int, ExchangeSums],
                  table: Any = None) -> int:
     """Apply SPEC 5.1 to the transactions of a block from `index` (at `pos`) on; the end of
     the last one. A transaction is decoded when `held` lists inputs of it (those whose spent
@@ -116,11 +177,17 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
     [inflow, outflow, fees, balance change], updated in place. Malformed bytes, a held input
     index outside the transaction's inputs, values outside 0..21M BTC and held values above
     the total raise ValueError; `table` (the block's `scan_table`) replaces the walk to
-    each transaction whose outputs the filter may hold."""
+    each transaction whose outputs the filter may hold. `held` may come as (packed, undo)
+    instead: `pack_block_undo(undo, scripts)` and the record, read as `undo_held` reads them
+    (the compiled core makes no Python object of them), when no hit is an uncompressed key's
+    (ValueError)."""
     _ssize(pos, index, n_tx)
     if not isinstance(scripts, Filter):
         raise TypeError("scripts is a Filter")
-    order = _check_held(held)
+    listed = _held(held)
+    order = _check_held(listed)
+    assert isinstance(listed, dict)
+    held = listed
     if type(sums) is not dict:
         raise TypeError("sums is a dict")
     data = bytes(data)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from indexer.fastpath.addresses import decode_address as decode_address
 from indexer.fastpath.exchange import exchange_txs as exchange_txs
+from indexer.fastpath.exchange import undo_held as undo_held
 from indexer.fastpath.exchange import undo_hits as undo_hits
 from indexer.fastpath.filters import Filter as Filter
 from indexer.fastpath.filters import coin_fingerprint as coin_fingerprint

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 
+from indexer.fastpath.filters import Filter, script_fingerprint
 from indexer.parse.deserializer import read_compact_size
 
 _MASK64 = (1 << 64) - 1
@@ -135,15 +136,40 @@ def block_undo_scripts(data: bytes) -> list[list[tuple[int, bytes]]]:
     return txs
 
 
-def pack_block_undo(data: bytes) -> bytes:
+def pack_block_undo(data: bytes, scripts: Filter | None = None) -> bytes:
     """`parse_block_undo`'s values packed as little-endian u64s: the transaction count, then
-    for each transaction where its values start (and the total), then the values."""
+    for each transaction where its values start (and the total), then the values. With
+    `scripts`, a fingerprint filter, then the count of hits and four words per hit, in record
+    order: the transaction's index in the block (from 1), the input's, the spent script's kind
+    (ScriptCompression's) and where its body lies in the record; a hit is an input whose
+    spent script's fingerprint (as Core reads the script back) the filter holds, or whose
+    script is an uncompressed key (kinds 4 and 5: the fingerprint needs the curve). One walk
+    of the record gives both (`undo_held` reads the hits back)."""
+    if scripts is not None and not isinstance(scripts, Filter):
+        raise TypeError("scripts is a Filter or None")
     txs = parse_block_undo(data)
     starts = [0]
     for values in txs:
         starts.append(starts[-1] + len(values))
     words = [len(txs), *starts, *(value for values in txs for value in values)]
+    if scripts is not None:
+        hits = _hits(bytes(data), scripts)
+        words += [len(hits) // 4, *hits]
     return struct.pack(f"<{len(words)}Q", *words)
+
+
+def _hits(data: bytes, scripts: Filter) -> list[int]:
+    """The hit words of a record `parse_block_undo` has read whole."""
+    words: list[int] = []
+    n_tx, p = read_compact_size(data, 0)
+    for tx in range(1, n_tx + 1):
+        n_in, p = read_compact_size(data, p)
+        for i in range(n_in):
+            _amount, kind, body, p = read_spent(data, p)
+            if kind in (4, 5) or script_fingerprint(
+                    decompress_script(kind, body, curve=False)) in scripts:
+                words += [tx, i, kind, p - len(body)]
+    return words
 
 
 def xor_at(data: bytes, key: bytes, offset: int) -> bytes:

@@ -24,10 +24,12 @@ from indexer.store import keys
 
 ALL = keys.ALL_ENTITY
 
-SpentScripts = Callable[[FingerprintFilter], dict[int, tuple[int, list[tuple[int, bytes, int]]]]]
+SpentScripts = Callable[[FingerprintFilter],
+                        "dict[int, tuple[int, list[tuple[int, bytes, int]]]] | tuple[bytes, bytes]"]
 """Per transaction index of the block, what all its inputs spend and (input index, spent
 script, spent value) of every input whose spent script's fingerprint the filter holds (more is
-fine: a collision costs a lookup)."""
+fine: a collision costs a lookup); or the same as (packed, undo record), the hits
+`fastpath.pack_block_undo` packed with the filter (`fastpath.exchange_txs` reads them)."""
 
 ExchangeOf = Callable[[bytes], "int | None"]
 """The exchange id of a script, or None; asked only for scripts the filter may hold."""

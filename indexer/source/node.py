@@ -18,7 +18,7 @@ from indexer.source import answers
 from indexer.source.blkfiles import BlockFiles, Record, RecordLocation
 from indexer.source.revfiles import UndoFiles, UndoMissing
 from indexer.source.rpc import NodeClient, RpcError
-from indexer.source.spent import Held, held_from_scripts, held_from_undo
+from indexer.source.spent import SpentHeld, held_from_scripts, held_from_undo
 from indexer.source.verify import check_block
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class NodeSource:
         def values(tx_index: int) -> list[int]:
             return answer().values[tx_index - 1]
 
-        def scripts(exchange_scripts: FingerprintFilter) -> Held:
+        def scripts(exchange_scripts: FingerprintFilter) -> SpentHeld:
             found = answer()
             if found.record is not None:
                 try:

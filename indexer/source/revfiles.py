@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from indexer.errors import SourceError
-from indexer.fastpath import PackedUndo, pack_block_undo, parse_block_undo
+from indexer.fastpath import FingerprintFilter, PackedUndo, pack_block_undo, parse_block_undo
 from indexer.parse.deserializer import RawBlock, read_compact_size, sha256d
 from indexer.source.blkfiles import xor_at
 
@@ -103,12 +103,13 @@ class UndoFiles:
                             block.header.prev_hash_rev, height)
 
     def packed_values(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
-                      height: int) -> PackedUndo:
+                      height: int, scripts: FingerprintFilter | None = None) -> PackedUndo:
         """The same values, packed (decoded with the GIL released: the read-ahead thread
-        calls this), with the record."""
-        packed, record = self._decode(lambda data: (pack_block_undo(data), data), file_no,
-                                      tx_count, prev_hash_rev, height)
-        return PackedUndo(packed, record)
+        calls this), with the record; with `scripts`, the exchange filter, the inputs whose
+        spent script it may hold too, from the same walk."""
+        packed, record = self._decode(lambda data: (pack_block_undo(data, scripts), data),
+                                      file_no, tx_count, prev_hash_rev, height)
+        return PackedUndo(packed, record, scripts)
 
     def record_bytes(self, file_no: int, tx_count: int, prev_hash_rev: bytes,
                      height: int) -> bytes:

@@ -51,6 +51,34 @@ def undo_records() -> tuple[bytes, ...]:
                  + records(SAMPLE_BLOCKS / "rev00001.dat", 30))
 
 
+def spending_blocks() -> tuple[bytes, ...]:
+    """Blocks of transactions that spend and pay: the sample's of `block_undo_pairs` and a
+    mainnet block of a few dozen."""
+    return tuple(pair[5:5 + struct.unpack_from("<I", pair)[0]] for pair in block_undo_pairs()
+                 ) + tuple(path.read_bytes() for path in sorted(
+                     (DATA / "mainnet" / "blocks").glob("169482-*.bin")))
+
+
+@cache
+def undo_held_seeds() -> tuple[bytes, ...]:
+    """Sample undo records of two transactions or more packed with a filter of about a third
+    of the scripts they spend (the packed length first, as the target reads them)."""
+    from indexer.fastpath import reference, script_fingerprint  # noqa: PLC0415
+
+    out: list[bytes] = []
+    for pair in block_undo_pairs():
+        size = struct.unpack_from("<I", pair)[0]
+        undo = pair[5 + size:]
+        scripts = reference.Filter()
+        spent = [s for tx in reference.block_undo_scripts(undo) for _v, s in tx]
+        for k, script in enumerate(spent):
+            if k % 3 == len(out) % 3:
+                scripts.add(script_fingerprint(script))
+        packed = reference.pack_block_undo(undo, scripts)
+        out.append(struct.pack("<I", len(packed)) + packed + undo)
+    return tuple(out)
+
+
 @cache
 def block_undo_pairs() -> tuple[bytes, ...]:
     """Sample blocks of two transactions or more, each with its undo record (the block's length
@@ -104,12 +132,22 @@ def seeds(target: str) -> tuple[bytes, ...]:
     if target == "scan_block":
         return tuple(bytes(16) + b for b in blocks())
     if target in ("step_txs", "exchange_txs"):
-        return tuple(bytes([0, 0, i, i * 7 % 256, 0, 0, 0, 0, 0, 0, i * 37 % 256, i * 11 % 256])
-                     + bytes(12) + b for i, b in enumerate(blocks()))
+        # the blocks that spend first (hypothesis draws early seeds more), each under
+        # parameters of every byte drawn
+        drawn = tuple(bytes((i * 131 + k * 71 + i * k * 29) % 256 for k in range(24)) + b
+                      for i, b in enumerate(spending_blocks() * 4))
+        return drawn + tuple(bytes([0, 0, i, i * 7 % 256, 0, 0, 0, 0, 0, 0, i * 37 % 256,
+                                    i * 11 % 256]) + bytes(12) + b
+                             for i, b in enumerate(blocks()))
     if target in ("merkle_root", "block_weight", "block_check", "deserializer", "scan_table"):
         return blocks()
-    if target in ("parse_block_undo", "pack_block_undo"):
+    if target == "parse_block_undo":
         return undo_records()
+    if target == "pack_block_undo":  # and records with scripts a filter picks from
+        return undo_records() + tuple(pair[5 + struct.unpack_from("<I", pair)[0]:]
+                                      for pair in block_undo_pairs())
+    if target == "undo_held":
+        return undo_held_seeds()
     if target == "undo_hits":
         return tuple(bytes([0, i, i * 7 % 256, 3, 0, 0, 0, 0]) + u
                      for i, u in enumerate(undo_records()))

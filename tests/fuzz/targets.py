@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -122,11 +123,73 @@ def parse_block_undo(raw: bytes) -> None:
 
 
 def pack_block_undo(raw: bytes) -> None:
+    """A (mutated) undo record packed by both, without and with a filter of some of the
+    scripts it spends: the same bytes or error type; the values are parse_block_undo's, and
+    the hits read back (`undo_held`) are `undo_hits`'s answer, from both."""
     got = agree("pack_block_undo", "pack_block_undo", raw)
     if got[0] == "ok":  # the packed values are parse_block_undo's
         packed = PackedUndo(got[1])
         lists = [packed.values(i) for i in range(packed.tx_count)]
         assert lists == reference.parse_block_undo(raw), "packed and listed values differ"
+    chosen = _chosen_spent(raw, raw[-1] if raw else 0)
+    with_hits = []
+    for impl in (compiled(), reference):
+        scripts = impl.Filter()
+        for fp in chosen:
+            scripts.add(fp)
+        made = outcome(impl.pack_block_undo, raw, scripts)
+        with_hits.append(made)
+        if made[0] == "ok":
+            read_back = outcome(impl.undo_held, made[1], raw)
+            hits = outcome(impl.undo_hits, raw, scripts)
+            assert read_back == hits, f"undo_held {read_back!r} != undo_hits {hits!r}"
+            assert bytes(made[1]).startswith(got[1]), "the hits change the values packed"
+    assert with_hits[0] == with_hits[1], (
+        f"pack_block_undo with a filter: compiled {with_hits[0]!r} != reference "
+        f"{with_hits[1]!r}")
+
+
+def _chosen_spent(undo: bytes, pick: int) -> list[int]:
+    """Fingerprints of about a third of the scripts a record spends (none when it does not
+    decode), and one of nothing."""
+    try:
+        spent = [s for tx in reference.block_undo_scripts(undo) for _v, s in tx]
+    except ValueError:
+        spent = []
+    return [script_fingerprint(s) for k, s in enumerate(spent) if (k + pick) % 3 == 0] + [
+        pick << 40 | 7]
+
+
+def undo_held(raw: bytes) -> None:
+    """Packed hits (a real record's, mutated) read back with their record by both: the same
+    answer or the same error type."""
+    r = Reader(raw)
+    size = int.from_bytes(r.take(4), "little")
+    rest = r.rest()
+    agree("undo_held", "undo_held", rest[:size], rest[size:])
+
+
+def _packed_held(held: dict[int, Any], values_of: Callable[[int], Any]) -> tuple[bytes, bytes]:
+    """A held dict as (packed, undo record) in `pack_block_undo`'s layout with hits: the
+    scripts kept whole (kind length + 6) in a record of their bodies only, every input's value
+    (`values_of`, from 1 to the last transaction held)."""
+    n_tx = max(held, default=0)
+    values = []
+    for t in range(1, n_tx + 1):
+        got = values_of(t)
+        fit = type(got) is list and all(type(v) is int and 0 <= v < 1 << 64 for v in got)
+        values.append(got if fit else [1_000] * len(got if type(got) in (list, tuple) else [0]))
+    record = b""
+    hits: list[int] = []
+    for t in sorted(held):
+        for at, script, _value in held[t][1]:
+            hits += [t, at, len(script) + 6, len(record)]
+            record += script
+    starts = [0]
+    for listed in values:
+        starts.append(starts[-1] + len(listed))
+    words = [n_tx, *starts, *(v for listed in values for v in listed), len(hits) // 4, *hits]
+    return struct.pack(f"<{len(words)}Q", *words), record
 
 
 def xor_at(raw: bytes) -> None:
@@ -228,7 +291,7 @@ class _World:
             self.inputs, scripts = [], []
         picks = r.u8()
         self.exchanges = {script: f"ex{i % 3}" for i, script in enumerate(scripts)
-                          if (i * 13 + picks) % 29 == 0}
+                          if (i * 13 + picks) % 29 == 0 or i == picks % 4}
         # scripts the exchange filter holds without being an exchange's (a collision's read)
         self.decoys = [script for i, script in enumerate(scripts)
                        if (i * 7 + picks) % 31 == 0 and script not in self.exchanges]
@@ -414,6 +477,27 @@ def exchange_txs(raw: bytes) -> None:
         held[-5] = (0, [])
     if pick % 16 == 5:
         held[1] = [(0, b"\x00", 1)]  # the shape before values came with it
+    salt = zlib.crc32(raw)  # the parameters above run out early: bits of every byte
+    if (prefill & 16 or salt & 1) and pick % 16 not in (1, 2, 3, 5):
+        # the hits after the coinbase as pack_block_undo packs them (one at least when a
+        # transaction there has inputs), now and then a word damaged
+        after = {t: listed for t, listed in held.items() if t >= 1}
+        t = 1 + (salt >> 1) % max(1, len(txs) - 1)
+        if not after and t < len(txs) and txs[t].inputs:
+            at = (salt >> 9) % len(txs[t].inputs)
+            after[t] = (0, [(at, spent_scripts[(t + at) % len(spent_scripts)], 0)])
+
+        def values_of(t: int) -> Any:
+            values = world.spent_values(t)
+            n = len(txs[t].inputs) if t < len(txs) else 1
+            return values if type(values) is list and len(values) == n else [1_000] * n
+
+        packed, record = _packed_held(after, values_of)
+        if damage % 4 == 2 or salt >> 20 & 15 == 3:
+            at = 8 * ((salt >> 24) % (len(packed) // 8))
+            word = int.from_bytes(packed[at:at + 8], "little") ^ (1 << (salt >> 14) % 64)
+            packed = packed[:at] + word.to_bytes(8, "little") + packed[at + 8:]
+        held = (packed, record)
 
     def exchange_of(script: bytes) -> Any:
         if prefill & 64 and script_fingerprint(script) % 5 == 0:
@@ -702,6 +786,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "step_txs": step_txs,
     "exchange_txs": exchange_txs,
     "undo_hits": undo_hits,
+    "undo_held": undo_held,
     "scan_table": scan_table,
     "derive_candidates": derive_candidates,
     "decode_address": decode_address,
