@@ -216,6 +216,23 @@ typedef struct {
     __int128 f[4];
 } XAcc;
 
+/* The answers of the call so far, by script: each script is asked once (the reference keeps
+ * them in a dict). Open addressing on the script's fingerprint; the scripts are copied into
+ * `arena`, as the bytes they are read from may not outlive an answer (a held dict). */
+typedef struct {
+    uint64_t fp;
+    size_t at, len;  /* the script in the arena */
+    long exchange;   /* -1: none */
+    int used;
+} XAnswer;
+
+typedef struct {
+    XAnswer *slots;
+    size_t cap, n;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+} XAsked;
+
 typedef struct {
     PyObject *exchange_of, *held;  /* borrowed; `held` NULL when the hits come packed */
     Filter *scripts;
@@ -223,6 +240,7 @@ typedef struct {
     size_t n_acc, cap_acc;
     const PackedHits *packed;
     const uint64_t *first_hit;  /* packed: per entry of the order, where its hits begin */
+    XAsked asked;
 } XStep;
 
 typedef struct {
@@ -439,16 +457,91 @@ static inline Py_ssize_t order_slot(const Py_ssize_t *order, Py_ssize_t n_order,
     return oi < n_order && order[oi] == index ? oi : -1;
 }
 
-/* An exchange's id of a script (1), none (0), or -1 with the error set. */
-static int x_ask(XStep *st, const uint8_t *script, Py_ssize_t len, long *exchange) {
-    PyObject *bytes = PyBytes_FromStringAndSize((const char *)script, len);
+/* Where the probes for `fp` start in `cap` (a power of two) slots. */
+static inline size_t asked_home(uint64_t fp, size_t cap) {
+    return (size_t)((fp * 0x9E3779B97F4A7C15ULL) >> 32) & (cap - 1);
+}
+
+static void asked_free(XAsked *a) {
+    PyMem_Free(a->slots);
+    PyMem_Free(a->arena);
+    *a = (XAsked){0};
+}
+
+/* The slot of `script`: its answer, or the empty one it would take. */
+static XAnswer *asked_slot(const XAsked *a, uint64_t fp, const uint8_t *script, size_t len) {
+    size_t mask = a->cap - 1;
+    for (size_t i = asked_home(fp, a->cap);; i = (i + 1) & mask) {
+        XAnswer *slot = &a->slots[i];
+        if (!slot->used || (slot->fp == fp && slot->len == len
+                            && (len == 0 || memcmp(a->arena + slot->at, script, len) == 0)))
+            return slot;
+    }
+}
+
+/* Keep an answer; -1 (no memory) with the error set. */
+static int asked_put(XAsked *a, uint64_t fp, const uint8_t *script, size_t len, long exchange) {
+    if (2 * (a->n + 1) > a->cap) {  /* at most half full: probes stay short */
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        XAnswer *grown = PyMem_Calloc(cap, sizeof(XAnswer));
+        if (grown == NULL) { PyErr_NoMemory(); return -1; }
+        for (size_t i = 0; i < a->cap; i++) {
+            XAnswer *old = &a->slots[i];
+            if (!old->used) continue;
+            size_t j = asked_home(old->fp, cap);
+            while (grown[j].used) j = (j + 1) & (cap - 1);  /* the answers are distinct scripts */
+            grown[j] = *old;
+        }
+        PyMem_Free(a->slots);
+        a->slots = grown;
+        a->cap = cap;
+    }
+    if (len > a->arena_cap - a->arena_len) {
+        size_t cap = a->arena_cap ? a->arena_cap : 4096;
+        while (len > cap - a->arena_len) {
+            if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
+            cap *= 2;
+        }
+        uint8_t *grown = PyMem_Realloc(a->arena, cap);
+        if (grown == NULL) { PyErr_NoMemory(); return -1; }
+        a->arena = grown;
+        a->arena_cap = cap;
+    }
+    if (len) memcpy(a->arena + a->arena_len, script, len);  /* an empty script: no arena yet */
+    *asked_slot(a, fp, script, len) = (XAnswer){fp, a->arena_len, len, exchange, 1};
+    a->arena_len += len;
+    a->n++;
+    return 0;
+}
+
+/* An exchange's id of a script (1), none (0), or -1 with the error set: asked of
+ * `exchange_of` (with `obj`, the script as bytes, when the caller has it) the first time the
+ * call needs it, then answered from `asked`. */
+static int x_ask_with(XStep *st, const uint8_t *script, Py_ssize_t len, PyObject *obj,
+                      long *exchange) {
+    uint64_t fp = member_fp(script, len);
+    if (st->asked.cap) {
+        XAnswer *known = asked_slot(&st->asked, fp, script, (size_t)len);
+        if (known->used) {
+            *exchange = known->exchange;
+            return known->exchange >= 0;
+        }
+    }
+    PyObject *bytes = obj != NULL ? Py_NewRef(obj)
+                                  : PyBytes_FromStringAndSize((const char *)script, len);
     if (bytes == NULL) return -1;
     PyObject *found = PyObject_CallOneArg(st->exchange_of, bytes);
     Py_DECREF(bytes);
     if (found == NULL) return -1;
     int is = x_id(found, exchange);
     Py_DECREF(found);
+    if (is < 0) return -1;
+    if (asked_put(&st->asked, fp, script, (size_t)len, is ? *exchange : -1) < 0) return -1;
     return is;
+}
+
+static int x_ask(XStep *st, const uint8_t *script, Py_ssize_t len, long *exchange) {
+    return x_ask_with(st, script, len, NULL, exchange);
 }
 
 /* The held inputs of transaction `index` (of `n_in` inputs): those whose script an exchange
@@ -525,11 +618,15 @@ static int held_inputs(XStep *st, Py_ssize_t index, Py_ssize_t slot, uint64_t n_
                              "its %llu", index, at, (unsigned long long)n_in);
             goto fail;
         }
-        PyObject *found = PyObject_CallOneArg(st->exchange_of, PyTuple_GET_ITEM(item, 1));
-        if (found == NULL) { Py_DECREF(item); goto fail; }
+        PyObject *script = PyTuple_GET_ITEM(item, 1);
+        if (!PyBytes_Check(script)) {  /* changed meanwhile */
+            Py_DECREF(item);
+            PyErr_SetString(PyExc_TypeError, "a held input is (input index, script, value)");
+            goto fail;
+        }
         long exchange;
-        int is = x_id(found, &exchange);
-        Py_DECREF(found);
+        int is = x_ask_with(st, (const uint8_t *)PyBytes_AS_STRING(script),
+                            PyBytes_GET_SIZE(script), script, &exchange);
         int64_t value = 0;
         if (is > 0 && money_from(PyTuple_GET_ITEM(item, 2), &value, "a spent value", index) < 0)
             is = -1;
@@ -720,7 +817,7 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
         goto done;
     }
     st = (XStep){exchange_of, held, (Filter *)scripts_obj, NULL, 0, 0,
-                 first_hit != NULL ? &packed : NULL, first_hit};
+                 first_hit != NULL ? &packed : NULL, first_hit, (XAsked){0}};
     nothing = PyObject_CallNoArgs((PyObject *)&FilterType);  /* no coin is followed */
     if (nothing == NULL) goto done;
     const Filter *none = (const Filter *)nothing;
@@ -782,6 +879,7 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
     result = PyLong_FromSsize_t(c.p);
 done:
     PyMem_Free(st.acc);
+    asked_free(&st.asked);
     Py_XDECREF(nothing);
     PyMem_Free(order);
     PyMem_Free(first_hit);

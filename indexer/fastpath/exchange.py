@@ -172,15 +172,15 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
     the last one. A transaction is decoded when `held` lists inputs of it (those whose spent
     script's fingerprint the exchange filter holds: `undo_hits`) or when `scripts`, that filter,
     holds an output's; `exchange_of(script)` gives a script's exchange id or None and is asked
-    only for those scripts; what a transaction's inputs spend, in all and at each held input,
-    comes with `held`. `sums` per exchange id (and ALL, every exchange as one entity):
-    [inflow, outflow, fees, balance change], updated in place. Malformed bytes, a held input
-    index outside the transaction's inputs, values outside 0..21M BTC and held values above
-    the total raise ValueError; `table` (the block's `scan_table`) replaces the walk to
-    each transaction whose outputs the filter may hold. `held` may come as (packed, undo)
-    instead: `pack_block_undo(undo, scripts)` and the record, read as `undo_held` reads them
-    (the compiled core makes no Python object of them), when no hit is an uncompressed key's
-    (ValueError)."""
+    only for those scripts, once per script in a call; what a transaction's inputs spend, in
+    all and at each held input, comes with `held`. `sums` per exchange id (and ALL, every
+    exchange as one entity): [inflow, outflow, fees, balance change], updated in place.
+    Malformed bytes, a held input index outside the transaction's inputs, values outside
+    0..21M BTC and held values above the total raise ValueError; `table` (the block's
+    `scan_table`) replaces the walk to each transaction whose outputs the filter may hold.
+    `held` may come as (packed, undo) instead: `pack_block_undo(undo, scripts)` and the
+    record, read as `undo_held` reads them (the compiled core makes no Python object of
+    them), when no hit is an uncompressed key's (ValueError)."""
     _ssize(pos, index, n_tx)
     if not isinstance(scripts, Filter):
         raise TypeError("scripts is a Filter")
@@ -193,6 +193,7 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
     data = bytes(data)
     nothing = Filter()
     acc: dict[int, ExchangeSums] = {}  # this call's sums, added into `sums` at its end
+    exchange_of = _asked_once(exchange_of)
     if pos < 0 or pos > len(data) or index < 0 or index > n_tx:
         raise ValueError(f"exchange_txs: pos {pos} or index {index} outside the data")
     waiting = [i for i in order if i >= index]
@@ -234,6 +235,21 @@ def exchange_txs(data: bytes, pos: int, index: int, n_tx: int, scripts: Filter,
         index += 1
 
 
+def _asked_once(exchange_of: Any) -> Any:
+    """`exchange_of` asked once per script in a call (a valid answer is kept; an invalid one
+    raises at once), the compiled core's own answers kept the same way."""
+    answers: dict[bytes, int | None] = {}
+
+    def ask(script: bytes) -> int | None:
+        key = bytes(script)
+        if key in answers:
+            return answers[key]
+        found = answers[key] = _exchange(exchange_of(script))
+        return found
+
+    return ask
+
+
 def _merge(acc: dict[int, ExchangeSums], sums: dict[int, ExchangeSums]) -> None:
     """Add a call's sums into `sums`, in entity order."""
     for entity in sorted(acc):
@@ -261,14 +277,14 @@ def _exchange_tx(index: int, tx: Tx, scripts: Filter, exchange_of: Any,
             if not 0 <= at < len(tx.inputs):
                 raise ValueError(f"transaction {index}: held input {at} is not one of its "
                                  f"{len(tx.inputs)}")
-            exchange = _exchange(exchange_of(script))
+            exchange = exchange_of(script)
             if exchange is not None:
                 held[exchange] = held.get(exchange, 0) + _money(value, "a spent value", index)
     paid: list[int | None] = []
     for txout in tx.outputs:
         exchange = None
         if script_fingerprint(txout.script) in scripts:
-            exchange = _exchange(exchange_of(txout.script))
+            exchange = exchange_of(txout.script)
         paid.append(exchange)
     if not held and all(x is None for x in paid):
         return

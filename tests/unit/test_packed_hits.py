@@ -17,7 +17,7 @@ import pytest
 from indexer import fastpath
 from indexer.config import get_network
 from indexer.fastpath import PackedUndo, _core, reference, script_fingerprint
-from indexer.parse.deserializer import open_block, read_compact_size
+from indexer.parse.deserializer import open_block, parse_block, read_compact_size
 from indexer.parse.script import script_for_address
 from indexer.pipeline import BlockFileSource
 from indexer.source.spent import held_from_undo
@@ -176,3 +176,35 @@ def test_packed_words_that_do_not_fit_are_refused_by_both(damage: str) -> None:
     for impl in IMPLEMENTATIONS:
         with pytest.raises(ValueError, match="do not fit"):
             impl.undo_held(packed, record)
+
+
+def test_each_script_is_asked_once_a_call(exchange_chain: Path) -> None:
+    """Both implementations ask the lookup once per distinct script in a call, the same
+    scripts in the same order, and answer the scripts seen again themselves."""
+    ids = _exchange_scripts(exchange_chain)
+    occurrences = distinct = 0
+    for data, undo in _blocks(exchange_chain):
+        asked: list[list[bytes]] = []
+        for impl in IMPLEMENTATIONS:
+            scripts = impl.Filter()
+            for script in ids:
+                scripts.add(script_fingerprint(script))
+            calls: list[bytes] = []
+
+            def exchange_of(script: bytes, calls: list[bytes] = calls) -> int | None:
+                calls.append(script)
+                return ids.get(script)
+
+            impl.exchange_txs(data, open_block(data).next_pos, 1, open_block(data).tx_count,
+                              scripts, exchange_of, (impl.pack_block_undo(undo, scripts), undo),
+                              {})
+            asked.append(calls)
+        assert asked[0] == asked[1]
+        assert len(set(asked[0])) == len(asked[0])
+        paid = [out.script for tx in parse_block(data).txs[1:] for out in tx.outputs
+                if out.script in ids]
+        spent = [script for tx in reference.block_undo_scripts(undo) for _v, script in tx
+                 if script in ids]
+        occurrences += len(paid) + len(spent)
+        distinct += len(asked[0])
+    assert 0 < distinct < occurrences  # labeled scripts come back within a block
