@@ -50,11 +50,28 @@ static inline size_t filter_slot(const Filter *f, uint64_t key) {
 /* Start loading the slot a later probe of `fp` reads first: a large table misses the cache on
  * nearly every probe, and probes issued ahead overlap their waits. Changes no answer. */
 static inline void filter_prefetch(const Filter *f, uint64_t fp) {
-    if (f->slots != NULL) __builtin_prefetch(&f->slots[filter_slot(f, fp)]);
+    /* a table of 32 KiB or less stays in the cache: nothing to overlap */
+    if (f->slots != NULL && f->bits > 12) __builtin_prefetch(&f->slots[filter_slot(f, fp)]);
 }
 int filter_add_key(Filter *f, uint64_t key);
-int filter_has(const Filter *f, uint64_t fp);
 int filter_put(Filter *f, uint64_t fp);
+
+/* Whether the filter holds `fp` (linear probing; the table is never full). Inline: the scans
+ * probe every fingerprint of a block. */
+static inline int filter_has(const Filter *f, uint64_t fp) {
+    if (fp == 0) return f->has_zero;
+    size_t mask = ((size_t)1 << f->bits) - 1;
+    for (size_t i = filter_slot(f, fp);; i = (i + 1) & mask) {
+        uint64_t s = f->slots[i];
+        if (s == fp) return 1;
+        if (s == 0) return 0;
+    }
+}
+
+/* Whether the filter holds nothing: its probes can be left out. */
+static inline int filter_empty(const Filter *f) {
+    return f->used == 0 && !f->has_zero;
+}
 
 /* Write v little-endian as the word-th u64 of w. */
 static inline void put_le64(uint8_t *w, uint64_t word, uint64_t v) {

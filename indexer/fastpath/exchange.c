@@ -241,7 +241,23 @@ typedef struct {
     const PackedHits *packed;
     const uint64_t *first_hit;  /* packed: per entry of the order, where its hits begin */
     XAsked asked;
+    /* a transaction's outputs, held inputs and entities: room kept for the whole call */
+    void *outs, *ins, *entities;
+    size_t outs_cap, ins_cap, entities_cap;
 } XStep;
+
+/* `*buf` with room for `n` items of `size` bytes, grown as needed and kept for the call; NULL
+ * with MemoryError. `n` is bounded by the bytes it counts, so n * size cannot overflow. */
+static void *x_room(void **buf, size_t *cap, size_t n, size_t size) {
+    if (*buf == NULL || n > *cap) {  /* none yet (n may be 0), or too little */
+        size_t want = n < 16 ? 16 : n;
+        void *grown = PyMem_Realloc(*buf, want * size);
+        if (grown == NULL) { PyErr_NoMemory(); return NULL; }
+        *buf = grown;
+        *cap = want;
+    }
+    return *buf;
+}
 
 typedef struct {
     Py_ssize_t script, script_len;
@@ -565,8 +581,8 @@ static int held_inputs(XStep *st, Py_ssize_t index, Py_ssize_t slot, uint64_t n_
             return -1;
         }
         *total = (int64_t)all;
-        *ins = PyMem_Calloc((size_t)(end - first) + 1, sizeof(XIn));
-        if (*ins == NULL) { PyErr_NoMemory(); return -1; }
+        *ins = x_room(&st->ins, &st->ins_cap, (size_t)(end - first), sizeof(XIn));
+        if (*ins == NULL) return -1;
         for (uint64_t j = first; j < end; j++) {
             uint64_t at = HIT_WORD(p, j, 1);
             if (at >= n_in) {
@@ -601,8 +617,8 @@ static int held_inputs(XStep *st, Py_ssize_t index, Py_ssize_t slot, uint64_t n_
         goto fail;
     PyObject *items = PyTuple_GET_ITEM(listed, 1);
     Py_ssize_t n_listed = PyList_GET_SIZE(items);
-    *ins = PyMem_Calloc((size_t)n_listed + 1, sizeof(XIn));
-    if (*ins == NULL) { PyErr_NoMemory(); goto fail; }
+    *ins = x_room(&st->ins, &st->ins_cap, (size_t)n_listed, sizeof(XIn));
+    if (*ins == NULL) goto fail;
     for (Py_ssize_t i = 0; i < n_listed && i < PyList_GET_SIZE(items); i++) {
         PyObject *item = Py_NewRef(PyList_GET_ITEM(items, i));
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {  /* changed meanwhile */
@@ -665,8 +681,8 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index, Py_ssize_t slot) 
     }
     n_out = c->bad ? 0 : compact_size(c);
     if (c->bad || n_out > (uint64_t)(c->n - c->p) / 9) goto malformed;
-    outs = PyMem_Calloc((size_t)n_out + 1, sizeof(XOut));
-    if (outs == NULL) { PyErr_NoMemory(); goto fail; }
+    outs = x_room(&st->outs, &st->outs_cap, (size_t)n_out, sizeof(XOut));
+    if (outs == NULL) goto fail;
     for (uint64_t i = 0; i < n_out && !c->bad; i++) {
         if (!need(c, 8)) break;
         outs[i].value = (int64_t)le_u64(c->d + c->p, 8);
@@ -734,14 +750,24 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index, Py_ssize_t slot) 
     __int128 fee = total_in - out_total;
 
     /* the entities, ascending: every exchange it spends from or pays, and ALL */
-    entities = PyMem_Calloc((size_t)n_held + (size_t)n_out + 2, sizeof(long));
-    if (entities == NULL) { PyErr_NoMemory(); goto fail; }
+    entities = x_room(&st->entities, &st->entities_cap, (size_t)n_held + (size_t)n_out + 1,
+                      sizeof(long));
+    if (entities == NULL) goto fail;
     size_t n_entities = 0;
     for (Py_ssize_t i = 0; i < n_held; i++) entities[n_entities++] = ins[i].exchange;
     for (uint64_t i = 0; i < n_out; i++)
         if (outs[i].exchange >= 0) entities[n_entities++] = outs[i].exchange;
     entities[n_entities++] = ALL_EXCHANGES;
-    qsort(entities, n_entities, sizeof(long), long_cmp);
+    if (n_entities > 24) {
+        qsort(entities, n_entities, sizeof(long), long_cmp);
+    } else {  /* few: an insertion sort, no call per comparison */
+        for (size_t i = 1; i < n_entities; i++) {
+            long e = entities[i];
+            size_t j = i;
+            for (; j > 0 && entities[j - 1] > e; j--) entities[j] = entities[j - 1];
+            entities[j] = e;
+        }
+    }
 
     for (size_t k = 0; k < n_entities; k++) {
         if (k > 0 && entities[k] == entities[k - 1]) continue;
@@ -771,9 +797,6 @@ static int exchange_tx(XStep *st, Cursor *c, Py_ssize_t index, Py_ssize_t slot) 
 malformed:
     PyErr_Format(PyExc_ValueError, "transaction %zd runs past the end of the data", index);
 fail:
-    PyMem_Free(outs);
-    PyMem_Free(ins);
-    PyMem_Free(entities);
     return rc;
 }
 
@@ -817,7 +840,8 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
         goto done;
     }
     st = (XStep){exchange_of, held, (Filter *)scripts_obj, NULL, 0, 0,
-                 first_hit != NULL ? &packed : NULL, first_hit, (XAsked){0}};
+                 first_hit != NULL ? &packed : NULL, first_hit, (XAsked){0},
+                 NULL, NULL, NULL, 0, 0, 0};
     nothing = PyObject_CallNoArgs((PyObject *)&FilterType);  /* no coin is followed */
     if (nothing == NULL) goto done;
     const Filter *none = (const Filter *)nothing;
@@ -880,6 +904,9 @@ PyObject *exchange_txs(PyObject *module, PyObject *args) {
 done:
     PyMem_Free(st.acc);
     asked_free(&st.asked);
+    PyMem_Free(st.outs);
+    PyMem_Free(st.ins);
+    PyMem_Free(st.entities);
     Py_XDECREF(nothing);
     PyMem_Free(order);
     PyMem_Free(first_hit);

@@ -3,17 +3,6 @@
 
 #define FILTER_START_BITS 10
 
-static int filter_contains_key(const Filter *f, uint64_t key) {
-    size_t mask = ((size_t)1 << f->bits) - 1;
-    size_t i = filter_slot(f, key);
-    for (;;) {
-        uint64_t s = f->slots[i];
-        if (s == key) return 1;
-        if (s == 0) return 0;
-        i = (i + 1) & mask;
-    }
-}
-
 static void filter_insert(Filter *f, uint64_t key) {
     size_t mask = ((size_t)1 << f->bits) - 1;
     size_t i = filter_slot(f, key);
@@ -98,10 +87,6 @@ static PyObject *Filter_add(Filter *self, PyObject *value) {
     if (fp == 0) self->has_zero = 1;
     else if (filter_add_key(self, fp) < 0) return NULL;
     Py_RETURN_NONE;
-}
-
-int filter_has(const Filter *f, uint64_t fp) {
-    return fp == 0 ? f->has_zero : filter_contains_key(f, fp);
 }
 
 /* Add a fingerprint (0 included): 0, or -1 with MemoryError set. */

@@ -439,16 +439,18 @@ Py_ssize_t table_scan(const ScanTable *t, Py_ssize_t *index, const Filter *coins
                              const Filter *members) {
     uint64_t coins_end = TABLE_WORD(t->coin_at, t->k);
     uint64_t members_end = TABLE_WORD(t->member_at, t->k);
+    /* an empty filter holds nothing to probe for (the exchange step follows no coin) */
+    int no_coins = filter_empty(coins), no_members = filter_empty(members);
     for (; (uint64_t)*index < t->k; (*index)++) {
         Py_ssize_t i = *index;
         uint64_t a = TABLE_WORD(t->coin_at, i), a_end = TABLE_WORD(t->coin_at, i + 1);
-        for (; a < a_end; a++) {
+        for (; a < a_end && !no_coins; a++) {
             if (a + PREFETCH_AHEAD < coins_end)
                 filter_prefetch(coins, TABLE_WORD(t->coin_fps, a + PREFETCH_AHEAD));
             if (filter_has(coins, TABLE_WORD(t->coin_fps, a))) return i;
         }
         uint64_t m = TABLE_WORD(t->member_at, i), m_end = TABLE_WORD(t->member_at, i + 1);
-        for (; m < m_end; m++) {
+        for (; m < m_end && !no_members; m++) {
             if (m + PREFETCH_AHEAD < members_end)
                 filter_prefetch(members, TABLE_WORD(t->member_fps, m + PREFETCH_AHEAD));
             if (filter_has(members, TABLE_WORD(t->member_fps, m))) return i;
