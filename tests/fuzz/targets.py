@@ -514,13 +514,20 @@ def exchange_txs(raw: bytes) -> None:
             sums[0xFFFF] = [5, 0, 0, 5]
         if prefill % 8 == 2:
             sums[1] = [0, 0]  # not sums: TypeError from both once exchange 1 is added to
-        got = outcome(impl.exchange_txs, data, pos, index, n_tx, script_f, exchange_of, held,
+        asked: list[bytes] = []
+
+        def asking(script: bytes) -> Any:
+            asked.append(bytes(script))
+            return exchange_of(script)
+
+        got = outcome(impl.exchange_txs, data, pos, index, n_tx, script_f, asking, held,
                       sums, table)
-        return got, list(sums.items())
+        return got, list(sums.items()), asked
 
     walked = [run(impl, None) for impl in (compiled(), reference)]
     assert walked[0] == walked[1], (
-        f"exchange_txs: compiled {walked[0][0]!r} != reference {walked[1][0]!r} or their sums")
+        f"exchange_txs: compiled {walked[0][0]!r} != reference {walked[1][0]!r} or their sums "
+        f"or the scripts asked")
     made = agree("scan_table", "scan_table", data)
     if made[0] != "ok":
         return
